@@ -1,0 +1,83 @@
+"""Content-addressed blob store under `var/blobs`, with upload checks (SEC-2)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import filetype
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import StoredFile
+
+SCAN_TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
+
+
+class UploadError(ValueError):
+    """A refused upload; the message is safe to show."""
+
+
+def sniff_scan_type(data: bytes) -> str:
+    """The content type of a scan judged by its bytes, never by its name."""
+    kind = filetype.guess(data[:8192])
+    mime = kind.mime if kind else None
+    if mime not in SCAN_TYPES:
+        raise UploadError("unsupported_type")
+    return mime
+
+
+class BlobStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path_for(self, sha256: str) -> Path:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError("bad blob id")
+        return self.root / sha256[:2] / sha256
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.path_for(digest)
+        if path.exists():
+            return digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return digest
+
+    def get(self, sha256: str) -> bytes:
+        data = self.path_for(sha256).read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise IOError(f"blob {sha256[:12]} is corrupt")
+        return data
+
+    def store(self, session: Session, data: bytes, content_type: str, display_name: str) -> StoredFile:
+        """Write the blob and add its metadata row to `session` (committed by the caller)."""
+        digest = self.put(data)
+        row = StoredFile(sha256=digest, size=len(data), content_type=content_type, display_name=display_name[:200])
+        session.add(row)
+        session.flush()
+        return row
+
+    def store_scan(self, session: Session, data: bytes, max_bytes: int, display_stem: str) -> StoredFile:
+        if not data:
+            raise UploadError("empty_file")
+        if len(data) > max_bytes:
+            raise UploadError("too_large")
+        mime = sniff_scan_type(data)
+        return self.store(session, data, mime, display_stem + SCAN_TYPES[mime])
+
+
+def find_file(session: Session, file_id: int) -> StoredFile | None:
+    return session.scalar(select(StoredFile).where(StoredFile.id == file_id))

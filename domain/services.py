@@ -1,0 +1,38 @@
+"""The bundle of process-wide services built once at start-up by the composition root."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .blobstore import BlobStore
+from .calendar import WorkingCalendar
+from .db import make_engine, make_session_factory
+from .pii import PiiCipher
+from .settings import Settings
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    Session: sessionmaker[Session]
+    cipher: PiiCipher
+    blobs: BlobStore
+    calendar: WorkingCalendar
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Services":
+        engine = make_engine(settings.database_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            Session=make_session_factory(engine),
+            cipher=PiiCipher(settings.pii_key),
+            blobs=BlobStore(settings.blob_dir),
+            calendar=WorkingCalendar.from_strings(settings.holidays, settings.extra_workdays),
+        )

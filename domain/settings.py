@@ -1,0 +1,104 @@
+"""Settings read from the environment, one object shared by every process.
+
+In development and tests, secrets that are not configured are generated once and kept under
+the data directory (`var/`). A production start without configured secrets refuses to run.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def _secret(home: Path, env_name: str, filename: str, production: bool) -> str:
+    value = _env(env_name)
+    if value:
+        return value
+    if production:
+        raise ConfigError(f"{env_name} must be set in production")
+    path = home / filename
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+@dataclass
+class Settings:
+    env: str
+    home: Path
+    database_url: str
+    secret_key: str
+    pii_key: bytes
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "shiming"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+    public_url: str = "http://127.0.0.1:5000"
+    holidays: str = ""
+    extra_workdays: str = ""
+    review_due_working_days: int = 3
+    upload_max_bytes: int = 10 * 1024 * 1024
+    session_idle_minutes: int = 30
+    lockout_threshold: int = 5
+    lockout_window_minutes: int = 15
+    notify_transport: str = "console"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        env = overrides.pop("env", None) or _env("SHIMING_ENV", "development")
+        home = Path(overrides.pop("home", None) or _env("SHIMING_HOME", "var")).resolve()
+        production = env == "production"
+        database_url = overrides.pop("database_url", None) or _env(
+            "SHIMING_DATABASE_URL", f"sqlite:///{home / 'shiming.db'}"
+        )
+        secret_key = overrides.pop("secret_key", None) or _secret(
+            home, "SHIMING_SECRET_KEY", "secret_key", production
+        )
+        pii_hex = overrides.pop("pii_key", None) or _secret(home, "SHIMING_PII_KEY", "pii_key", production)
+        try:
+            pii_key = bytes.fromhex(pii_hex) if isinstance(pii_hex, str) else pii_hex
+        except ValueError:
+            raise ConfigError("SHIMING_PII_KEY must be hex (64 hex digits)") from None
+        values = dict(
+            env=env,
+            home=home,
+            database_url=database_url,
+            secret_key=secret_key,
+            pii_key=pii_key,
+            temporal_address=_env("SHIMING_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+            temporal_namespace=_env("SHIMING_TEMPORAL_NAMESPACE", "default"),
+            task_queue=_env("SHIMING_TASK_QUEUE", "shiming"),
+            temporal_ui_url=_env("SHIMING_TEMPORAL_UI_URL", "http://127.0.0.1:8233"),
+            public_url=_env("SHIMING_PUBLIC_URL", "http://127.0.0.1:5000"),
+            holidays=_env("SHIMING_HOLIDAYS", ""),
+            extra_workdays=_env("SHIMING_EXTRA_WORKDAYS", ""),
+            notify_transport=_env("SHIMING_NOTIFY_TRANSPORT", "console"),
+        )
+        values.update(overrides)
+        settings = cls(**values)
+        if production and len(settings.secret_key) < 32:
+            raise ConfigError("SHIMING_SECRET_KEY is too short for production")
+        return settings

@@ -1,0 +1,1 @@
+"""Composition root: configuration, CLI, worker wiring and the development supervisor."""

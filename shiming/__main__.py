@@ -1,0 +1,5 @@
+import sys
+
+from shiming.cli import main
+
+sys.exit(main())

@@ -1,0 +1,99 @@
+"""`shiming` command line: dev | worker | web | migrate | seed | bench."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from domain.services import Services
+from domain.settings import ConfigError, Settings
+
+
+def _services() -> Services:
+    return Services.build(Settings.from_env())
+
+
+def cmd_migrate(args) -> int:
+    from shiming.db import migrate
+
+    migrate(Settings.from_env().database_url)
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_seed(args) -> int:
+    from shiming.seed import seed_demo
+
+    for username, password, role in seed_demo(_services()):
+        print(f"{role:16} {username:14} {password}")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from shiming.temporal import connect
+    from shiming.worker import run_worker
+
+    services = _services()
+
+    async def main() -> None:
+        client = await connect(services.settings)
+        await run_worker(client, services)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_web(args) -> int:
+    from web import create_app
+
+    app = create_app(_services())
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+def cmd_dev(args) -> int:
+    from shiming.dev import run_dev
+
+    return run_dev(web_port=args.port, temporal_port=args.temporal_port, ui_port=args.ui_port)
+
+
+def cmd_bench(args) -> int:
+    from benchmarks import run_benchmark
+
+    return run_benchmark(args.name, args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="shiming", description="shiming real-name and wage platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="upgrade the database to the latest schema").set_defaults(func=cmd_migrate)
+    sub.add_parser("seed", help="create demo data (idempotent)").set_defaults(func=cmd_seed)
+    sub.add_parser("worker", help="run a Temporal worker").set_defaults(func=cmd_worker)
+    p = sub.add_parser("web", help="run the web app")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=cmd_web)
+    p = sub.add_parser("dev", help="start everything on loopback with demo data")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--temporal-port", type=int, default=7233)
+    p.add_argument("--ui-port", type=int, default=8233)
+    p.set_defaults(func=cmd_dev)
+    p = sub.add_parser("bench", help="run a benchmark; prints one JSON line")
+    p.add_argument("name")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""`shiming dev`: migrations, demo data, then Temporal dev server + worker + web on loopback."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from domain.services import Services
+from domain.settings import Settings
+from shiming.db import migrate
+from shiming.processes import ProcessGroup, http_ok, port_open, shiming_argv, temporal_argv, wait_for
+from shiming.seed import seed_demo
+
+
+def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233) -> int:
+    settings = Settings.from_env()
+    home = settings.home
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    for port in (web_port, temporal_port, ui_port):
+        if port_open(port):
+            print(f"port {port} is already in use: is another `shiming dev` running?", file=sys.stderr)
+            return 1
+    migrate(settings.database_url)
+    logins = seed_demo(Services.build(settings))
+
+    env = dict(os.environ)
+    env.update(
+        SHIMING_HOME=str(home),
+        SHIMING_DATABASE_URL=settings.database_url,
+        SHIMING_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
+        SHIMING_TEMPORAL_UI_URL=f"http://127.0.0.1:{ui_port}",
+        SHIMING_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
+        PYTHONUNBUFFERED="1",
+    )
+    group = ProcessGroup()
+    stopping = False
+
+    def on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        temporal = group.start("temporal", temporal_argv(temporal_port, ui_port, home / "temporal.db"), env,
+                               home / "logs" / "temporal.log")
+        wait_for(lambda: port_open(temporal_port), 60, "Temporal dev server", temporal)
+        group.start("worker", shiming_argv("worker"), env, None)
+        web = group.start("web", shiming_argv("web", "--port", str(web_port)), env, home / "logs" / "web.log")
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{web_port}/login"), 60, "web app", web)
+        print(_banner(web_port, ui_port, logins), flush=True)
+        while not stopping:
+            exited = group.first_exited()
+            if exited:
+                print(f"{exited[0]} exited with code {exited[1]}; stopping everything", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    except (TimeoutError, RuntimeError) as exc:
+        print(f"start-up failed: {exc} (logs under {home / 'logs'})", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping…", flush=True)
+        group.stop_all()
+        print("all processes stopped", flush=True)
+
+
+def _banner(web_port: int, ui_port: int, logins: list[tuple[str, str, str]]) -> str:
+    lines = [
+        "",
+        "shiming is running (Ctrl-C stops everything):",
+        f"  web app      http://127.0.0.1:{web_port}/",
+        f"  apply        http://127.0.0.1:{web_port}/register/",
+        f"  Temporal UI  http://127.0.0.1:{ui_port}/",
+        "  demo logins (role, username, password):",
+    ]
+    lines += [f"    {role:16} {user:14} {pw}" for user, pw, role in logins]
+    lines.append("  SMS messages (e.g. new project credentials) are printed by the worker to this console.")
+    return "\n".join(lines)
