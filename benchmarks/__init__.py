@@ -1,0 +1,14 @@
+"""`shiming bench NAME`: scenarios that print one JSON line of figures each."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+SCENARIOS = {"registration": "benchmarks.registration"}
+
+
+def run_benchmark(name: str, args: list[str]) -> int:
+    if name not in SCENARIOS:
+        print(f"unknown benchmark {name!r}; known: {', '.join(sorted(SCENARIOS))}", file=sys.stderr)
+        return 2
+    return importlib.import_module(SCENARIOS[name]).main(args)
