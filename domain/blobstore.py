@@ -40,8 +40,8 @@ class BlobStore:
     def put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         path = self.path_for(digest)
-        if path.exists():
-            return digest
+        if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+            return digest  # already stored intact; a corrupt copy is rewritten below
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:

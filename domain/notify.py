@@ -74,6 +74,7 @@ def deliver_pending(Session: sessionmaker, cipher: PiiCipher, transport: Transpo
             .where(Notification.status == NotificationStatus.PENDING)
             .order_by(Notification.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)  # several workers never send one message twice
         ).all()
         for row in rows:
             row.attempts += 1
