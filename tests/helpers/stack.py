@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,12 @@ from tests.conftest import make_services
 
 TEST_PII_KEY = "11" * 32
 TEST_SECRET = "test-secret-key-" + "x" * 32
+
+
+def run_in_thread(coro_fn):
+    """asyncio.run(coro_fn()) on a fresh thread: works even where a loop is running (Playwright)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(coro_fn())).result()
 
 
 @dataclass
@@ -57,7 +64,7 @@ class Stack:
                                 self.env(), self.home / "temporal.log")
         wait_for(lambda: port_open(self.temporal_port), 60, "Temporal dev server", proc)
         # the frontend port opens a little before the namespace is ready
-        asyncio.run(self._wait_namespace())
+        run_in_thread(self._wait_namespace)
 
     async def _wait_namespace(self) -> None:
         for _ in range(100):
@@ -80,9 +87,6 @@ class Stack:
         proc = self.group.start("web", shiming_argv("web", "--port", str(self.web_port)), self.env(),
                                 self.home / "web.log")
         wait_for(lambda: http_ok(f"{self.web_url}/login"), 60, "web app", proc)
-
-    def client(self) -> Client:
-        return asyncio.run(Client.connect(self.temporal_address))
 
     def stop(self) -> None:
         self.group.stop_all()
