@@ -1,0 +1,1 @@
+"""Administrators: every process, its history in business words, cancel and retry (ADM-1, ADM-2)."""

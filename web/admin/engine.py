@@ -1,0 +1,128 @@
+"""What the administrator asks Temporal (ADM-1, ADM-2). Each function takes the client and is run
+through `TemporalBridge.run`; refusals raise ProcessRefused with a code the page translates."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.registration import ProjectRegistrationWorkflow, RegistrationStatusView
+
+from ..temporal_bridge import ProcessRefused
+
+QUERY_TIMEOUT = 3.0
+RETRYABLE = (WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT)
+STATUS_FILTERS = ("Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut", "ContinuedAsNew")
+
+
+@dataclass
+class ProcessRow:
+    workflow_id: str
+    run_id: str
+    type: str
+    status: str  # WorkflowExecutionStatus name, e.g. "RUNNING"
+    start_time: Optional[datetime]
+    close_time: Optional[datetime]
+    view: Optional[RegistrationStatusView] = None  # the `status` query of a running registration
+
+
+@dataclass
+class PendingActivity:
+    name: str
+    attempt: int
+    last_failure: str
+
+
+@dataclass
+class ProcessDetail:
+    row: ProcessRow
+    pending_activities: list[PendingActivity] = field(default_factory=list)
+
+
+async def _status_view(client: Client, workflow_id: str, run_id: str = "") -> Optional[RegistrationStatusView]:
+    """The process's own view of where it is; None when it cannot answer in time (no worker)."""
+    try:
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id or None)
+        return await asyncio.wait_for(handle.query(ProjectRegistrationWorkflow.status), QUERY_TIMEOUT)
+    except Exception:  # noqa: BLE001 - a missing answer is shown as unknown, never as an error page
+        return None
+
+
+def _status_name(status) -> str:
+    return status.name if status is not None else "UNKNOWN"
+
+
+async def list_processes(client: Client, status: str = "", limit: int = 200) -> list[ProcessRow]:
+    query = f"ExecutionStatus = '{status}'" if status in STATUS_FILTERS else None
+    rows = []
+    async for wf in client.list_workflows(query, limit=limit):
+        rows.append(ProcessRow(wf.id, wf.run_id, wf.workflow_type, _status_name(wf.status),
+                               wf.start_time, wf.close_time))
+    running = [r for r in rows if r.status == "RUNNING" and r.type == "ProjectRegistrationWorkflow"]
+    views = await asyncio.gather(*(_status_view(client, r.workflow_id, r.run_id) for r in running))
+    for row, view in zip(running, views):
+        row.view = view
+    return rows
+
+
+async def describe_process(client: Client, workflow_id: str) -> Optional[ProcessDetail]:
+    """The latest run of `workflow_id`, or None when Temporal does not know it."""
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    row = ProcessRow(desc.id, desc.run_id, desc.workflow_type, _status_name(desc.status),
+                     desc.start_time, desc.close_time)
+    if desc.status == WorkflowExecutionStatus.RUNNING and desc.workflow_type == "ProjectRegistrationWorkflow":
+        row.view = await _status_view(client, workflow_id, desc.run_id)
+    pending = [PendingActivity(a.activity_type.name, a.attempt, a.last_failure.message)
+               for a in desc.raw_description.pending_activities]
+    return ProcessDetail(row, pending)
+
+
+async def cancel_process(client: Client, workflow_id: str) -> None:
+    try:
+        await client.get_workflow_handle(workflow_id).cancel()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ProcessRefused("CaseFinished", str(exc)) from None
+        raise
+
+
+def last_workflow_task_completed(events) -> Optional[int]:
+    ids = [e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+    return max(ids) if ids else None
+
+
+async def retry_process(client: Client, workflow_id: str, reason: str) -> str:
+    """Reset a failed, terminated or timed-out run to its last completed workflow task.
+
+    Returns the id of the new run. A running process is refused: there is nothing to retry.
+    """
+    desc = await client.get_workflow_handle(workflow_id).describe()
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        raise ProcessRefused("Running")
+    if desc.status not in RETRYABLE:
+        raise ProcessRefused("NotRetryable")
+    history = await client.get_workflow_handle(workflow_id, run_id=desc.run_id).fetch_history()
+    event_id = last_workflow_task_completed(history.events)
+    if event_id is None:
+        raise ProcessRefused("NoResetPoint")
+    response = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
+        namespace=client.namespace,
+        workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=desc.run_id),
+        reason=reason,
+        workflow_task_finish_event_id=event_id,
+        request_id=str(uuid.uuid4()),
+    ))
+    return response.run_id

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from functools import partial
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from domain import audit
+from domain.models import Account, HumanTask, RegistrationApplication, Role, TaskStatus
+
+from ..core import bridge, call_process, remote_addr, services
+from ..i18n import application_status, task_status, workflow_status, workflow_type
+from ..security import require_roles
+from ..timeline import case_timeline
+from .engine import STATUS_FILTERS, cancel_process, describe_process, list_processes, retry_process
+from .forms import ReasonForm
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+
+ENGINE_TIMEOUT = 20
+# visibility filter value → WorkflowExecutionStatus name
+FILTER_STATUS = {"Running": "RUNNING", "Completed": "COMPLETED", "Failed": "FAILED", "Canceled": "CANCELED",
+                 "Terminated": "TERMINATED", "TimedOut": "TIMED_OUT", "ContinuedAsNew": "CONTINUED_AS_NEW"}
+
+
+@bp.before_request
+def guard():
+    return require_roles(Role.ADMIN)
+
+
+def _names(db, ids) -> dict[int, str]:
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    return {a.id: a.display_name for a in db.scalars(select(Account).where(Account.id.in_(ids)))}
+
+
+def waiting_on_text(view, names: dict[int, str]) -> str:
+    if view is None:
+        return ""
+    waiting = view.waiting_on or ""
+    if waiting.startswith("reviewer:"):
+        return _("reviewer %(name)s", name=names.get(view.claimant_id, waiting.split(":", 1)[1]))
+    if waiting == "queue":
+        return _("the reviewers' queue")
+    if waiting == "applicant":
+        return _("the applicant's correction")
+    return waiting
+
+
+def _step_text(view) -> str:
+    return application_status(view.status) if view is not None else ""
+
+
+@bp.route("/")
+def processes():
+    status = request.args.get("status", "")
+    if status not in STATUS_FILTERS:
+        status = ""
+    ok, rows = call_process(lambda: bridge().run(partial(list_processes, status=status), timeout=ENGINE_TIMEOUT))
+    rows = rows or []
+    with services().Session() as db:
+        names = _names(db, (r.view.claimant_id for r in rows if r.view is not None))
+    items = [{
+        "workflow_id": r.workflow_id,
+        "type": workflow_type(r.type),
+        "status": r.status,
+        "status_label": workflow_status(r.status),
+        "step": _step_text(r.view),
+        "waiting_on": waiting_on_text(r.view, names),
+        "start_time": r.start_time,
+    } for r in rows]
+    filters = [(code, workflow_status(FILTER_STATUS[code])) for code in STATUS_FILTERS]
+    return render_template("admin/processes.html", items=items, engine_ok=ok, status=status, status_filters=filters)
+
+
+@bp.route("/process/<workflow_id>")
+def process(workflow_id: str):
+    ok, detail = call_process(lambda: bridge().run(partial(describe_process, workflow_id=workflow_id),
+                                                   timeout=ENGINE_TIMEOUT))
+    with services().Session() as db:
+        app = db.scalar(select(RegistrationApplication).where(RegistrationApplication.workflow_id == workflow_id))
+        tasks = list(db.scalars(select(HumanTask).where(HumanTask.workflow_id == workflow_id)
+                                .order_by(HumanTask.round)))
+        if app is None and not tasks and detail is None:
+            abort(404)
+        business_key = app.number if app else (tasks[0].business_key if tasks else workflow_id)
+        timeline = case_timeline(db, business_key, workflow_id)
+        view = detail.row.view if detail else None
+        names = _names(db, [t.owner_id for t in tasks] + [view.claimant_id if view else None])
+        pending = [{
+            "id": t.id, "round": t.round, "status": task_status(t.status), "owner": names.get(t.owner_id, ""),
+            "due_at": t.due_at, "escalated": t.escalated_at is not None,
+        } for t in tasks if t.status in TaskStatus.OPEN]
+        app_status = application_status(app.status) if app else ""
+    settings = services().settings
+    ui_url = f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"
+    return render_template(
+        "admin/process.html", workflow_id=workflow_id, business_key=business_key, detail=detail, engine_ok=ok,
+        status_label=workflow_status(detail.row.status) if detail else "", step=_step_text(view),
+        waiting_on=waiting_on_text(view, names), app_status=app_status, timeline=timeline, pending=pending,
+        type_label=workflow_type(detail.row.type) if detail else "", ui_url=ui_url, cancel_form=ReasonForm(formdata=None), retry_form=ReasonForm(formdata=None),
+    )
+
+
+def _business_key(workflow_id: str) -> str:
+    with services().Session() as db:
+        number = db.scalar(select(RegistrationApplication.number)
+                           .where(RegistrationApplication.workflow_id == workflow_id))
+    return number or workflow_id
+
+
+def _admin_action(workflow_id: str, action: str, run, done_message: str):
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash(_("A reason is required."), "error")
+        return redirect(url_for("admin.process", workflow_id=workflow_id))
+    reason = form.reason.data.strip()
+    ok, result = call_process(lambda: bridge().run(partial(run, workflow_id=workflow_id, reason=reason),
+                                                   timeout=ENGINE_TIMEOUT))
+    if ok:
+        with services().Session.begin() as db:
+            audit.record(db, actor_id=current_user.id, actor_name=current_user.display_name, action=action,
+                         target_type="workflow", target_id=workflow_id, business_key=_business_key(workflow_id),
+                         reason=reason, detail={"new_run_id": result} if result else None,
+                         remote_addr=remote_addr())
+        flash(done_message, "success")
+    return redirect(url_for("admin.process", workflow_id=workflow_id))
+
+
+async def _cancel(client, workflow_id: str, reason: str) -> None:
+    await cancel_process(client, workflow_id)
+
+
+@bp.route("/process/<workflow_id>/cancel", methods=["POST"])
+def cancel(workflow_id: str):
+    return _admin_action(workflow_id, "admin.cancel", _cancel, _("Cancellation requested."))
+
+
+@bp.route("/process/<workflow_id>/retry", methods=["POST"])
+def retry(workflow_id: str):
+    return _admin_action(workflow_id, "admin.retry", retry_process, _("The process was reset and runs again."))

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from domain import audit
+from domain.models import Account, utcnow
+from domain.passwords import hash_password, policy_problems, verify_password
+
+from ..core import remote_addr, services
+from ..i18n import LANGUAGES
+from ..security import LAST_SEEN, WebUser, clear_session, home_for, is_safe_next
+from .forms import LoginForm, PasswordChangeForm
+from .login import Outcome, attempt_login
+
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+def _policy_message(code: str) -> str:
+    if code == "too_short":
+        return _("At least 8 characters.")
+    if code == "letters_and_digits":
+        return _("Use both letters and digits.")
+    return _("The new password does not meet the password rules.")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(home_for(current_user))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if form.validate_on_submit():
+        with services().Session.begin() as db:
+            result = attempt_login(db, services().settings, form.username.data, form.password.data, remote_addr())
+            user = WebUser(result.account) if result.account is not None else None
+        if result.outcome == Outcome.OK:
+            clear_session()
+            login_user(user)
+            session[LAST_SEEN] = int(time.time())
+            target = form.next.data or request.args.get("next")
+            if user.must_change_password:
+                return redirect(url_for("auth.password"))
+            return redirect(target if is_safe_next(target) else home_for(user))
+        if result.outcome == Outcome.LOCKED:
+            flash(_("Too many failed attempts. Login is locked for %(minutes)s minutes.",
+                    minutes=services().settings.lockout_window_minutes), "error")
+        elif result.outcome == Outcome.INACTIVE:
+            flash(_("This account is disabled."), "error")
+        else:
+            flash(_("Invalid username or password."), "error")
+        form.password.data = ""
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    with services().Session.begin() as db:
+        audit.record(db, actor_id=current_user.id, actor_name=current_user.username, action="auth.logout",
+                     target_type="account", target_id=current_user.id, remote_addr=remote_addr())
+    logout_user()
+    clear_session()
+    flash(_("You have logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        problems = policy_problems(form.new_password.data)
+        with services().Session.begin() as db:
+            account = db.get(Account, current_user.id)
+            if not verify_password(account.password_hash, form.current_password.data):
+                form.current_password.errors.append(_("The current password is wrong."))
+            elif problems:
+                form.new_password.errors.extend(_policy_message(p) for p in problems)
+            elif verify_password(account.password_hash, form.new_password.data):
+                form.new_password.errors.append(_("The new password must differ from the current one."))
+            else:
+                account.password_hash = hash_password(form.new_password.data)
+                account.must_change_password = False
+                account.password_changed_at = utcnow()
+                audit.record(db, actor_id=account.id, actor_name=account.username, action="auth.password_change",
+                             target_type="account", target_id=account.id, remote_addr=remote_addr())
+                flash(_("Your password has been changed."), "success")
+                return redirect(home_for(current_user))
+    return render_template("auth/password.html", form=form)
+
+
+@bp.route("/lang/<code>")
+def set_language(code: str):
+    if code not in LANGUAGES:
+        abort(404)
+    session["lang"] = code
+    target = request.args.get("next")
+    return redirect(target if is_safe_next(target) else url_for("public.index"))

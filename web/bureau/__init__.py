@@ -1,0 +1,1 @@
+"""The bureau reviewers' task inbox and case page (REG-2, REG-3)."""

@@ -1,0 +1,207 @@
+"""Locale choice and the translated words for codes that come from the domain and the process.
+
+msgids are English; web/translations/zh_CN holds the Chinese. Codes (a ProcessRefused code,
+an UploadError code, a status) are mapped to lazy strings here so that every user-visible
+word goes through gettext.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from babel import Locale, support
+from flask import session
+from flask_babel import Babel, Domain, get_locale
+from flask_babel import lazy_gettext as _l
+
+from domain.services import LOCAL_TZ
+
+LANGUAGES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+
+
+def catalog_name(locale: Locale) -> str:
+    """The directory of a locale's catalog: `zh_CN` for zh_CN.
+
+    Babel reads "zh_CN" as zh_Hans_CN, whose own name gettext would never expand to zh_CN.
+    """
+    return f"{locale.language}_{locale.territory}" if locale.territory else locale.language
+
+
+class CatalogDomain(Domain):
+    """The messages domain, loading each locale's catalog once per process."""
+
+    def get_translations(self):
+        locale = get_locale()
+        if locale is None:
+            return support.NullTranslations()
+        key = str(locale)
+        translations = self.cache.get(key)
+        if translations is None:
+            translations = support.Translations.load(str(TRANSLATIONS_DIR), [catalog_name(locale), key], "messages")
+            self.cache[key] = translations
+        return translations
+
+
+class WebBabel(Babel):
+    def __init__(self, *args, **kwargs):
+        self._domain = CatalogDomain(translation_directories=[str(TRANSLATIONS_DIR)])
+        super().__init__(*args, **kwargs)
+
+    @property
+    def domain_instance(self) -> Domain:
+        return self._domain
+
+
+def select_locale() -> str:
+    lang = session.get("lang")
+    return lang if lang in LANGUAGES else DEFAULT_LOCALE
+
+
+def local_time(moment: Optional[datetime], fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (naive UTC, or aware) shown in China time."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(LOCAL_TZ).strftime(fmt)
+
+
+LANGUAGE_NAMES = {"zh_CN": "中文", "en": "English"}  # each language in its own words
+
+ROLE_LABELS = {
+    "admin": _l("System administrator"),
+    "bureau_reviewer": _l("Bureau reviewer"),
+    "bureau_chief": _l("Section chief"),
+    "enterprise": _l("Enterprise"),
+    "project": _l("Project account"),
+}
+
+REFUSALS = {
+    "NotInReview": _l("The case is not waiting for review."),
+    "StaleTask": _l("The case has changed since this page was opened. Please look at it again."),
+    "Busy": _l("Another action on this case is in progress. Please try again in a moment."),
+    "AlreadyClaimed": _l("The case has already been claimed."),
+    "NotClaimant": _l("Only the reviewer who claimed the case can do this."),
+    "NotClaimed": _l("Claim the case before deciding."),
+    "BadDecision": _l("Unknown decision."),
+    "ReasonRequired": _l("A reason is required."),
+    "NotReturned": _l("The application is not waiting for correction."),
+    "StaleForm": _l("The application has changed since this form was opened. Please open it again."),
+    "CaseFinished": _l("The process of this case has already finished."),
+    "Running": _l("The process is still running: only a failed, terminated or timed-out process can be retried."),
+    "NotRetryable": _l("Only a failed, terminated or timed-out process can be retried."),
+    "NoResetPoint": _l("The process history has no point to retry from."),
+    "Unavailable": _l("The process service is not reachable right now. Please try again later."),
+    "Refused": _l("The process refused this action."),
+}
+
+UPLOAD_ERRORS = {
+    "empty_file": _l("The file is empty."),
+    "too_large": _l("The file is too large."),
+    "unsupported_type": _l("Only PDF, JPEG or PNG scans are accepted (checked by content)."),
+}
+
+FIELD_ERRORS = {
+    "required": _l("This field is required."),
+    "bad_credit_code": _l("Not a valid unified social credit code."),
+    "bad_mobile": _l("Not a valid mobile number."),
+    "end_before_start": _l("The planned end is before the planned start."),
+    "bad_amount": _l("Not a valid amount."),
+    "unknown_district": _l("Unknown district."),
+    "not_a_number": _l("Not a number."),
+    "too_many_decimals": _l("At most two decimal places."),
+    "must_be_positive": _l("The amount must be greater than zero."),
+    "too_large": _l("The amount is too large."),
+}
+
+APPLICATION_STATUS = {
+    "draft": _l("Draft: stamped scan not yet submitted"),
+    "in_review": _l("In review"),
+    "returned": _l("Returned for correction"),
+    "approved": _l("Approved"),
+    "rejected": _l("Rejected"),
+    "cancelled": _l("Cancelled"),
+}
+
+TASK_STATUS = {
+    "NEW": _l("New"),
+    "ASSIGNED": _l("Claimed"),
+    "DONE": _l("Done"),
+    "CANCELED": _l("Cancelled"),
+    "ERROR": _l("Error"),
+}
+
+OUTCOMES = {
+    "approve": _l("Approved"),
+    "reject": _l("Rejected"),
+    "return_for_correction": _l("Returned for correction"),
+    "cancelled": _l("Cancelled"),
+}
+
+WORKFLOW_STATUS = {
+    "RUNNING": _l("Running"),
+    "COMPLETED": _l("Completed"),
+    "FAILED": _l("Failed"),
+    "CANCELED": _l("Cancelled"),
+    "TERMINATED": _l("Terminated"),
+    "CONTINUED_AS_NEW": _l("Continued as new"),
+    "TIMED_OUT": _l("Timed out"),
+}
+
+WORKFLOW_TYPES = {
+    "ProjectRegistrationWorkflow": _l("Project registration"),
+}
+
+PROJECT_STATUS = {
+    "active": _l("Active"),
+}
+
+
+def _lookup(table: dict, code: Optional[str]) -> str:
+    if code is None:
+        return ""
+    value = table.get(code)
+    return str(value) if value is not None else code
+
+
+def role_label(role: Optional[str]) -> str:
+    return _lookup(ROLE_LABELS, role)
+
+
+def refusal_message(code: str) -> str:
+    return str(REFUSALS.get(code, REFUSALS["Refused"]))
+
+
+def upload_message(code: str) -> str:
+    return str(UPLOAD_ERRORS.get(code, UPLOAD_ERRORS["unsupported_type"]))
+
+
+def field_error(code: str) -> str:
+    return str(FIELD_ERRORS.get(code, FIELD_ERRORS["required"]))
+
+
+def application_status(code: Optional[str]) -> str:
+    return _lookup(APPLICATION_STATUS, code)
+
+
+def task_status(code: Optional[str]) -> str:
+    return _lookup(TASK_STATUS, code)
+
+
+def outcome_label(code: Optional[str]) -> str:
+    return _lookup(OUTCOMES, code)
+
+
+def workflow_status(code: Optional[str]) -> str:
+    return _lookup(WORKFLOW_STATUS, code)
+
+
+def workflow_type(name: Optional[str]) -> str:
+    return _lookup(WORKFLOW_TYPES, name)
+
+
+def project_status(code: Optional[str]) -> str:
+    return _lookup(PROJECT_STATUS, code)

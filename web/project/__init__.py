@@ -1,0 +1,1 @@
+"""Project and enterprise accounts: the projects in their scope."""

@@ -1,0 +1,1 @@
+"""No forms yet: the project home page only shows facts."""
