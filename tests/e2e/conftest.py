@@ -18,8 +18,9 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Module-scoped: sync Playwright marks the thread as running an event loop while it lives."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
