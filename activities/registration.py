@@ -24,7 +24,8 @@ from domain.models import (
     TaskStatus,
     utcnow,
 )
-from domain.services import LOCAL_TZ, Services
+from domain.calendar import LOCAL_TZ
+from domain.services import Services
 from sqlalchemy import select
 
 TASK_KIND = "registration_review"

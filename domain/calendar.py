@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+# Working days, due times and business dates are reckoned in China Standard Time.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)

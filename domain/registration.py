@@ -6,7 +6,7 @@ import io
 import json
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Optional
 
@@ -15,7 +15,8 @@ from docx.shared import Pt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, notify
+from . import audit
+from .calendar import LOCAL_TZ
 from .models import (
     Account,
     District,
@@ -172,7 +173,7 @@ def create_application(session: Session, cipher: PiiCipher, data: RegistrationDa
     _copy_facts(app, data, cipher)
     session.add(app)
     session.flush()
-    app.number = f"REG{utcnow():%Y%m%d}{app.id:06d}"
+    app.number = f"REG{datetime.now(LOCAL_TZ):%Y%m%d}{app.id:06d}"  # the applicant's calendar day
     app.workflow_id = workflow_id_for(app.number)
     audit.record(session, actor_id=None, actor_name=data.contact_name, action="registration.create",
                  target_type="registration", target_id=app.id, business_key=app.number)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,8 +11,6 @@ from .calendar import WorkingCalendar
 from .db import make_engine, make_session_factory
 from .pii import PiiCipher
 from .settings import Settings
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass

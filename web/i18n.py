@@ -15,7 +15,7 @@ from flask import session
 from flask_babel import Babel, Domain, get_locale
 from flask_babel import lazy_gettext as _l
 
-from domain.services import LOCAL_TZ
+from domain.calendar import LOCAL_TZ
 
 LANGUAGES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"

@@ -11,7 +11,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from activities.registration import Decision
-from domain.services import LOCAL_TZ
+from domain.calendar import LOCAL_TZ
 from tests.helpers.workflow_env import RegistrationCase, account_id, as_utc, wait_for
 
 MARGIN = timedelta(minutes=1)

@@ -19,7 +19,7 @@ from domain.models import (
 )
 from domain.registration import fen_to_yuan, open_tasks
 from domain.rules import mask_phone
-from domain.services import LOCAL_TZ
+from domain.calendar import LOCAL_TZ
 from workflows.registration import ClaimInput, DecideInput, ProjectRegistrationWorkflow
 
 from ..core import bridge, call_process, services
