@@ -252,3 +252,244 @@ class AuditLog(Base):
     detail: Mapped[Optional[str]] = mapped_column(Text)
     remote_addr: Mapped[Optional[str]] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+# --- workforce (issue 3: what the wage run needs) ------------------------------------------------
+
+
+class CompanyKind:
+    CONTRACTOR = "contractor"
+    SUBCONTRACTOR = "subcontractor"
+    LABOUR_COMPANY = "labour_company"
+
+
+class Company(Base):
+    """A participating company on a project (general contractor, subcontractor, labour company)."""
+
+    __tablename__ = "company"
+    __table_args__ = (UniqueConstraint("project_id", "credit_code", name="uq_company_project_code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str] = mapped_column(String(18))
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Team(Base):
+    __tablename__ = "team"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_team_project_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Worker(Base):
+    """A person, identified by the ID number (stored encrypted, found by its keyed hash)."""
+
+    __tablename__ = "worker"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    id_number_enc: Mapped[str] = mapped_column(String(200))
+    id_number_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    gender: Mapped[Optional[str]] = mapped_column(String(1))  # M / F, from the ID number
+    birth_date: Mapped[Optional[date]] = mapped_column(Date)
+    phone_enc: Mapped[Optional[str]] = mapped_column(String(200))
+    phone_hash: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ProjectWorker(Base):
+    """A worker's engagement on a project: team, employer, trade, daily rate, entry and exit."""
+
+    __tablename__ = "project_worker"
+    __table_args__ = (UniqueConstraint("project_id", "worker_id", name="uq_project_worker"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"))
+    trade: Mapped[str] = mapped_column(String(10))  # national trade code, e.g. 010 bricklayer
+    daily_rate_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    entry_date: Mapped[date] = mapped_column(Date)
+    exit_date: Mapped[Optional[date]] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | exiting | exited
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BankCard(Base):
+    """A worker's payroll card; the number is encrypted, `last4` is what screens show."""
+
+    __tablename__ = "bank_card"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"), index=True)
+    bank_name: Mapped[str] = mapped_column(String(100))
+    card_number_enc: Mapped[str] = mapped_column(String(200))
+    card_number_hash: Mapped[str] = mapped_column(String(64), index=True)
+    last4: Mapped[str] = mapped_column(String(4))
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    replaced_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+
+class Punch(Base):
+    """One attendance record; the dedupe key makes a late or repeated upload count once."""
+
+    __tablename__ = "punch"
+    __table_args__ = (Index("ix_punch_project_time", "project_id", "punched_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    punched_at: Mapped[datetime] = mapped_column(DateTime)  # naive UTC
+    device_code: Mapped[str] = mapped_column(String(50), default="")
+    match_score: Mapped[Optional[int]] = mapped_column(Integer)  # face match, per mille
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- security password and signing keys (PAY-1, SEC-4) -------------------------------------------
+
+
+class SigningKey(Base):
+    """A payroll specialist's Ed25519 key; the private half is sealed under the security password.
+
+    Old keys are kept (retired_at set) so signatures made with them stay verifiable.
+    """
+
+    __tablename__ = "signing_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    public_key: Mapped[str] = mapped_column(String(64))  # raw Ed25519 public key, hex
+    sealed_private_key: Mapped[str] = mapped_column(Text)  # JSON: kdf, params, salt, nonce, ciphertext
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    retired_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+
+class SecurityPasswordState(Base):
+    """Failed security-password attempts and the lockout they lead to."""
+
+    __tablename__ = "security_password_state"
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    changed_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+
+# --- wage payment (PAY-2…6) ------------------------------------------------------------------------
+
+
+class WageAccount(Base):
+    """A project's wage special account (工资专户) at a bank."""
+
+    __tablename__ = "wage_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    bank_code: Mapped[str] = mapped_column(String(20))
+    account_number_enc: Mapped[str] = mapped_column(String(200))
+    account_number_hash: Mapped[str] = mapped_column(String(64), index=True)
+    account_last4: Mapped[str] = mapped_column(String(4))
+    account_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), default="binding")  # binding | bound | refused | unbound
+    refusal_reason: Mapped[Optional[str]] = mapped_column(String(200))
+    workflow_id: Mapped[Optional[str]] = mapped_column(String(100))
+    bound_by: Mapped[Optional[int]] = mapped_column(ForeignKey("account.id"))
+    agreement_accepted_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WageRun(Base):
+    """One month's wages of one project; the process is WageRunWorkflow (id = business key)."""
+
+    __tablename__ = "wage_run"
+    __table_args__ = (UniqueConstraint("workflow_id", name="uq_wage_run_workflow"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    workflow_id: Mapped[str] = mapped_column(String(100))
+    wage_account_id: Mapped[int] = mapped_column(ForeignKey("wage_account.id"))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | completed | cancelled
+    step: Mapped[str] = mapped_column(String(20), default="wage_table")
+    table_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    table_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    table_uploaded_by: Mapped[Optional[int]] = mapped_column(ForeignKey("account.id"))
+    sheet_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    line_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    completed_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+
+class WageLineStatus:
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    PAID = "paid"
+    FAILED = "failed"
+    SETTLED = "settled"
+
+
+class WageLine(Base):
+    __tablename__ = "wage_line"
+    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_wage_line_seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("wage_run.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"))
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    hours_x10: Mapped[int] = mapped_column(Integer, default=0)  # tenths of an hour
+    gross_fen: Mapped[int] = mapped_column(BigInteger)
+    net_fen: Mapped[int] = mapped_column(BigInteger)
+    remark: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(12), default=WageLineStatus.PENDING, index=True)
+    batch_version: Mapped[Optional[int]] = mapped_column(Integer)
+    card_id: Mapped[Optional[int]] = mapped_column(ForeignKey("bank_card.id"))
+    failure_code: Mapped[Optional[str]] = mapped_column(String(20))
+    failure_reason: Mapped[Optional[str]] = mapped_column(String(200))
+    settled_reason: Mapped[Optional[str]] = mapped_column(String(300))
+    paid_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+
+class WageStepSignature(Base):
+    """A signed wage step: canonical document + Ed25519 signature, chained to the previous one."""
+
+    __tablename__ = "wage_step_signature"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("wage_run.id"), index=True)
+    step: Mapped[str] = mapped_column(String(20))
+    document: Mapped[str] = mapped_column(Text)  # canonical JSON that was signed
+    signature: Mapped[str] = mapped_column(String(128))  # hex
+    signing_key_id: Mapped[int] = mapped_column(ForeignKey("signing_key.id"))
+    actor_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BankBatch(Base):
+    """One wage file sent to the bank: (run, version) is sent at most once."""
+
+    __tablename__ = "bank_batch"
+    __table_args__ = (UniqueConstraint("run_id", "version", name="uq_bank_batch_version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("wage_run.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    batch_id: Mapped[str] = mapped_column(String(64), unique=True)  # also the idempotency key
+    file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    file_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    line_count: Mapped[int] = mapped_column(Integer)
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="built")  # built | submitted | answered
+    submitted_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+
+class BankStatement(Base):
+    """A statement received from a bank; the bank's statement id makes intake idempotent."""
+
+    __tablename__ = "bank_statement"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    statement_id: Mapped[str] = mapped_column(String(64), unique=True)
+    batch_id: Mapped[str] = mapped_column(String(64), index=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    applied_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
