@@ -1,4 +1,4 @@
-"""`shiming` command line: dev | worker | web | migrate | seed | bench."""
+"""`shiming` command line: dev | worker | web | bank | migrate | seed | bench."""
 from __future__ import annotations
 
 import argparse
@@ -61,6 +61,21 @@ def cmd_dev(args) -> int:
     return run_dev(web_port=args.port, temporal_port=args.temporal_port, ui_port=args.ui_port)
 
 
+def cmd_bank(args) -> int:
+    from pathlib import Path
+
+    from bank_connectors.reference_bank import run_bank
+
+    try:
+        return run_bank(home=Path(args.home), host=args.host, port=args.port, callback_url=args.callback_url,
+                        exchange_dir=Path(args.exchange_dir) if args.exchange_dir else None,
+                        ledger=Path(args.ledger) if args.ledger else None, platform_keys=args.platform_key,
+                        retry_cap=args.retry_cap, pay_delay=args.pay_delay)
+    except (ValueError, OSError) as exc:
+        print(f"bank: {exc}", file=sys.stderr)
+        return 2
+
+
 def cmd_bench(args) -> int:
     from benchmarks import run_benchmark
 
@@ -84,6 +99,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temporal-port", type=int, default=7233)
     p.add_argument("--ui-port", type=int, default=8233)
     p.set_defaults(func=cmd_dev)
+    p = sub.add_parser("bank", help="run the reference bank (a separate party with its own ledger and keys)")
+    p.add_argument("--home", default="var/bank", help="the bank's data directory: database and key pairs")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8700)
+    p.add_argument("--callback-url", help="the platform's statement callback (POST, retried until 2xx)")
+    p.add_argument("--exchange-dir", help="also serve the file-exchange channel in DIR/outgoing, DIR/incoming")
+    p.add_argument("--ledger", help="JSON file with accounts, cards and platform_keys to load at start")
+    p.add_argument("--platform-key", action="append", default=[],
+                   help="accept wage files signed by this Ed25519 key (64 hex digits or a file); repeatable")
+    p.add_argument("--retry-cap", type=float, default=5.0, help="longest wait between callback attempts, s")
+    p.add_argument("--pay-delay", type=float, default=0.0, help="seconds spent paying each line (demos)")
+    p.set_defaults(func=cmd_bank)
     p = sub.add_parser("bench", help="run a benchmark; prints one JSON line")
     p.add_argument("name")
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -1,0 +1,205 @@
+"""The file-exchange channel: the same wage files and statements through a folder pair.
+
+    <root>/outgoing/   platform → bank: <batch_id>.wage.json, <key>.acct.json
+    <root>/incoming/   bank → platform: <statement_id>.stmt.json, <batch_id>.receipt.json,
+                                        <key>.acct-result.json, bank-keys.json
+
+Every file appears atomically (written under a dot-name, then renamed or linked into place);
+readers ignore dot-files. `FileExchangeConnector` is the platform's side; the reference bank's
+watcher (`reference_bank.exchange_watcher`) is the bank's side. See docs/bank-protocol.md.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .keys import PublicKeys
+from .protocol import BATCH_CONFLICT, AccountCheck, AccountCheckResult, BankUnavailable, SubmitResult
+from .signing import canonical_json, verify_document
+from .wagefile import BATCH_ID_RE, WageFileError, parse_envelope
+
+OUTGOING = "outgoing"
+INCOMING = "incoming"
+ACKED = "acked"
+BANK_KEYS_FILE = "bank-keys.json"
+WAGE_SUFFIX = ".wage.json"
+STATEMENT_SUFFIX = ".stmt.json"
+RECEIPT_SUFFIX = ".receipt.json"
+ACCOUNT_SUFFIX = ".acct.json"
+ACCOUNT_RESULT_SUFFIX = ".acct-result.json"
+RECEIPT_DOMAIN = b"SHIMING-RECEIPT-V1\n"
+ACCOUNT_RESULT_DOMAIN = b"SHIMING-ACCOUNT-CHECK-V1\n"
+
+
+def account_request_stem(idempotency_key: str) -> str:
+    return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`; readers see the old file or the new one, never half of it."""
+    tmp = _write_tmp(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def create_exclusive(path: Path, data: bytes) -> bool:
+    """Create `path` with `data` unless it exists (atomically, even against a concurrent writer)."""
+    tmp = _write_tmp(path, data)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+
+
+def _write_tmp(path: Path, data: bytes) -> str:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def visible_files(folder: Path, suffix: str) -> list[Path]:
+    """Finished files of one kind, oldest name first (dot-files are still being written)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name.endswith(suffix) and not p.name.startswith("."))
+
+
+class FileExchangeConnector:
+    """A BankConnector over an exchange folder pair; the platform also polls it for statements.
+
+    `bank_public_key` (the bank's Ed25519 key) makes receipts and account results verified; without
+    it they are trusted as the folder is. Statements are always verified by the platform's intake
+    with `wagefile.verify_statement`.
+    """
+
+    def __init__(self, root: Path, *, bank_public_key: Ed25519PublicKey | None = None,
+                 timeout: float = 10.0, poll_interval: float = 0.1):
+        self.root = Path(root)
+        self.outgoing = self.root / OUTGOING
+        self.incoming = self.root / INCOMING
+        self.bank_public_key = bank_public_key
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.outgoing.mkdir(parents=True, exist_ok=True)
+        self.incoming.mkdir(parents=True, exist_ok=True)
+
+    # --- BankConnector ---------------------------------------------------------------------------
+
+    def submit_wage_file(self, batch_id: str, envelope: bytes, idempotency_key: str) -> SubmitResult:
+        """Drop `<batch_id>.wage.json` in outgoing; the same batch with the same content is a duplicate."""
+        if not BATCH_ID_RE.match(batch_id):
+            raise ValueError(f"bad batch id {batch_id!r}")
+        sealed = parse_envelope(envelope)
+        if sealed["batch_id"] != batch_id:
+            raise ValueError(f"the envelope is not one of batch {batch_id}")
+        path = self.outgoing / (batch_id + WAGE_SUFFIX)
+        if create_exclusive(path, envelope):
+            return SubmitResult(accepted=True, batch_id=batch_id)
+        try:
+            existing = parse_envelope(path.read_bytes())["plaintext_sha256"]
+        except WageFileError:
+            existing = None
+        if existing == sealed["plaintext_sha256"]:
+            return SubmitResult(accepted=True, batch_id=batch_id, duplicate=True)
+        return SubmitResult(accepted=False, batch_id=batch_id, code=BATCH_CONFLICT,
+                            reason="another wage file with this batch id is already in the exchange folder")
+
+    def validate_account(self, check: AccountCheck) -> AccountCheckResult:
+        """Write a request, wait up to `timeout` for the bank's answer; BankUnavailable when none comes."""
+        stem = account_request_stem(check.idempotency_key)
+        request = self.outgoing / (stem + ACCOUNT_SUFFIX)
+        result_path = self.incoming / (stem + ACCOUNT_RESULT_SUFFIX)
+        create_exclusive(request, canonical_json({
+            "type": "account-check", "account_number": check.account_number,
+            "account_name": check.account_name, "idempotency_key": check.idempotency_key}))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            answer = self._account_result(result_path, check)
+            if answer is not None:
+                request.unlink(missing_ok=True)
+                result_path.unlink(missing_ok=True)
+                return answer
+            if time.monotonic() >= deadline:
+                raise BankUnavailable("the bank has not answered the account check in the exchange folder")
+            time.sleep(self.poll_interval)
+
+    def _account_result(self, path: Path, check: AccountCheck) -> AccountCheckResult | None:
+        doc = self._read_signed(path, ACCOUNT_RESULT_DOMAIN)
+        if doc is None or doc.get("idempotency_key") != check.idempotency_key:
+            return None
+        return AccountCheckResult(ok=bool(doc.get("ok")), code=doc.get("code", ""), reason=doc.get("reason", ""))
+
+    # --- what comes back -------------------------------------------------------------------------
+
+    def receipt(self, batch_id: str) -> SubmitResult | None:
+        """The bank's receipt for a dropped wage file (accepted or refused with a code), None if not yet."""
+        doc = self._read_signed(self.incoming / (batch_id + RECEIPT_SUFFIX), RECEIPT_DOMAIN)
+        if doc is None or doc.get("batch_id") != batch_id:
+            return None
+        return SubmitResult(accepted=bool(doc.get("accepted")), batch_id=batch_id,
+                            duplicate=bool(doc.get("duplicate")), code=doc.get("code", ""),
+                            reason=doc.get("reason", ""))
+
+    def poll_statement_files(self) -> list[tuple[str, bytes]]:
+        """`(file name, signed statement)` for every statement not yet acknowledged."""
+        out = []
+        for path in visible_files(self.incoming, STATEMENT_SUFFIX):
+            try:
+                out.append((path.name, path.read_bytes()))
+            except FileNotFoundError:  # acknowledged meanwhile
+                continue
+        return out
+
+    def poll_statements(self) -> list[bytes]:
+        """Every signed statement in incoming not yet acknowledged (verify each before use)."""
+        return [body for _name, body in self.poll_statement_files()]
+
+    def ack(self, name: str) -> None:
+        """Move a processed statement to incoming/acked/; `name` is the file name or the statement id."""
+        if not name.endswith(STATEMENT_SUFFIX):
+            name += STATEMENT_SUFFIX
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"bad statement file name {name!r}")
+        acked = self.incoming / ACKED
+        acked.mkdir(exist_ok=True)
+        try:
+            os.replace(self.incoming / name, acked / name)
+        except FileNotFoundError:
+            pass  # acknowledged twice: nothing to do
+
+    def bank_keys(self) -> PublicKeys | None:
+        """The public keys the bank published in incoming/bank-keys.json (compare with the pinned ones)."""
+        path = self.incoming / BANK_KEYS_FILE
+        if not path.exists():
+            return None
+        return PublicKeys.from_json(path.read_bytes())
+
+    def _read_signed(self, path: Path, domain: bytes) -> dict | None:
+        try:
+            doc = json.loads(path.read_bytes())
+        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(doc, dict):
+            return None
+        if self.bank_public_key is not None and not verify_document(doc, self.bank_public_key, domain):
+            return None
+        return doc
