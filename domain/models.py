@@ -37,8 +37,9 @@ class Role:
     BUREAU_CHIEF = "bureau_chief"  # section chief; escalations land here
     ENTERPRISE = "enterprise"
     PROJECT = "project"
+    PAYROLL_SPECIALIST = "payroll_specialist"  # scoped to a project; signs wage steps
 
-    ALL = (ADMIN, BUREAU_REVIEWER, BUREAU_CHIEF, ENTERPRISE, PROJECT)
+    ALL = (ADMIN, BUREAU_REVIEWER, BUREAU_CHIEF, ENTERPRISE, PROJECT, PAYROLL_SPECIALIST)
     BUREAU = (BUREAU_REVIEWER, BUREAU_CHIEF)
 
 
