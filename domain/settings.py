@@ -56,6 +56,7 @@ class Settings:
     lockout_threshold: int = 5
     lockout_window_minutes: int = 15
     notify_transport: str = "console"
+    bank_url: str = "http://127.0.0.1:8700"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -96,6 +97,7 @@ class Settings:
             holidays=_env("SHIMING_HOLIDAYS", ""),
             extra_workdays=_env("SHIMING_EXTRA_WORKDAYS", ""),
             notify_transport=_env("SHIMING_NOTIFY_TRANSPORT", "console"),
+            bank_url=_env("SHIMING_BANK_URL", "http://127.0.0.1:8700"),
         )
         values.update(overrides)
         settings = cls(**values)

@@ -8,18 +8,35 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+import functools
+
 from activities.registration import RegistrationActivities
+from activities.wage_run import WageRunActivities
+from bank_connectors.http import HttpBankConnector, fetch_bank_keys
+from bank_connectors.keys import load_or_create_keys
 from domain import notify
 from domain.services import Services
 from workflows.registration import ProjectRegistrationWorkflow
+from workflows.wage_run import WageRunWorkflow
 
 log = logging.getLogger("shiming.worker")
 
-WORKFLOWS = [ProjectRegistrationWorkflow]
+WORKFLOWS = [ProjectRegistrationWorkflow, WageRunWorkflow]
+
+
+def platform_keys(services: Services):
+    """The platform's own key pairs (Ed25519 signs wage files), kept under the data directory."""
+    return load_or_create_keys(services.settings.home / "platform_keys")
+
+
+def wage_run_activities(services: Services) -> WageRunActivities:
+    url = services.settings.bank_url
+    return WageRunActivities(services, HttpBankConnector(url), platform_keys(services).signing,
+                             functools.cache(lambda: fetch_bank_keys(url)))
 
 
 def all_activities(services: Services) -> list:
-    return RegistrationActivities(services).all()
+    return RegistrationActivities(services).all() + wage_run_activities(services).all()
 
 
 def build_worker(client: Client, services: Services, executor: ThreadPoolExecutor, task_queue: str | None = None) -> Worker:

@@ -17,6 +17,7 @@ from domain.services import Services
 
 from . import security
 from .admin.routes import bp as admin_bp
+from .api.routes import bp as api_bp
 from .auth.routes import bp as auth_bp
 from .bureau.routes import bp as bureau_bp
 from .i18n import (
@@ -59,9 +60,10 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
     app.extensions["shiming"] = {"services": services, "bridge": bridge}
 
     WebBabel(app, locale_selector=select_locale)
-    CSRFProtect(app)  # registered first: its check runs before every other before_request hook
+    csrf = CSRFProtect(app)  # registered first: its check runs before every other before_request hook
     security.init_app(app)
-    for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, admin_bp):
+    csrf.exempt(api_bp)  # signed by the bank, not a browser form
+    for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     app.add_template_filter(local_time, "localtime")

@@ -35,6 +35,7 @@ class Stack:
     ui_port: int
     web_port: int
     group: ProcessGroup = field(default_factory=ProcessGroup)
+    extra_env: dict = field(default_factory=dict)
 
     @property
     def temporal_address(self) -> str:
@@ -57,6 +58,7 @@ class Stack:
             SHIMING_PUBLIC_URL=self.web_url,
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def start_temporal(self) -> None:
@@ -94,7 +96,7 @@ class Stack:
 
     def logs(self) -> str:
         parts = []
-        for name in ("temporal", "worker", "web"):
+        for name in ("temporal", "worker", "web", "bank"):
             path = self.home / f"{name}.log"
             if path.exists():
                 parts.append(f"--- {name}.log ---\n" + path.read_text(errors="replace")[-4000:])

@@ -27,6 +27,7 @@ ACCESS = {
     "/register/<token>/upload": PUBLIC,
     "/register/<token>/submit": PUBLIC,
     "/register/<token>/correct": PUBLIC,
+    "/api/bank/statements": PUBLIC,  # authenticated by the bank's signature (tests/e2e)
     "/bureau/inbox": BUREAU,
     "/bureau/task/<int:task_id>": BUREAU,
     "/bureau/task/<int:task_id>/scan": BUREAU,

@@ -1,0 +1,382 @@
+"""Activities of WageRunWorkflow: each one short transaction, idempotent, ids and hashes in and out.
+
+Every signed step is verified here, against the stored public key, before anything is applied
+(DESIGN decision 3). The bank is reached through an injected BankConnector (decision 4).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from sqlalchemy import func, insert, select, update
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from bank_connectors.keys import PublicKeys
+from bank_connectors.protocol import BankConnector
+from bank_connectors.wagefile import (
+    StatementError,
+    WageFileHeader,
+    WageFileLine,
+    encode_wage_file,
+    seal_wage_file,
+    verify_statement,
+)
+from domain import audit, notify, signing, workforce
+from domain import wage_table as wt
+from domain.models import (
+    Account,
+    BankBatch,
+    BankStatement,
+    Project,
+    Role,
+    StoredFile,
+    WageAccount,
+    WageLine,
+    WageLineStatus,
+    WageRun,
+    WageStepSignature,
+    Worker,
+    utcnow,
+)
+from domain.services import Services
+
+
+@dataclass
+class RunRef:
+    run_id: int
+
+
+@dataclass
+class SignedStepInput:
+    run_id: int
+    actor_id: int
+    step: str
+    content_sha256: str
+    document: str  # canonical step document (domain.signing.step_document)
+    signature: str  # hex Ed25519 signature of `document`
+    signing_key_id: int
+    file_id: Optional[int] = None
+    batch_version: int = 0
+
+
+@dataclass
+class BuildBatchInput:
+    run_id: int
+    version: int
+
+
+@dataclass
+class BatchInfo:
+    batch_id: str
+    version: int
+    plaintext_sha256: str
+    line_count: int
+    total_fen: int
+    file_id: int
+
+
+@dataclass
+class ApplyStatementInput:
+    run_id: int
+    statement_id: str
+
+
+@dataclass
+class ReconcileState:
+    line_count: int
+    paid_lines: int
+    failed_lines: int
+    settled_lines: int
+    open_lines: int  # neither paid nor settled
+    paid_fen: int
+    settled_fen: int
+    table_fen: int
+
+
+@dataclass
+class SettleLineInput:
+    run_id: int
+    actor_id: int
+    line_id: int
+    reason: str
+    document: str
+    signature: str
+    signing_key_id: int
+
+
+@dataclass
+class RemindInput:
+    run_id: int
+    step: str
+    count: int
+
+
+def batch_id_for(run_id: int, version: int) -> str:
+    return f"WR{run_id:08d}V{version:03d}"
+
+
+def reconcile_state(session, run_id: int) -> ReconcileState:
+    rows = dict(
+        (status, (n, fen)) for status, n, fen in session.execute(
+            select(WageLine.status, func.count(), func.coalesce(func.sum(WageLine.net_fen), 0))
+            .where(WageLine.run_id == run_id).group_by(WageLine.status))
+    )
+    count = sum(n for n, _ in rows.values())
+    paid, settled = rows.get(WageLineStatus.PAID, (0, 0)), rows.get(WageLineStatus.SETTLED, (0, 0))
+    return ReconcileState(
+        line_count=count, paid_lines=paid[0], failed_lines=rows.get(WageLineStatus.FAILED, (0, 0))[0],
+        settled_lines=settled[0], open_lines=count - paid[0] - settled[0], paid_fen=int(paid[1]),
+        settled_fen=int(settled[1]), table_fen=int(sum(fen for _, fen in rows.values())),
+    )
+
+
+def _refuse(message: str, code: str, *details) -> ApplicationError:
+    return ApplicationError(message, *details, type=code, non_retryable=True)
+
+
+class WageRunActivities:
+    def __init__(self, services: Services, connector: BankConnector, platform_signing_key,
+                 bank_keys: Callable[[], PublicKeys]):
+        self.s = services
+        self.connector = connector
+        self.platform_key = platform_signing_key
+        self._bank_keys = bank_keys  # fetched when first needed: the bank may start after the worker
+
+    @property
+    def bank_key(self):
+        return self._bank_keys().encryption
+
+    @property
+    def bank_verify_key(self):
+        return self._bank_keys().signing
+
+    # --- signatures --------------------------------------------------------------------------------
+
+    def _record(self, session, inp, step: str) -> bool:
+        """Verify and store a step signature; False when this exact signature was stored before."""
+        existing = session.scalar(select(WageStepSignature).where(
+            WageStepSignature.run_id == inp.run_id, WageStepSignature.signature == inp.signature))
+        if existing is not None:
+            return False
+        try:
+            doc = json.loads(inp.document)
+        except ValueError:
+            raise _refuse("unreadable step document", "SignatureRefused") from None
+        if doc.get("actor_id") != inp.actor_id or doc.get("content_sha256") != getattr(inp, "content_sha256", doc.get("content_sha256")):
+            raise _refuse("the signed document does not match the request", "SignatureRefused")
+        try:
+            signing.record_signature(session, run_id=inp.run_id, step=step, document=inp.document,
+                                     signature_hex=inp.signature, signing_key_id=inp.signing_key_id,
+                                     actor_id=inp.actor_id)
+        except signing.SignatureError as exc:
+            raise _refuse(f"signature refused: {exc.code}", "SignatureRefused", exc.code) from None
+        return True
+
+    def _blob(self, session, file_id: Optional[int], expected_sha256: str) -> bytes:
+        row = session.get(StoredFile, file_id) if file_id else None
+        if row is None or row.sha256 != expected_sha256:
+            raise _refuse("the signed file is not the uploaded one", "SignatureRefused")
+        return self.s.blobs.get(row.sha256)
+
+    # --- step 1 ------------------------------------------------------------------------------------
+
+    @activity.defn
+    def apply_wage_table(self, inp: SignedStepInput) -> ReconcileState:
+        with self.s.Session.begin() as session:
+            run = session.get(WageRun, inp.run_id)
+            if run.table_sha256 == inp.content_sha256:  # retry after commit
+                return reconcile_state(session, run.id)
+            data = self._blob(session, inp.file_id, inp.content_sha256)
+            parsed = wt.parse_upload(session, run.project_id, data)
+            if parsed.ok:
+                self._record(session, inp, "wage_table")
+                session.execute(insert(WageLine), [
+                    dict(run_id=run.id, seq=line.seq, worker_id=line.worker_id, days=line.days,
+                         hours_x10=line.hours_x10, gross_fen=line.gross_fen, net_fen=line.net_fen,
+                         remark=line.remark, status=WageLineStatus.PENDING)
+                    for line in parsed.lines])
+                run.table_file_id, run.table_sha256, run.table_uploaded_by = inp.file_id, inp.content_sha256, inp.actor_id
+                run.line_count, run.total_fen, run.step = len(parsed.lines), parsed.total_fen, "signed_sheet"
+                actor = session.get(Account, inp.actor_id)
+                audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.wage_table",
+                             target_type="wage_run", target_id=run.id, business_key=run.workflow_id,
+                             detail={"lines": run.line_count, "total_fen": run.total_fen, "sha256": inp.content_sha256})
+                return reconcile_state(session, run.id)
+        # refused: keep only the error report, so the specialist can download it
+        with self.s.Session.begin() as session:
+            report = self.s.blobs.store(session, wt.error_report_xlsx(parsed.errors),
+                                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                                        f"wage-table-errors-{inp.run_id}.xlsx")
+            report_id = report.id
+        raise _refuse(f"the wage table has {len(parsed.errors)} error(s)", "WageTableInvalid", report_id,
+                      [(e.row, e.column, e.code) for e in parsed.errors[:50]])
+
+    # --- step 2 ------------------------------------------------------------------------------------
+
+    @activity.defn
+    def apply_signed_sheet(self, inp: SignedStepInput) -> None:
+        with self.s.Session.begin() as session:
+            run = session.get(WageRun, inp.run_id)
+            self._blob(session, inp.file_id, inp.content_sha256)
+            if self._record(session, inp, "signed_sheet"):
+                run.sheet_file_id, run.step = inp.file_id, "bank_file"
+                actor = session.get(Account, inp.actor_id)
+                audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.signed_sheet",
+                             target_type="wage_run", target_id=run.id, business_key=run.workflow_id)
+
+    # --- step 3 ------------------------------------------------------------------------------------
+
+    @activity.defn
+    def build_bank_batch(self, inp: BuildBatchInput) -> BatchInfo:
+        """Build (once) the encrypted, signed wage file of batch `version` from the open lines."""
+        with self.s.Session.begin() as session:
+            existing = session.scalar(select(BankBatch).where(BankBatch.run_id == inp.run_id,
+                                                              BankBatch.version == inp.version))
+            if existing is not None:
+                return BatchInfo(existing.batch_id, existing.version, existing.file_sha256, existing.line_count,
+                                 existing.total_fen, existing.file_id)
+            run = session.get(WageRun, inp.run_id)
+            project = session.get(Project, run.project_id)
+            account = session.get(WageAccount, run.wage_account_id)
+            wanted = WageLineStatus.PENDING if inp.version == 1 else WageLineStatus.FAILED
+            rows = session.execute(
+                select(WageLine, Worker).join(Worker, Worker.id == WageLine.worker_id)
+                .where(WageLine.run_id == run.id, WageLine.status == wanted).order_by(WageLine.seq)).all()
+            if not rows:
+                raise _refuse("no lines to pay in this batch", "EmptyBatch")
+            cards = workforce.current_cards(session, [w.id for _, w in rows])
+            file_lines, missing = [], []
+            for line, worker in rows:
+                card = cards.get(worker.id)
+                if card is None:
+                    missing.append(line.seq)
+                    continue
+                file_lines.append(WageFileLine(
+                    seq=line.seq, worker_name=worker.name, id_number=workforce.id_number_of(self.s.cipher, worker),
+                    card_number=workforce.card_number_of(self.s.cipher, card), bank_name=card.bank_name,
+                    amount_fen=line.net_fen, remark=line.remark))
+                line.batch_version, line.card_id = inp.version, card.id
+            if missing:
+                raise _refuse(f"{len(missing)} worker(s) have no bank card", "MissingCard", missing[:50])
+            batch_id = batch_id_for(run.id, inp.version)
+            header = WageFileHeader(
+                batch_id=batch_id, payer_account=self.s.cipher.decrypt(account.account_number_enc, "account_number"),
+                payer_name=account.account_name, project_code=project.code, month=run.month,
+                line_count=len(file_lines), total_fen=sum(x.amount_fen for x in file_lines))
+            plaintext = encode_wage_file(header, file_lines)
+            envelope = seal_wage_file(plaintext, batch_id=batch_id, platform_signing_key=self.platform_key,
+                                      bank_public_key=self.bank_key)
+            stored = self.s.blobs.store(session, envelope, "application/json", f"{batch_id}.wage.json")
+            batch = BankBatch(run_id=run.id, version=inp.version, batch_id=batch_id, file_id=stored.id,
+                              file_sha256=hashlib.sha256(plaintext).hexdigest(), line_count=header.line_count,
+                              total_fen=header.total_fen, status="built")
+            session.add(batch)
+            session.flush()
+            return BatchInfo(batch.batch_id, batch.version, batch.file_sha256, batch.line_count, batch.total_fen,
+                             batch.file_id)
+
+    @activity.defn
+    def submit_bank_batch(self, inp: SignedStepInput) -> None:
+        with self.s.Session.begin() as session:
+            batch = session.scalar(select(BankBatch).where(BankBatch.run_id == inp.run_id,
+                                                           BankBatch.version == inp.batch_version))
+            if batch is None or batch.file_sha256 != inp.content_sha256:
+                raise _refuse("the signed bank file is not the current one", "StaleBatch")
+            self._record(session, inp, "bank_file")
+            envelope = self.s.blobs.get(session.get(StoredFile, batch.file_id).sha256)
+            batch_id = batch.batch_id
+        # the bank call happens outside the transaction; the batch id is the idempotency key
+        result = self.connector.submit_wage_file(batch_id, envelope, idempotency_key=f"{inp.run_id}-submit-{inp.batch_version}")
+        if not result.accepted and not result.duplicate:
+            raise _refuse(f"the bank refused the wage file: {result.code}", "BankRefused", result.code)
+        with self.s.Session.begin() as session:
+            batch = session.scalar(select(BankBatch).where(BankBatch.batch_id == batch_id))
+            if batch.status == "built":
+                batch.status, batch.submitted_at = "submitted", utcnow()
+                session.execute(update(WageLine).where(WageLine.run_id == inp.run_id,
+                                                       WageLine.batch_version == inp.batch_version)
+                                .values(status=WageLineStatus.SUBMITTED))
+                run = session.get(WageRun, inp.run_id)
+                run.step = "reconcile"
+                actor = session.get(Account, inp.actor_id)
+                audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.bank_file",
+                             target_type="wage_run", target_id=run.id, business_key=run.workflow_id,
+                             detail={"batch_id": batch_id, "lines": batch.line_count, "total_fen": batch.total_fen})
+
+    # --- step 4 ------------------------------------------------------------------------------------
+
+    @activity.defn
+    def apply_statement(self, inp: ApplyStatementInput) -> ReconcileState:
+        """Match a verified statement line by line; applying it again changes nothing."""
+        with self.s.Session.begin() as session:
+            stmt_row = session.scalar(select(BankStatement).where(BankStatement.statement_id == inp.statement_id))
+            if stmt_row is None:
+                raise _refuse("unknown statement", "UnknownStatement")
+            if stmt_row.applied_at is None:
+                body = self.s.blobs.get(stmt_row.body_sha256)
+                try:
+                    statement = verify_statement(body, self.bank_verify_key)
+                except StatementError as exc:
+                    raise _refuse(f"statement refused: {exc}", "StatementRefused") from None
+                batch = session.scalar(select(BankBatch).where(BankBatch.batch_id == statement.batch_id))
+                if batch is None or batch.run_id != inp.run_id:
+                    raise _refuse("statement of another run", "UnknownStatement")
+                lines = {l.seq: l for l in session.scalars(select(WageLine).where(
+                    WageLine.run_id == inp.run_id, WageLine.batch_version == batch.version))}
+                for item in statement.lines:
+                    line = lines.get(item.seq)
+                    if line is None or line.status != WageLineStatus.SUBMITTED or item.amount_fen != line.net_fen:
+                        continue  # late, duplicate or foreign lines change nothing
+                    if item.status == "paid":
+                        line.status, line.paid_at = WageLineStatus.PAID, utcnow()
+                    else:
+                        line.status, line.failure_code, line.failure_reason = (
+                            WageLineStatus.FAILED, item.code[:20], item.reason[:200])
+                batch.status = "answered"
+                stmt_row.applied_at = utcnow()
+            return reconcile_state(session, inp.run_id)
+
+    @activity.defn
+    def settle_line(self, inp: SettleLineInput) -> ReconcileState:
+        with self.s.Session.begin() as session:
+            line = session.get(WageLine, inp.line_id)
+            if line is None or line.run_id != inp.run_id:
+                raise _refuse("unknown wage line", "UnknownLine")
+            if line.status == WageLineStatus.SETTLED:
+                return reconcile_state(session, inp.run_id)
+            if line.status != WageLineStatus.FAILED:
+                raise _refuse("only failed lines can be settled", "NotFailed")
+            inp.content_sha256 = hashlib.sha256(f"{line.id}:{inp.reason}".encode()).hexdigest()
+            self._record(session, inp, "settle")
+            line.status, line.settled_reason = WageLineStatus.SETTLED, inp.reason[:300]
+            actor = session.get(Account, inp.actor_id)
+            audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.settle_line",
+                         target_type="wage_line", target_id=line.id, business_key=f"run-{inp.run_id}",
+                         reason=inp.reason)
+            return reconcile_state(session, inp.run_id)
+
+    @activity.defn
+    def complete_run(self, inp: RunRef) -> None:
+        with self.s.Session.begin() as session:
+            run = session.get(WageRun, inp.run_id)
+            if run.status != "completed":
+                run.status, run.step, run.completed_at = "completed", "completed", utcnow()
+
+    @activity.defn
+    def remind_step(self, inp: RemindInput) -> None:
+        with self.s.Session.begin() as session:
+            run = session.get(WageRun, inp.run_id)
+            specialists = session.scalars(select(Account.id).where(
+                Account.role == Role.PAYROLL_SPECIALIST, Account.project_id == run.project_id,
+                Account.is_active.is_(True))).all()
+            for account_id in specialists:
+                notify.enqueue(session, self.s.cipher, dedupe_key=f"wage-remind-{run.id}-{inp.step}-{inp.count}-{account_id}",
+                               channel="inbox", template="wage_step_waiting", account_id=account_id,
+                               body=f"{run.workflow_id}|{inp.step}")
+
+    def all(self) -> list:
+        return [self.apply_wage_table, self.apply_signed_sheet, self.build_bank_batch, self.submit_bank_batch,
+                self.apply_statement, self.settle_line, self.complete_run, self.remind_step]

@@ -1,0 +1,73 @@
+"""Wage run facts: opening a run and signing its steps (PAY-3, PAY-4)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import audit, signing
+from .models import Account, Project, WageAccount, WageRun, WageStepSignature
+
+MONTH_LEN = 7
+
+
+class WageRunError(Exception):
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+def workflow_id_for(project_code: str, month: str) -> str:
+    """The business key: one run per project and month."""
+    return f"wage-run-{project_code}-{month}"
+
+
+def open_run(session: Session, project_id: int, month: str, actor: Account) -> WageRun:
+    """The run row for a project and month; needs a bound wage account, refused if one exists."""
+    if len(month) != MONTH_LEN or month[4] != "-" or not (month[:4] + month[5:]).isdigit() \
+            or not 1 <= int(month[5:]) <= 12:
+        raise WageRunError("bad_month")
+    project = session.get(Project, project_id)
+    account = session.scalar(select(WageAccount).where(WageAccount.project_id == project_id,
+                                                       WageAccount.status == "bound"))
+    if account is None:
+        raise WageRunError("no_wage_account")
+    workflow_id = workflow_id_for(project.code, month)
+    if session.scalar(select(WageRun.id).where(WageRun.workflow_id == workflow_id)) is not None:
+        raise WageRunError("run_exists")
+    run = WageRun(project_id=project_id, month=month, workflow_id=workflow_id, wage_account_id=account.id)
+    session.add(run)
+    session.flush()
+    audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.open",
+                 target_type="wage_run", target_id=run.id, business_key=workflow_id)
+    return run
+
+
+def last_signature(session: Session, run_id: int) -> str | None:
+    return session.scalar(select(WageStepSignature.signature).where(WageStepSignature.run_id == run_id)
+                          .order_by(WageStepSignature.id.desc()).limit(1))
+
+
+@dataclass
+class SignedStep:
+    step: str
+    content_sha256: str
+    document: str
+    signature: str
+    signing_key_id: int
+
+
+def sign_step(Session: sessionmaker, account_id: int, security_password: str, run_id: int, step: str,
+              content_sha256: str, at: datetime | None = None) -> SignedStep:
+    """Unlock the specialist's key with the security password and sign the step document.
+
+    Raises signing.SecurityPasswordError (wrong password, counted toward the lockout).
+    """
+    key = signing.unlock(Session, account_id, security_password)
+    with Session() as session:
+        prev = last_signature(session, run_id)
+    document = signing.step_document(run_id=run_id, step=step, content_sha256=content_sha256, actor_id=account_id,
+                                     signed_at=at or datetime.now(timezone.utc), prev_signature=prev)
+    return SignedStep(step, content_sha256, document, signing.sign(key, document), key.key_id)
