@@ -76,6 +76,18 @@ def cmd_bank(args) -> int:
         return 2
 
 
+def cmd_verify_run(args) -> int:
+    from domain.verify_run import format_report, verify_run
+
+    try:
+        report = verify_run(_services(), args.run)
+    except LookupError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
 def cmd_bench(args) -> int:
     from benchmarks import run_benchmark
 
@@ -111,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retry-cap", type=float, default=5.0, help="longest wait between callback attempts, s")
     p.add_argument("--pay-delay", type=float, default=0.0, help="seconds spent paying each line (demos)")
     p.set_defaults(func=cmd_bank)
+    p = sub.add_parser("verify-run", help="check a wage run's signature chain and sums")
+    p.add_argument("run", help="run id or workflow id (wage-run-<project>-<YYYY-MM>)")
+    p.set_defaults(func=cmd_verify_run)
     p = sub.add_parser("bench", help="run a benchmark; prints one JSON line")
     p.add_argument("name")
     p.add_argument("rest", nargs=argparse.REMAINDER)

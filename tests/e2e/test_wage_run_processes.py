@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from pathlib import Path
 import time
 import urllib.request
@@ -25,6 +26,7 @@ from domain.models import (
     Account, AuditLog, BankBatch, BankCard, Project, ProjectWorker, Role, WageAccount, WageLine, Worker, utcnow,
 )
 from domain.passwords import hash_password
+from domain.verify_run import verify_run
 from domain.wage_run import open_run, sign_step
 from shiming.processes import free_port, http_ok, shiming_argv, wait_for
 from shiming.seed_workforce import generate_card_number, seed_workforce
@@ -224,3 +226,18 @@ def test_wage_run_four_signed_steps_reissue_and_reconcile(stack):
     with services.Session() as session:
         assert session.scalar(select(func.count()).select_from(AuditLog).where(
             AuditLog.action == "bank_statement.refused")) >= 1
+
+    # `shiming verify-run` checks the chain and the sums, and finds a line changed after signing
+    report = verify_run(services, workflow_id)
+    assert report.ok, report.problems
+    assert report.figures["paid_fen"] == report.figures["table_fen"] == report.figures["bank_file_fen"]
+    cli = subprocess.run(shiming_argv("verify-run", workflow_id), env=stack.env(), capture_output=True, text=True)
+    assert cli.returncode == 0 and "OK" in cli.stdout, cli.stdout + cli.stderr
+    with services.Session.begin() as session:
+        line = session.scalar(select(WageLine).where(WageLine.run_id == run_id).order_by(WageLine.seq).limit(1))
+        line.net_fen += 100
+        tampered_seq = line.seq
+    report = verify_run(services, workflow_id)
+    assert f"line {tampered_seq} differs from the signed wage table" in report.problems
+    cli = subprocess.run(shiming_argv("verify-run", str(run_id)), env=stack.env(), capture_output=True, text=True)
+    assert cli.returncode == 1 and f"line {tampered_seq}" in cli.stdout
