@@ -24,8 +24,11 @@ def cmd_migrate(args) -> int:
 
 def cmd_seed(args) -> int:
     from shiming.seed import seed_demo
+    from shiming.seed_payroll import seed_payroll_demo
 
-    for username, password, role in seed_demo(_services()):
+    services = _services()
+    logins = seed_demo(services) + seed_payroll_demo(services, services.settings.home / "bank-ledger.json")
+    for username, password, role in logins:
         print(f"{role:16} {username:14} {password}")
     return 0
 

@@ -10,19 +10,25 @@ from domain.services import Services
 from domain.settings import Settings
 from shiming.db import migrate
 from shiming.processes import ProcessGroup, http_ok, port_open, shiming_argv, temporal_argv, wait_for
+from bank_connectors.keys import load_or_create_keys
+from bank_connectors.signing import public_hex
 from shiming.seed import seed_demo
+from shiming.seed_payroll import seed_payroll_demo
 
 
-def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233) -> int:
+def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233, bank_port: int = 8700) -> int:
     settings = Settings.from_env()
     home = settings.home
     (home / "logs").mkdir(parents=True, exist_ok=True)
-    for port in (web_port, temporal_port, ui_port):
+    for port in (web_port, temporal_port, ui_port, bank_port):
         if port_open(port):
             print(f"port {port} is already in use: is another `shiming dev` running?", file=sys.stderr)
             return 1
     migrate(settings.database_url)
-    logins = seed_demo(Services.build(settings))
+    services = Services.build(settings)
+    logins = seed_demo(services)
+    logins += seed_payroll_demo(services, home / "bank-ledger.json")
+    platform_key = public_hex(load_or_create_keys(home / "platform_keys").signing.public_key())
 
     env = dict(os.environ)
     env.update(
@@ -31,6 +37,7 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
         SHIMING_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
         SHIMING_TEMPORAL_UI_URL=f"http://127.0.0.1:{ui_port}",
         SHIMING_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
+        SHIMING_BANK_URL=f"http://127.0.0.1:{bank_port}",
         PYTHONUNBUFFERED="1",
     )
     group = ProcessGroup()
@@ -46,6 +53,11 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
         temporal = group.start("temporal", temporal_argv(temporal_port, ui_port, home / "temporal.db"), env,
                                home / "logs" / "temporal.log")
         wait_for(lambda: port_open(temporal_port), 60, "Temporal dev server", temporal)
+        bank = group.start("bank", shiming_argv(
+            "bank", "--home", str(home / "bank"), "--port", str(bank_port), "--ledger", str(home / "bank-ledger.json"),
+            "--platform-key", platform_key, "--callback-url", f"http://127.0.0.1:{web_port}/api/bank/statements"),
+            env, home / "logs" / "bank.log")
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{bank_port}/api/v1/keys"), 60, "reference bank", bank)
         group.start("worker", shiming_argv("worker"), env, None)
         web = group.start("web", shiming_argv("web", "--port", str(web_port)), env, home / "logs" / "web.log")
         wait_for(lambda: http_ok(f"http://127.0.0.1:{web_port}/login"), 60, "web app", web)
@@ -73,6 +85,7 @@ def _banner(web_port: int, ui_port: int, logins: list[tuple[str, str, str]]) -> 
         f"  web app      http://127.0.0.1:{web_port}/",
         f"  apply        http://127.0.0.1:{web_port}/register/",
         f"  Temporal UI  http://127.0.0.1:{ui_port}/",
+        "  reference bank http://127.0.0.1:8700/api/v1/keys (its own ledger under var/bank)",
         "  demo logins (role, username, password):",
     ]
     lines += [f"    {role:16} {user:14} {pw}" for user, pw, role in logins]

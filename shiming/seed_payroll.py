@@ -1,0 +1,76 @@
+"""Demo data for wage payment: workforce with a month of attendance, a bound wage account, two
+payroll specialists with security passwords, and the reference bank's matching ledger.
+
+Idempotent. Kept apart from `seed_demo` because the tests that only need accounts should not pay
+for a workforce.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+
+from domain import signing, workforce
+from domain.calendar import LOCAL_TZ
+from domain.models import Account, Project, ProjectWorker, Role, WageAccount, Worker, utcnow
+from domain.passwords import hash_password
+from domain.services import Services
+from shiming.seed_workforce import seed_workforce
+
+WAGE_ACCOUNT_NUMBER = "6222020000012345678"
+WAGE_ACCOUNT_NAME = "青秀区示范安置房项目农民工工资专用账户"
+# username, login password, security password, display name
+SPECIALISTS = [
+    ("payroll", "Payroll2026!", "Anquan2026a", "工资专员 周制表"),
+    ("payroll2", "Payroll2026!", "Anquan2026b", "工资专员 吴复核"),
+]
+
+
+def previous_month(today: date) -> str:
+    year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def seed_payroll_demo(services: Services, ledger_path: Path, workers: int = 30) -> list[tuple[str, str, str]]:
+    """Returns the demo logins it adds (username, password, role) and writes the bank's ledger."""
+    with services.Session() as session:
+        project = session.scalar(select(Project).where(Project.code.like("P%")).order_by(Project.id))
+    month = previous_month(utcnow().replace(tzinfo=None).date())
+    seed_workforce(services, project.id, workers=workers, month=month)
+    with services.Session.begin() as session:
+        if session.scalar(select(WageAccount).where(WageAccount.project_id == project.id)) is None:
+            session.add(WageAccount(
+                project_id=project.id, bank_code="REFBANK",
+                account_number_enc=services.cipher.encrypt(WAGE_ACCOUNT_NUMBER, "account_number"),
+                account_number_hash=services.cipher.lookup_hash(WAGE_ACCOUNT_NUMBER, "account_number"),
+                account_last4=WAGE_ACCOUNT_NUMBER[-4:], account_name=WAGE_ACCOUNT_NAME, status="bound",
+                agreement_accepted_at=utcnow()))
+        new = []
+        for username, password, _sec, display in SPECIALISTS:
+            if session.scalar(select(Account).where(Account.username == username)) is None:
+                session.add(Account(username=username, display_name=display, password_hash=hash_password(password),
+                                    role=Role.PAYROLL_SPECIALIST, project_id=project.id,
+                                    district_id=project.district_id, created_at=utcnow()))
+                new.append(username)
+    for username, _pw, security_password, _d in SPECIALISTS:
+        if username in new:
+            with services.Session.begin() as session:
+                account_id = session.scalar(select(Account.id).where(Account.username == username))
+                signing.set_security_password(session, account_id, security_password)
+    with services.Session() as session:
+        rows = session.execute(select(Worker).join(ProjectWorker, ProjectWorker.worker_id == Worker.id)
+                               .where(ProjectWorker.project_id == project.id).order_by(Worker.id)).scalars().all()
+        cards = []
+        for i, worker in enumerate(rows):
+            card = workforce.current_card(session, worker.id)
+            if card is not None:
+                # one closed card, so the demo shows a failed line and its re-issue
+                cards.append({"number": workforce.card_number_of(services.cipher, card), "holder_name": worker.name,
+                              "status": "closed" if i == 0 else "open"})
+    ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    ledger_path.write_text(json.dumps({
+        "accounts": [{"number": WAGE_ACCOUNT_NUMBER, "name": WAGE_ACCOUNT_NAME, "kind": "wage", "status": "open"}],
+        "cards": cards}, ensure_ascii=False))
+    return [(u, f"{p} (security password {s})", Role.PAYROLL_SPECIALIST) for u, p, s, _d in SPECIALISTS]
