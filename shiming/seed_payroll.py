@@ -13,7 +13,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from domain import signing, workforce
-from domain.calendar import LOCAL_TZ
 from domain.models import Account, Project, ProjectWorker, Role, WageAccount, Worker, utcnow
 from domain.passwords import hash_password
 from domain.services import Services
