@@ -255,10 +255,10 @@ class WageRunActivities:
                     missing.append(line.seq)
                     continue
                 file_lines.append(WageFileLine(
-                    seq=line.seq, worker_name=worker.name, id_number=workforce.id_number_of(self.s.cipher, worker),
+                    seq=len(file_lines) + 1, worker_name=worker.name, id_number=workforce.id_number_of(self.s.cipher, worker),
                     card_number=workforce.card_number_of(self.s.cipher, card), bank_name=card.bank_name,
                     amount_fen=line.net_fen, remark=line.remark))
-                line.batch_version, line.card_id = inp.version, card.id
+                line.batch_version, line.card_id, line.file_seq = inp.version, card.id, len(file_lines)
             if missing:
                 raise _refuse(f"{len(missing)} worker(s) have no bank card", "MissingCard", missing[:50])
             batch_id = batch_id_for(run.id, inp.version)
@@ -324,7 +324,7 @@ class WageRunActivities:
                 batch = session.scalar(select(BankBatch).where(BankBatch.batch_id == statement.batch_id))
                 if batch is None or batch.run_id != inp.run_id:
                     raise _refuse("statement of another run", "UnknownStatement")
-                lines = {l.seq: l for l in session.scalars(select(WageLine).where(
+                lines = {l.file_seq: l for l in session.scalars(select(WageLine).where(
                     WageLine.run_id == inp.run_id, WageLine.batch_version == batch.version))}
                 for item in statement.lines:
                     line = lines.get(item.seq)

@@ -445,6 +445,7 @@ class WageLine(Base):
     remark: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(12), default=WageLineStatus.PENDING, index=True)
     batch_version: Mapped[Optional[int]] = mapped_column(Integer)
+    file_seq: Mapped[Optional[int]] = mapped_column(Integer)  # line number in that batch's wage file (1..n)
     card_id: Mapped[Optional[int]] = mapped_column(ForeignKey("bank_card.id"))
     failure_code: Mapped[Optional[str]] = mapped_column(String(20))
     failure_reason: Mapped[Optional[str]] = mapped_column(String(200))

@@ -202,6 +202,8 @@ def _parse_row(number: int, row: list, engagements: dict, seen: set, result: Tab
                 raise WageTableError("negative")
             if fen > NET_CAP_FEN:
                 raise WageTableError("over_cap")
+            if col == 8 and fen == 0:  # the bank pays positive amounts only: leave the row out instead
+                raise WageTableError("zero_net")
             amounts.append(fen)
         except WageTableError as exc:
             err(col, str(exc), str(row[col]))

@@ -1,0 +1,23 @@
+"""wage_line.file_seq: a line's number in its current batch's wage file
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-25
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("wage_line") as batch_op:
+        batch_op.add_column(sa.Column("file_seq", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("wage_line") as batch_op:
+        batch_op.drop_column("file_seq")

@@ -1,0 +1,379 @@
+"""Money invariants of a wage run, driving WageRunActivities directly (no Temporal).
+
+The bank is a test double speaking the real protocol: it opens the sealed wage file with its own
+key pair and answers with statements signed by its own key. For random tables and random bank
+outcomes: Σ table == Σ bank file == Σ paid + Σ failed + Σ settled, counts add up, and repeated
+or late statements change nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+from temporalio.exceptions import ApplicationError
+
+from activities.wage_run import (
+    ApplyStatementInput, BuildBatchInput, SettleLineInput, SignedStepInput, WageRunActivities, reconcile_state,
+)
+from bank_connectors.intake import intake_statement
+from bank_connectors.keys import load_or_create_keys
+from bank_connectors.protocol import AccountCheckResult, SubmitResult
+from bank_connectors.wagefile import (
+    CARD_CLOSED, Statement, StatementLine, open_wage_file, sign_statement,
+)
+from domain import signing
+from domain import wage_table as wt
+from domain.models import (
+    Account, BankBatch, BankStatement, Project, Role, WageAccount, WageLine, WageLineStatus, WageRun, utcnow,
+)
+from domain.passwords import hash_password
+from domain.services import Services
+from domain.wage_run import open_run, sign_step
+from shiming.seed_workforce import seed_workforce
+from tests.conftest import make_services, make_settings
+from tests.domain.scan_samples import minimal_pdf
+
+MONTH = "2026-10"
+WORKERS = 8
+WAGE_ACCOUNT = "6222020000012345678"
+SECURITY_PASSWORDS = {"payroll_a": "Anquan2026a", "payroll_b": "Anquan2026b"}
+PAID_AT = "2026-11-05T08:00:00Z"
+
+
+def _prepare(services: Services) -> None:
+    """Workforce, a bound wage account and two payroll specialists with security passwords."""
+    with services.Session.begin() as session:
+        project = session.scalar(select(Project).where(Project.code.like("P%")))
+        project_id, district_id = project.id, project.district_id
+    seed_workforce(services, project_id, workers=WORKERS, month=MONTH)
+    with services.Session.begin() as session:
+        session.add(WageAccount(
+            project_id=project_id, bank_code="REFBANK",
+            account_number_enc=services.cipher.encrypt(WAGE_ACCOUNT, "account_number"),
+            account_number_hash=services.cipher.lookup_hash(WAGE_ACCOUNT, "account_number"),
+            account_last4=WAGE_ACCOUNT[-4:], account_name="示范项目农民工工资专用账户", status="bound"))
+        for username in SECURITY_PASSWORDS:
+            session.add(Account(username=username, display_name=f"工资专员{username[-1].upper()}",
+                                password_hash=hash_password("Login2026x"), role=Role.PAYROLL_SPECIALIST,
+                                project_id=project_id, district_id=district_id, created_at=utcnow()))
+    for username, password in SECURITY_PASSWORDS.items():
+        with services.Session.begin() as session:
+            account_id = session.scalar(select(Account.id).where(Account.username == username))
+            signing.set_security_password(session, account_id, password)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A migrated, seeded and prepared home directory, copied for every hypothesis example."""
+    home = tmp_path_factory.mktemp("wage-template")
+    services = make_services(home)
+    _prepare(services)
+    services.engine.dispose()
+    return home
+
+
+def _fresh_services(template, tmp_path_factory) -> Services:
+    home = tmp_path_factory.mktemp("wage-example")
+    shutil.copytree(template, home, dirs_exist_ok=True)
+    return Services.build(make_settings(home))
+
+
+@dataclass
+class RecordingBank:
+    """The outside party: opens each envelope with the bank key pair and records its lines."""
+    keys: object
+    platform_public: object
+    received: dict = field(default_factory=dict)  # batch_id -> (header, lines)
+    calls: int = 0
+
+    def validate_account(self, check):
+        return AccountCheckResult(ok=True)
+
+    def submit_wage_file(self, batch_id: str, envelope: bytes, idempotency_key: str) -> SubmitResult:
+        self.calls += 1
+        header, lines, _ = open_wage_file(envelope, bank_private_key=self.keys.encryption,
+                                          platform_public_key=self.platform_public)
+        assert header.batch_id == batch_id
+        if batch_id in self.received:
+            return SubmitResult(accepted=False, batch_id=batch_id, duplicate=True)
+        self.received[batch_id] = (header, lines)
+        return SubmitResult(accepted=True, batch_id=batch_id)
+
+    def statement(self, batch_id: str, statement_id: str, outcomes: dict[int, bool]) -> bytes:
+        _, lines = self.received[batch_id]
+        stmt = Statement(statement_id=statement_id, batch_id=batch_id, issued_at=PAID_AT, lines=[
+            StatementLine(seq=line.seq, status="paid", amount_fen=line.amount_fen, paid_at=PAID_AT)
+            if outcomes[line.seq] else
+            StatementLine(seq=line.seq, status="failed", amount_fen=line.amount_fen, code=CARD_CLOSED,
+                          reason="the card is closed")
+            for line in lines])
+        return sign_statement(stmt, self.keys.signing)
+
+
+def _account(services, username: str) -> int:
+    with services.Session() as session:
+        return session.scalar(select(Account.id).where(Account.username == username))
+
+
+def _step(services, username, run_id, step, sha, file_id=None, batch_version=0) -> SignedStepInput:
+    actor = _account(services, username)
+    signed = sign_step(services.Session, actor, SECURITY_PASSWORDS[username], run_id, step, sha)
+    return SignedStepInput(run_id=run_id, actor_id=actor, step=step, content_sha256=sha, document=signed.document,
+                           signature=signed.signature, signing_key_id=signed.signing_key_id, file_id=file_id,
+                           batch_version=batch_version)
+
+
+def _table(prefilled: bytes, amounts: dict[int, int]) -> bytes:
+    """The prefilled table keeping only the rows in `amounts` (0-based worker index → net fen),
+    gross = net, totals rewritten to match."""
+    wb = load_workbook(io.BytesIO(prefilled))
+    ws = wb.worksheets[0]
+    rows = [r for r in range(2, ws.max_row + 1) if ws.cell(r, 1).value not in (None, wt.TOTAL_LABEL)]
+    assert len(rows) == WORKERS
+    total_row = next(r for r in range(2, ws.max_row + 1) if ws.cell(r, 1).value == wt.TOTAL_LABEL)
+    for index, r in enumerate(rows):
+        if index in amounts:
+            yuan = Decimal(amounts[index]) / 100
+            ws.cell(r, 8, yuan)
+            ws.cell(r, 9, yuan)
+    total = Decimal(sum(amounts.values())) / 100
+    ws.cell(total_row, 8, total)
+    ws.cell(total_row, 9, total)
+    for index in sorted(set(range(WORKERS)) - set(amounts), reverse=True):
+        ws.delete_rows(rows[index])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _counts(services) -> tuple:
+    with services.Session() as session:
+        lines = session.execute(select(WageLine.id, WageLine.status, WageLine.net_fen, WageLine.batch_version)
+                                .order_by(WageLine.id)).all()
+        return tuple(lines), session.scalar(select(func.count()).select_from(BankStatement))
+
+
+@st.composite
+def scenarios(draw):
+    workers = draw(st.lists(st.integers(0, WORKERS - 1), min_size=1, max_size=WORKERS, unique=True))
+    amounts = {w: draw(st.integers(0, 5_000_000)) for w in workers}
+    paid = [draw(st.booleans()) for _ in workers]
+    # per failed line: 0 = left failed, 1 = settled, 2 = re-issued in batch 2 (and paid then)
+    fate = [draw(st.sampled_from([0, 1, 2])) for _ in workers]
+    return amounts, paid, fate
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(scenario=scenarios())
+def test_money_is_conserved_from_table_to_bank_to_reconciliation(template, tmp_path_factory, scenario):
+    amounts, paid, fate = scenario
+    services = _fresh_services(template, tmp_path_factory)
+    try:
+        _run_scenario(services, tmp_path_factory, amounts, paid, fate)
+    finally:
+        services.engine.dispose()
+
+
+def _run_scenario(services, tmp_path_factory, amounts, paid, fate):
+    keys_dir = tmp_path_factory.mktemp("keys")
+    bank_keys = load_or_create_keys(keys_dir / "bank")
+    platform_keys = load_or_create_keys(keys_dir / "platform")
+    bank = RecordingBank(bank_keys, platform_keys.signing.public_key())
+    acts = WageRunActivities(services, bank, platform_keys.signing, bank_keys.public)
+
+    with services.Session.begin() as session:
+        project_id = session.scalar(select(Project.id).where(Project.code.like("P%")))
+        run = open_run(session, project_id, MONTH, session.get(Account, _account(services, "payroll_a")))
+        run_id = run.id
+        prefilled = wt.prefill_xlsx(session, services.cipher, project_id, MONTH)
+    table = _table(prefilled, amounts)
+    with services.Session.begin() as session:
+        table_file = services.blobs.store(session, table, "application/xlsx", "table.xlsx")
+        sheet_file = services.blobs.store(session, minimal_pdf(), "application/pdf", "sheet.pdf")
+        table_id, sheet_id = table_file.id, sheet_file.id
+    table_sha = hashlib.sha256(table).hexdigest()
+    expected_total = sum(amounts.values())
+
+    # steps 1-3, each with a real signature
+    if 0 in amounts.values():  # a zero net is refused (the bank pays positive amounts only); nothing written
+        with pytest.raises(ApplicationError) as refused:
+            acts.apply_wage_table(_step(services, "payroll_a", run_id, "wage_table", table_sha, table_id))
+        assert refused.value.type == "WageTableInvalid"
+        zero_rows = [pos for pos, worker in enumerate(sorted(amounts)) if amounts[worker] == 0]  # kept rows, in order
+        assert [(row, code) for row, _, code in refused.value.details[1]] == [(i + 2, "zero_net") for i in zero_rows]
+        assert reconcile_state(services.Session(), run_id).line_count == 0
+        return
+    state = acts.apply_wage_table(_step(services, "payroll_a", run_id, "wage_table", table_sha, table_id))
+    assert (state.line_count, state.table_fen, state.open_lines) == (len(amounts), expected_total, len(amounts))
+    acts.apply_signed_sheet(_step(services, "payroll_a", run_id, "signed_sheet",
+                                  hashlib.sha256(minimal_pdf()).hexdigest(), sheet_id))
+    batch = acts.build_bank_batch(BuildBatchInput(run_id, 1))
+    assert acts.build_bank_batch(BuildBatchInput(run_id, 1)) == batch  # built once
+    acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256,
+                                 batch_version=1))
+    header, file_lines = bank.received[batch.batch_id]
+    with services.Session() as session:
+        run = session.get(WageRun, run_id)
+        table_fen, table_count = run.total_fen, run.line_count
+        line_ids = {l.seq: l.id for l in session.scalars(select(WageLine).where(WageLine.run_id == run_id))}
+    # Σ table == Σ bank file
+    assert table_fen == expected_total == batch.total_fen == header.total_fen == sum(l.amount_fen for l in file_lines)
+    assert table_count == len(amounts) == header.line_count == len(file_lines) == batch.line_count
+    assert sorted(l.amount_fen for l in file_lines) == sorted(amounts.values())
+
+    # the bank answers batch 1
+    outcome = {l.seq: ok for l, ok in zip(file_lines, paid)}
+    body = bank.statement(batch.batch_id, "ST1", outcome)
+    intake = intake_statement(services, body, bank_keys.public().signing, "test")
+    assert intake.new and intake.run_id == run_id
+    state = acts.apply_statement(ApplyStatementInput(run_id, "ST1"))
+    paid_fen = sum(l.amount_fen for l in file_lines if outcome[l.seq])
+    failed = [l for l in file_lines if not outcome[l.seq]]
+    assert state.paid_fen == paid_fen and state.paid_lines == len(file_lines) - len(failed)
+    assert state.failed_lines == len(failed) == state.open_lines
+    assert state.table_fen == table_fen
+
+    # the same statement again, delivered or applied twice, changes nothing
+    before = _counts(services)
+    assert not intake_statement(services, body, bank_keys.public().signing, "test").new
+    assert acts.apply_statement(ApplyStatementInput(run_id, "ST1")) == state
+    assert _counts(services) == before
+
+    # failed lines: settle some, re-issue some
+    fates = {l.seq: f for l, f in zip(file_lines, fate) if not outcome[l.seq]}
+    settled_fen = 0
+    for seq, f in fates.items():
+        if f != 1:
+            continue
+        reason = f"paid in cash, line {seq}"
+        sha = hashlib.sha256(f"{line_ids[seq]}:{reason}".encode()).hexdigest()
+        signed = sign_step(services.Session, _account(services, "payroll_b"), SECURITY_PASSWORDS["payroll_b"],
+                           run_id, "settle", sha)
+        settle = SettleLineInput(run_id=run_id, actor_id=_account(services, "payroll_b"), line_id=line_ids[seq],
+                                 reason=reason, document=signed.document, signature=signed.signature,
+                                 signing_key_id=signed.signing_key_id)
+        state = acts.settle_line(settle)
+        assert acts.settle_line(settle) == state  # settling again changes nothing
+        settled_fen += next(l.amount_fen for l in file_lines if l.seq == seq)
+
+    # re-issue: batch 2 takes every failed line that was not settled, numbered 1..k in its own file
+    # in table order (wage_line.file_seq keeps the mapping)
+    unsettled = sorted(seq for seq, f in fates.items() if f != 1)
+    reissue = any(f == 2 for f in fates.values())
+    if not reissue:
+        fates = {seq: (1 if f == 1 else 0) for seq, f in fates.items()}
+    else:
+        batch2 = acts.build_bank_batch(BuildBatchInput(run_id, 2))
+        acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256,
+                                     batch_version=2))
+        header2, lines2 = bank.received[batch2.batch_id]
+        amount_of = {l.seq: l.amount_fen for l in file_lines}
+        # Σ of the second bank file == Σ of the failed, unsettled lines
+        assert header2.total_fen == batch2.total_fen == sum(l.amount_fen for l in lines2) == \
+            sum(amount_of[s] for s in unsettled)
+        assert [l.amount_fen for l in lines2] == [amount_of[s] for s in unsettled]
+        state_before = acts.apply_statement(ApplyStatementInput(run_id, "ST1"))
+        assert [l.seq for l in lines2] == list(range(1, len(unsettled) + 1))
+        body2 = bank.statement(batch2.batch_id, "ST2", {l.seq: fates[s] == 2 for l, s in zip(lines2, unsettled)})
+        intake_statement(services, body2, bank_keys.public().signing, "test")
+        state = acts.apply_statement(ApplyStatementInput(run_id, "ST2"))
+        paid2 = sum(amount_of[s] for s in unsettled if fates[s] == 2)
+        assert state.paid_fen == state_before.paid_fen + paid2
+        paid_fen += paid2
+
+    # a late, out-of-order statement for batch 1 claiming everything was paid changes nothing
+    before_late = _counts(services)
+    state_before = acts.apply_statement(ApplyStatementInput(run_id, "ST1"))
+    late = bank.statement(batch.batch_id, "ST1-LATE", {l.seq: True for l in file_lines})
+    intake_statement(services, late, bank_keys.public().signing, "test")
+    assert acts.apply_statement(ApplyStatementInput(run_id, "ST1-LATE")) == state_before
+    lines_before, stmts_before = before_late
+    assert _counts(services) == (lines_before, stmts_before + 1)
+
+    # the final reconciliation: Σ table == Σ paid + Σ failed + Σ settled, and the counts add up
+    final = reconcile_state(services.Session(), run_id)
+    with services.Session() as session:
+        failed_fen = session.scalar(select(func.coalesce(func.sum(WageLine.net_fen), 0)).where(
+            WageLine.run_id == run_id, WageLine.status == WageLineStatus.FAILED))
+        statuses = set(session.scalars(select(WageLine.status).where(WageLine.run_id == run_id)))
+    assert statuses <= {WageLineStatus.PAID, WageLineStatus.FAILED, WageLineStatus.SETTLED}
+    assert final.table_fen == table_fen == final.paid_fen + failed_fen + final.settled_fen
+    assert final.paid_fen == paid_fen
+    assert final.settled_fen == settled_fen
+    assert final.line_count == final.paid_lines + final.failed_lines + final.settled_lines == len(amounts)
+    assert final.open_lines == final.failed_lines == sum(1 for f in fates.values() if f == 0)
+    assert final.settled_lines == sum(1 for f in fates.values() if f == 1)
+
+
+
+def _through_first_batch(services, tmp_path_factory, amounts: dict[int, int]):
+    """Steps 1-3 for `amounts`: (activities, bank double, bank keys, run id, batch 1)."""
+    keys_dir = tmp_path_factory.mktemp("keys")
+    bank_keys = load_or_create_keys(keys_dir / "bank")
+    platform_keys = load_or_create_keys(keys_dir / "platform")
+    bank = RecordingBank(bank_keys, platform_keys.signing.public_key())
+    acts = WageRunActivities(services, bank, platform_keys.signing, bank_keys.public)
+    with services.Session.begin() as session:
+        project_id = session.scalar(select(Project.id).where(Project.code.like("P%")))
+        run_id = open_run(session, project_id, MONTH, session.get(Account, _account(services, "payroll_a"))).id
+        table = _table(wt.prefill_xlsx(session, services.cipher, project_id, MONTH), amounts)
+    with services.Session.begin() as session:
+        table_id = services.blobs.store(session, table, "application/xlsx", "table.xlsx").id
+        sheet_id = services.blobs.store(session, minimal_pdf(), "application/pdf", "sheet.pdf").id
+    acts.apply_wage_table(_step(services, "payroll_a", run_id, "wage_table", hashlib.sha256(table).hexdigest(),
+                                table_id))
+    acts.apply_signed_sheet(_step(services, "payroll_a", run_id, "signed_sheet",
+                                  hashlib.sha256(minimal_pdf()).hexdigest(), sheet_id))
+    batch = acts.build_bank_batch(BuildBatchInput(run_id, 1))
+    acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256,
+                                 batch_version=1))
+    return acts, bank, bank_keys, run_id, batch
+
+
+def test_reissue_of_a_failed_middle_line_is_numbered_from_one_and_reconciles(template, tmp_path_factory):
+    services = _fresh_services(template, tmp_path_factory)
+    try:
+        acts, bank, bank_keys, run_id, batch = _through_first_batch(services, tmp_path_factory,
+                                                                    {0: 100, 1: 200, 2: 300})
+        body = bank.statement(batch.batch_id, "ST1", {1: True, 2: False, 3: True})  # the middle line fails
+        intake_statement(services, body, bank_keys.public().signing, "test")
+        assert acts.apply_statement(ApplyStatementInput(run_id, "ST1")).failed_lines == 1
+        batch2 = acts.build_bank_batch(BuildBatchInput(run_id, 2))
+        middle = next(l for l in bank.received[batch.batch_id][1] if l.seq == 2)
+        assert batch2.line_count == 1 and batch2.total_fen == middle.amount_fen
+        acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256,
+                                     batch_version=2))
+        _, lines2 = bank.received[batch2.batch_id]
+        assert [(l.seq, l.worker_name) for l in lines2] == [(1, middle.worker_name)]
+        body2 = bank.statement(batch2.batch_id, "ST2", {1: True})
+        intake_statement(services, body2, bank_keys.public().signing, "test")
+        state = acts.apply_statement(ApplyStatementInput(run_id, "ST2"))
+        assert state.open_lines == 0 and state.paid_lines == 3
+        # the late first statement again changes nothing
+        assert acts.apply_statement(ApplyStatementInput(run_id, "ST1")) == state
+    finally:
+        services.engine.dispose()
+
+
+def test_zero_net_line_is_refused_before_any_bank_file(template, tmp_path_factory):
+    """Regression: a net of 0.00 used to pass the table and break build_bank_batch (BAD_AMOUNT)."""
+    services = _fresh_services(template, tmp_path_factory)
+    try:
+        with pytest.raises(ApplicationError) as refused:
+            _through_first_batch(services, tmp_path_factory, {0: 100, 1: 0})
+        assert refused.value.type == "WageTableInvalid"
+        assert refused.value.details[1] == [(3, wt.HEADERS[8], "zero_net")]
+        with services.Session() as session:
+            assert session.scalar(select(func.count()).select_from(WageLine)) == 0
+            assert session.scalar(select(func.count()).select_from(BankBatch)) == 0
+    finally:
+        services.engine.dispose()

@@ -1,0 +1,235 @@
+"""The wage table: prefill, edit with openpyxl, upload; one test per validation rule.
+
+Every rejected upload names the exact spreadsheet row, column and code, and nothing is written.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from decimal import Decimal
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from domain import wage_table as wt
+from domain.models import AuditLog, Project, ProjectWorker, StoredFile, WageLine, WageRun, Worker
+from shiming.seed_workforce import seed_workforce
+from tests.domain.scan_samples import minimal_pdf
+
+MONTH = "2026-10"
+NET = wt.HEADERS[8]  # 实发(元)
+GROSS = wt.HEADERS[7]  # 应发(元)
+
+
+@pytest.fixture
+def table(services):
+    """(services, project_id, prefilled xlsx bytes) for the demo project with 8 seeded workers."""
+    with services.Session() as session:
+        project_id = session.scalar(select(Project.id).where(Project.code.like("P%")))
+    seed_workforce(services, project_id, workers=8, month=MONTH)
+    with services.Session() as session:
+        data = wt.prefill_xlsx(session, services.cipher, project_id, MONTH)
+    return services, project_id, data
+
+
+def _counts(services) -> tuple:
+    with services.Session() as session:
+        return tuple(session.scalar(select(func.count()).select_from(m)) for m in (WageLine, WageRun, StoredFile, AuditLog))
+
+
+def _edit(data: bytes, change) -> bytes:
+    wb = load_workbook(io.BytesIO(data))
+    change(wb.worksheets[0])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _upload(services, project_id, data) -> wt.TableResult:
+    before = _counts(services)
+    with services.Session() as session:
+        result = wt.parse_upload(session, project_id, data)
+        session.rollback()
+    assert _counts(services) == before  # parse_upload writes nothing
+    return result
+
+
+def _errors(result) -> list[tuple]:
+    return [(e.row, e.column, e.code) for e in result.errors]
+
+
+def _worker_rows(ws) -> list[int]:
+    return [r for r in range(2, ws.max_row + 1) if ws.cell(r, 1).value not in (None, wt.TOTAL_LABEL)]
+
+
+def _total_row(ws) -> int:
+    return next(r for r in range(2, ws.max_row + 1) if ws.cell(r, 1).value == wt.TOTAL_LABEL)
+
+
+def test_untouched_prefilled_table_parses_with_total_equal_to_sum(table):
+    services, project_id, data = table
+    result = _upload(services, project_id, data)
+    assert result.ok, result.errors
+    assert len(result.lines) == 8
+    assert [line.seq for line in result.lines] == list(range(1, 9))
+    assert result.total_fen == sum(line.net_fen for line in result.lines) > 0
+    ws = load_workbook(io.BytesIO(data)).worksheets[0]
+    declared = Decimal(str(ws.cell(_total_row(ws), 9).value))
+    assert int(declared * 100) == result.total_fen
+    with services.Session() as session:
+        pw_ids = set(session.scalars(select(ProjectWorker.id).where(ProjectWorker.project_id == project_id)))
+    assert {line.project_worker_id for line in result.lines} == pw_ids
+
+
+def test_prefilled_table_never_holds_a_full_id_number(table):
+    services, project_id, data = table
+    with services.Session() as session:
+        ids = [services.cipher.decrypt(w.id_number_enc, "id_number") for w in session.scalars(select(Worker))]
+    assert len(ids) >= 8
+    ws = load_workbook(io.BytesIO(data)).worksheets[0]
+    cells = [str(c) for row in ws.iter_rows(values_only=True) for c in row if c is not None]
+    masked = [ws.cell(r, 4).value for r in _worker_rows(ws)]
+    assert all("*" in m and len(m) == 18 for m in masked)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        raw = b"".join(zf.read(name) for name in zf.namelist()).decode("utf-8", "replace")
+    for id_number in ids:
+        assert not any(id_number in c for c in cells)
+        assert id_number not in raw
+        assert id_number[6:14] not in raw  # not even the birth date part
+
+
+def test_unknown_worker(table):
+    services, project_id, data = table
+    data = _edit(data, lambda ws: ws.cell(4, 2, 999999))
+    assert _errors(_upload(services, project_id, data)) == [(4, "人员编号", "unknown_worker")]
+    data2 = _edit(data, lambda ws: ws.cell(4, 2, "abc"))
+    assert _errors(_upload(services, project_id, data2)) == [(4, "人员编号", "unknown_worker")]
+
+
+def test_duplicate_worker(table):
+    services, project_id, data = table
+
+    def dup(ws):
+        for col in range(1, 11):  # row 6 becomes a copy of row 3 (same worker twice)
+            ws.cell(6, col, ws.cell(3, col).value)
+    assert _errors(_upload(services, project_id, _edit(data, dup))) == [(6, "人员编号", "duplicate_worker")]
+
+
+def test_name_mismatch(table):
+    services, project_id, data = table
+    result = _upload(services, project_id, _edit(data, lambda ws: ws.cell(5, 3, "张冒名")))
+    assert _errors(result) == [(5, "姓名", "name_mismatch")]
+    assert result.errors[0].value == "张冒名"
+
+
+def test_worker_not_on_the_project(table):
+    services, project_id, data = table
+    ws = load_workbook(io.BytesIO(data)).worksheets[0]
+    pw_id = ws.cell(7, 2).value
+    with services.Session.begin() as session:
+        session.get(ProjectWorker, pw_id).status = "exited"
+    assert _errors(_upload(services, project_id, data)) == [(7, "人员编号", "not_on_project")]
+
+
+def test_negative_amount(table):
+    services, project_id, data = table
+    result = _upload(services, project_id, _edit(data, lambda ws: ws.cell(3, 9, -1)))
+    assert _errors(result) == [(3, NET, "negative")]
+
+
+def test_over_cap_amount(table):
+    services, project_id, data = table
+    over = Decimal(wt.NET_CAP_FEN + 1) / 100
+    result = _upload(services, project_id, _edit(data, lambda ws: ws.cell(2, 9, over)))
+    assert _errors(result) == [(2, NET, "over_cap")]
+    # exactly the cap is fine as far as the cap goes (net above gross is the only complaint)
+    at_cap = Decimal(wt.NET_CAP_FEN) / 100
+    result = _upload(services, project_id, _edit(data, lambda ws: ws.cell(2, 9, at_cap)))
+    assert _errors(result) == [(2, NET, "net_above_gross")]
+
+
+def test_more_than_two_decimals(table):
+    services, project_id, data = table
+    assert _errors(_upload(services, project_id, _edit(data, lambda ws: ws.cell(8, 9, 12.345)))) == [
+        (8, NET, "too_many_decimals")]
+    assert _errors(_upload(services, project_id, _edit(data, lambda ws: ws.cell(8, 8, "100.001")))) == [
+        (8, GROSS, "too_many_decimals")]
+
+
+def test_net_above_gross(table):
+    services, project_id, data = table
+
+    def raise_net(ws):
+        ws.cell(4, 9, Decimal(str(ws.cell(4, 8).value)) + Decimal("0.01"))
+    assert _errors(_upload(services, project_id, _edit(data, raise_net))) == [(4, NET, "net_above_gross")]
+
+
+def test_totals_row_mismatch(table):
+    services, project_id, data = table
+
+    def off_by_a_fen(ws):
+        r = _total_row(ws)
+        ws.cell(r, 9, Decimal(str(ws.cell(r, 9).value)) + Decimal("0.01"))
+    result = _upload(services, project_id, _edit(data, off_by_a_fen))
+    assert _errors(result) == [(0, wt.TOTAL_LABEL, "total_mismatch")]
+    assert result.lines  # the rows themselves were fine
+
+
+def test_missing_totals_row(table):
+    services, project_id, data = table
+    result = _upload(services, project_id, _edit(data, lambda ws: ws.delete_rows(_total_row(ws))))
+    assert _errors(result) == [(0, wt.TOTAL_LABEL, "missing_total")]
+
+
+def test_bad_header(table):
+    services, project_id, data = table
+    assert _errors(_upload(services, project_id, _edit(data, lambda ws: ws.cell(1, 9, "实发")))) == [
+        (1, "header", "bad_header")]
+
+
+def test_not_an_xlsx(table):
+    services, project_id, _ = table
+    assert _errors(_upload(services, project_id, minimal_pdf())) == [(0, "file", "not_xlsx")]
+    assert _errors(_upload(services, project_id, b"")) == [(0, "file", "not_xlsx")]
+
+
+def test_empty_table(table):
+    services, project_id, data = table
+
+    def only_totals(ws):
+        ws.delete_rows(2, len(_worker_rows(ws)))
+        r = _total_row(ws)
+        ws.cell(r, 8, 0)
+        ws.cell(r, 9, 0)
+    assert _errors(_upload(services, project_id, _edit(data, only_totals))) == [(0, "file", "empty")]
+
+
+def test_error_report_lists_the_errors(table):
+    services, project_id, data = table
+
+    def two_bad_rows(ws):
+        ws.cell(3, 3, "张冒名")
+        ws.cell(5, 9, -5)
+    result = _upload(services, project_id, _edit(data, two_bad_rows))
+    assert _errors(result) == [(3, "姓名", "name_mismatch"), (5, NET, "negative")]
+    report = wt.error_report_xlsx(result.errors, {"negative": "金额为负"})
+    rows = list(load_workbook(io.BytesIO(report)).worksheets[0].iter_rows(values_only=True))
+    assert rows[0] == ("行号", "列", "错误", "代码", "值")
+    assert rows[1][:4] == (3, "姓名", "name_mismatch", "name_mismatch")
+    assert rows[1][4] == "张冒名"
+    assert rows[2][:4] == (5, NET, "金额为负", "negative")
+    assert len(rows) == 3
+    # file-level errors (row 0) leave the row number blank
+    report = wt.error_report_xlsx([wt.TableRowError(0, "file", "not_xlsx")])
+    rows = list(load_workbook(io.BytesIO(report)).worksheets[0].iter_rows(values_only=True))
+    assert rows[1][:4] == (None, "file", "not_xlsx", "not_xlsx")
+
+
+def test_zero_net_amount(table):
+    """A net of 0.00 cannot go to the bank (a wage file line pays a positive amount): leave the row out."""
+    services, project_id, data = table
+    assert _errors(_upload(services, project_id, _edit(data, lambda ws: ws.cell(6, 9, 0)))) == [(6, NET, "zero_net")]
+    # a zero gross with a zero net is refused for the net only
+    assert _errors(_upload(services, project_id, _edit(data, lambda ws: (ws.cell(6, 8, 0), ws.cell(6, 9, 0))))) == [
+        (6, NET, "zero_net")]
