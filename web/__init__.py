@@ -30,6 +30,7 @@ from .i18n import (
     role_label,
     select_locale,
 )
+from .payroll.routes import bp as payroll_bp
 from .project.routes import bp as project_bp
 from .public.routes import bp as public_bp
 from .temporal_bridge import TemporalBridge
@@ -63,7 +64,7 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
     csrf = CSRFProtect(app)  # registered first: its check runs before every other before_request hook
     security.init_app(app)
     csrf.exempt(api_bp)  # signed by the bank, not a browser form
-    for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, admin_bp, api_bp):
+    for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, payroll_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     app.add_template_filter(local_time, "localtime")

@@ -77,6 +77,7 @@ ROLE_LABELS = {
     "bureau_chief": _l("Section chief"),
     "enterprise": _l("Enterprise"),
     "project": _l("Project account"),
+    "payroll_specialist": _l("Payroll specialist"),
 }
 
 REFUSALS = {

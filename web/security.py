@@ -84,6 +84,8 @@ def home_for(user) -> str:
         return url_for("bureau.inbox")
     if user.role in (Role.PROJECT, Role.ENTERPRISE):
         return url_for("project.home")
+    if user.role == Role.PAYROLL_SPECIALIST:
+        return url_for("payroll.home")
     return url_for("public.index")
 
 

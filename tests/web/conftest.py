@@ -150,3 +150,26 @@ def tiny_pdf() -> bytes:
 
 def upload(data: bytes, filename: str) -> tuple:
     return (io.BytesIO(data), filename)
+
+
+def create_payroll_specialist(services: Services, username: str = "payroll", project_id: int | None = None,
+                              login_password: str = "Login2026x", security_password: str | None = None) -> int:
+    """A payroll specialist of `project_id` (default: the demo project); optionally with a security password."""
+    from domain import signing
+    from domain.models import Project
+    from domain.passwords import hash_password
+
+    with services.Session.begin() as db:
+        if project_id is None:
+            project_id = db.scalar(select(Project.id).order_by(Project.id).limit(1))
+        project = db.get(Project, project_id)
+        account = Account(username=username, display_name=f"工资专员{username}", password_hash=hash_password(login_password),
+                          role=Role.PAYROLL_SPECIALIST, project_id=project_id, district_id=project.district_id,
+                          created_at=utcnow())
+        db.add(account)
+        db.flush()
+        new_id = account.id
+    if security_password:
+        with services.Session.begin() as db:
+            signing.set_security_password(db, new_id, security_password)
+    return new_id

@@ -12,6 +12,7 @@ from tests.web.conftest import create_registration, enter_session
 PUBLIC = "public"
 LOGGED_IN = "any logged-in account"
 BUREAU = set(Role.BUREAU)
+PAYROLL = {Role.PAYROLL_SPECIALIST}
 
 # rule → who may reach it. A new rule without an entry fails test_every_rule_has_an_access_entry.
 ACCESS = {
@@ -38,6 +39,20 @@ ACCESS = {
     "/admin/process/<workflow_id>": {Role.ADMIN},
     "/admin/process/<workflow_id>/cancel": {Role.ADMIN},
     "/admin/process/<workflow_id>/retry": {Role.ADMIN},
+    "/payroll/": PAYROLL,
+    "/payroll/open": PAYROLL,
+    "/payroll/security-password": PAYROLL,
+    "/payroll/run/<int:run_id>": PAYROLL,
+    "/payroll/run/<int:run_id>/table.xlsx": PAYROLL,
+    "/payroll/run/<int:run_id>/errors.xlsx": PAYROLL,
+    "/payroll/run/<int:run_id>/sheet": PAYROLL,
+    "/payroll/run/<int:run_id>/bank-file/<int:version>": PAYROLL,
+    "/payroll/run/<int:run_id>/wage-table": PAYROLL,
+    "/payroll/run/<int:run_id>/signed-sheet": PAYROLL,
+    "/payroll/run/<int:run_id>/bank-file": PAYROLL,
+    "/payroll/run/<int:run_id>/reissue": PAYROLL,
+    "/payroll/run/<int:run_id>/start": PAYROLL,
+    "/payroll/run/<int:run_id>/line/<int:line_id>/settle": PAYROLL,
 }
 
 USER_OF_ROLE = {
@@ -46,6 +61,7 @@ USER_OF_ROLE = {
     Role.BUREAU_CHIEF: "chief",
     Role.ENTERPRISE: "enterprise",
     Role.PROJECT: "project",
+    Role.PAYROLL_SPECIALIST: "payroll",  # not a demo account: made by the tests that use this table
 }
 
 
@@ -55,7 +71,8 @@ def rules(app):
 
 def fill(rule: str, case: dict) -> str:
     values = {"token": case["token"], "task_id": case["task_id"], "workflow_id": case["workflow_id"],
-              "code": "en", "action": "claim"}
+              "code": "en", "action": "claim", "run_id": case.get("run_id", 1), "version": 1,
+              "line_id": case.get("line_id", 1)}
     return re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",
                   lambda m: str(values[m.group(1) or m.group(2)]), rule)
 
@@ -86,7 +103,28 @@ def case(services, bridge):
 
         app = db.get(RegistrationApplication, c["id"])
         app.scan_file_id = services.blobs.store_scan(db, tiny_pdf(), 10_000, "scan").id
+    c["run_id"] = create_payroll_run(services)
     return c
+
+
+def create_payroll_run(services) -> int:
+    """The "payroll" specialist of the demo project and an open wage run of that project."""
+    from domain.models import Account, WageAccount, WageRun
+    from tests.web.conftest import create_payroll_specialist
+
+    create_payroll_specialist(services, "payroll")
+    with services.Session.begin() as db:
+        account = db.scalar(select(Account).where(Account.username == "payroll"))
+        wage_account = WageAccount(project_id=account.project_id, bank_code="REFBANK", account_number_enc="x",
+                                   account_number_hash="x", account_last4="0000", account_name="工资专户",
+                                   status="bound")
+        db.add(wage_account)
+        db.flush()
+        run = WageRun(project_id=account.project_id, month="2026-10", workflow_id="wage-run-access-2026-10",
+                      wage_account_id=wage_account.id)
+        db.add(run)
+        db.flush()
+        return run.id
 
 
 def _request(client, rule, url: str):

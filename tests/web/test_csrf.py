@@ -7,7 +7,7 @@ from sqlalchemy import select, text
 
 from domain.models import Base, RegistrationStatus
 from tests.web.conftest import create_registration, enter_session, registration_form, tiny_pdf, upload
-from tests.web.test_access import ACCESS, PUBLIC, LOGGED_IN, USER_OF_ROLE, fill
+from tests.web.test_access import ACCESS, PUBLIC, LOGGED_IN, USER_OF_ROLE, create_payroll_run, fill
 
 
 def snapshot(services) -> dict:
@@ -43,6 +43,18 @@ def valid_payload(rule: str, case: dict) -> dict:
         return {"task_id": str(case["task_id"])}
     if rule.startswith("/admin/process/"):
         return {"reason": "stuck since Monday"}
+    if rule == "/payroll/open":
+        return {"month": "2026-11"}
+    if rule == "/payroll/security-password":
+        return {"new_password": "Secure2026x", "confirm_password": "Secure2026x"}
+    if rule.endswith("/wage-table"):
+        return {"table": upload(b"PK\x03\x04 not really a table", "table.xlsx"), "security_password": "Secure2026x"}
+    if rule.endswith("/signed-sheet"):
+        return {"sheet": upload(tiny_pdf(), "sheet.pdf"), "security_password": "Secure2026x"}
+    if rule.endswith("/bank-file"):
+        return {"batch_version": "1", "security_password": "Secure2026x"}
+    if rule.endswith("/settle"):
+        return {"reason": "paid in cash", "security_password": "Secure2026x"}
     return {}
 
 
@@ -53,6 +65,7 @@ SIGNED_BODY_ROUTES = {"/api/bank/statements"}
 
 def test_every_post_route_refuses_a_missing_token(csrf_app, services, bridge):
     case = create_registration(services, status=RegistrationStatus.RETURNED)
+    case["run_id"] = create_payroll_run(services)
     post_rules = [r for r in csrf_app.url_map.iter_rules()
                   if "POST" in r.methods and r.endpoint != "static" and r.rule not in SIGNED_BODY_ROUTES]
     assert len(post_rules) >= 10

@@ -1,0 +1,560 @@
+"""Payroll specialist: the project's monthly wage runs and their four signed steps (PAY-3, PAY-4).
+
+Thin views: the domain signs (security password → Ed25519 step document), the process
+(WageRunWorkflow) decides. Scope: the specialist's own project; another project's run is a 404.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any, Callable, Optional
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.wage_run import SettleLineInput, SignedStepInput
+from domain import signing
+from domain.blobstore import UploadError, sniff_scan_type
+from domain.models import (
+    Account,
+    BankBatch,
+    BankCard,
+    Project,
+    Role,
+    StoredFile,
+    WageLine,
+    WageLineStatus,
+    WageRun,
+    Worker,
+)
+from domain.registration import fen_to_yuan
+from domain.rules import mask_card_number
+from domain.wage_run import WageRunError, open_run, sign_step
+from domain.wage_table import prefill_xlsx
+from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
+
+from ..core import bridge, remote_addr, services
+from ..i18n import refusal_message, upload_message
+from ..security import SCAN_CSP, require_roles
+from ..temporal_bridge import ProcessRefused
+from .forms import (
+    BankFileForm,
+    ChangeSecurityPasswordForm,
+    OpenRunForm,
+    ReissueForm,
+    SetSecurityPasswordForm,
+    SettleForm,
+    SignedSheetForm,
+    WageTableForm,
+)
+
+log = logging.getLogger("shiming.web.payroll")
+bp = Blueprint("payroll", __name__, url_prefix="/payroll", template_folder="templates")
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+LINE_FILTERS = ("all", "paid", "failed", "settled")
+STEPS = (Step.WAGE_TABLE, Step.SIGNED_SHEET, Step.BANK_FILE, Step.RECONCILE)
+
+STEP_LABELS = {
+    Step.WAGE_TABLE: _l("1. Wage table"),
+    Step.SIGNED_SHEET: _l("2. Signed sheet"),
+    Step.BANK_FILE: _l("3. Bank file"),
+    Step.RECONCILE: _l("4. Reconciliation"),
+    Step.COMPLETED: _l("Completed"),
+}
+
+RUN_STATUS = {
+    "open": _l("Open"),
+    "completed": _l("Completed"),
+    "cancelled": _l("Cancelled"),
+}
+
+LINE_STATUS = {
+    WageLineStatus.PENDING: _l("Pending"),
+    WageLineStatus.SUBMITTED: _l("Sent to the bank"),
+    WageLineStatus.PAID: _l("Paid"),
+    WageLineStatus.FAILED: _l("Failed"),
+    WageLineStatus.SETTLED: _l("Settled otherwise"),
+}
+
+RUN_ERRORS = {
+    "bad_month": _l("Not a valid month: enter it as YYYY-MM."),
+    "no_wage_account": _l("The project has no bound wage account yet."),
+    "run_exists": _l("A wage run for this month already exists."),
+}
+
+PAYROLL_REFUSALS = {
+    "WrongStep": _l("The run is not at this step any more. Please look at it again."),
+    "Busy": _l("Another action on this run is in progress. Please try again in a moment."),
+    "MakerChecker": _l("The specialist who uploaded the wage table cannot submit the bank file: "
+                       "another payroll specialist must do it."),
+    "StaleBatch": _l("The bank file has changed since this page was opened. Please download it again."),
+    "WageTableInvalid": _l("The wage table has errors. Download the error report, correct the table "
+                           "and upload it again."),
+    "SignatureRefused": _l("The signature was refused."),
+    "BankRefused": _l("The bank refused the file."),
+    "NothingToReissue": _l("There are no failed lines to re-issue."),
+    "ReasonRequired": _l("A reason is required."),
+    "NotFailed": _l("Only a failed line can be settled."),
+    "MissingCard": _l("A worker of the table has no payroll card."),
+    "EmptyBatch": _l("The wage table has no line to pay."),
+}
+
+
+def _lookup(table: dict, code: Optional[str]) -> str:
+    if code is None:
+        return ""
+    value = table.get(code)
+    return str(value) if value is not None else code
+
+
+def security_password_message(exc: signing.SecurityPasswordError) -> str:
+    if exc.code == "wrong":
+        if exc.remaining_attempts is not None:
+            return _("Wrong security password. %(count)s attempt(s) left before it is locked.",
+                     count=exc.remaining_attempts)
+        return _("Wrong security password.")
+    if exc.code == "locked":
+        return _("The security password is locked after too many wrong attempts. Please try again later.")
+    if exc.code == "not_set":
+        return _("Set your security password first.")
+    if exc.code == "weak":
+        return _("The security password needs at least 8 characters with letters and digits.")
+    if exc.code == "same_as_login":
+        return _("The security password must differ from the login password.")
+    if exc.code == "already_set":
+        return _("The security password is already set: change it with the current one.")
+    return _("The security password was refused.")
+
+
+def _refusal(code: str) -> str:
+    if code in PAYROLL_REFUSALS:
+        return str(PAYROLL_REFUSALS[code])
+    return refusal_message(code)
+
+
+def _call(action: Callable[[], Any]) -> tuple[bool, Any, Optional[str]]:
+    """Run a call into the process; a refusal or an outage becomes a translated flash."""
+    try:
+        return True, action(), None
+    except ProcessRefused as exc:
+        flash(_refusal(exc.code), "error")
+        return False, None, exc.code
+    except Exception:  # noqa: BLE001 - the engine is another process: report, do not crash the page
+        log.exception("call into the process engine failed")
+        flash(refusal_message("Unavailable"), "error")
+        return False, None, "Unavailable"
+
+
+@bp.before_request
+def guard():
+    return require_roles(Role.PAYROLL_SPECIALIST)
+
+
+def _run_in_scope(db, run_id: int) -> WageRun:
+    run = db.get(WageRun, run_id)
+    if run is None or current_user.project_id is None or run.project_id != current_user.project_id:
+        abort(404)
+    return run
+
+
+def _has_key(db) -> bool:
+    return signing.current_key(db, current_user.id) is not None
+
+
+# ---- list and open -------------------------------------------------------------------------------
+
+
+@bp.route("/")
+def home():
+    return _render_home(OpenRunForm(formdata=None))
+
+
+def _render_home(form: OpenRunForm, status: int = 200):
+    with services().Session() as db:
+        project = db.get(Project, current_user.project_id) if current_user.project_id else None
+        runs = []
+        if project is not None:
+            runs = list(db.scalars(select(WageRun).where(WageRun.project_id == project.id)
+                                   .order_by(WageRun.month.desc(), WageRun.id.desc())))
+        rows = [{"id": r.id, "month": r.month, "step": r.step, "step_label": _lookup(STEP_LABELS, r.step),
+                 "status": r.status, "status_label": _lookup(RUN_STATUS, r.status),
+                 "line_count": r.line_count, "total": fen_to_yuan(r.total_fen or 0)} for r in runs]
+        has_key = _has_key(db)
+        project_name = project.name if project else ""
+    return render_template("payroll/home.html", rows=rows, form=form, project_name=project_name,
+                           has_key=has_key), status
+
+
+@bp.route("/open", methods=["POST"])
+def open_month():
+    form = OpenRunForm()
+    if not form.validate_on_submit():
+        return _render_home(form, 422)
+    if current_user.project_id is None:
+        abort(404)
+    month = form.month.data.strip()
+    try:
+        with services().Session.begin() as db:
+            run = open_run(db, current_user.project_id, month, db.get(Account, current_user.id))
+            run_id, workflow_id = run.id, run.workflow_id
+    except WageRunError as exc:
+        flash(_lookup(RUN_ERRORS, exc.code), "error")
+        return _render_home(form, 422)
+    if _start(run_id, workflow_id):
+        flash(_("The wage run for %(month)s was opened.", month=month), "success")
+    return redirect(url_for("payroll.run", run_id=run_id))
+
+
+def _start(run_id: int, workflow_id: str) -> bool:
+    """Start the run's process; one already running under that id counts as started."""
+    queue = bridge().task_queue
+
+    async def start(client):
+        try:
+            await client.start_workflow(WageRunWorkflow.run, WageRunInput(run_id), id=workflow_id, task_queue=queue)
+        except WorkflowAlreadyStartedError:
+            pass
+
+    ok, _r, _code = _call(lambda: bridge().run(start))
+    return ok
+
+
+@bp.route("/run/<int:run_id>/start", methods=["POST"])
+def start_process(run_id: int):
+    """Start the process again when opening the run stored it but could not reach the engine."""
+    with services().Session() as db:
+        run = _run_in_scope(db, run_id)
+        workflow_id, status = run.workflow_id, run.status
+    if ReissueForm().validate_on_submit() and status == "open" and _start(run_id, workflow_id):
+        flash(_("The process of the wage run was started."), "success")
+    return redirect(url_for("payroll.run", run_id=run_id))
+
+
+# ---- security password ---------------------------------------------------------------------------
+
+
+@bp.route("/security-password", methods=["GET", "POST"])
+def security_password():
+    with services().Session() as db:
+        has_key = _has_key(db)
+    form = ChangeSecurityPasswordForm() if has_key else SetSecurityPasswordForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                with services().Session.begin() as db:
+                    login_hash = db.get(Account, current_user.id).password_hash
+                    signing.set_security_password(
+                        db, current_user.id, form.new_password.data,
+                        form.current_password.data if has_key else None,
+                        login_password_hash=login_hash, remote_addr=remote_addr())
+            except signing.SecurityPasswordError as exc:
+                flash(security_password_message(exc), "error")
+                status = 422
+            else:
+                flash(_("Your security password was changed.") if has_key
+                      else _("Your security password was set."), "success")
+                return redirect(url_for("payroll.home"))
+        else:
+            status = 422
+    return render_template("payroll/security_password.html", form=form, has_key=has_key), status
+
+
+# ---- one run -------------------------------------------------------------------------------------
+
+
+def _query_status(workflow_id: str):
+    try:
+        return bridge().run(lambda c: c.get_workflow_handle(workflow_id).query(WageRunWorkflow.status), timeout=10)
+    except Exception:  # noqa: BLE001 - the page still shows the database's view
+        log.info("wage run %s: status query failed", workflow_id, exc_info=True)
+        return None
+
+
+def _lines(db, run_id: int, which: str) -> list[dict]:
+    q = (select(WageLine, Worker.name, BankCard.last4)
+         .join(Worker, Worker.id == WageLine.worker_id)
+         .outerjoin(BankCard, BankCard.id == WageLine.card_id)
+         .where(WageLine.run_id == run_id))
+    if which in (WageLineStatus.PAID, WageLineStatus.FAILED, WageLineStatus.SETTLED):
+        q = q.where(WageLine.status == which)
+    rows = []
+    for line, name, last4 in db.execute(q.order_by(WageLine.seq)):
+        rows.append({"id": line.id, "seq": line.seq, "name": name,
+                     "card": mask_card_number(last4) if last4 else "",
+                     "net": fen_to_yuan(line.net_fen), "status": line.status,
+                     "status_label": _lookup(LINE_STATUS, line.status),
+                     "failure_code": line.failure_code or "", "failure_reason": line.failure_reason or "",
+                     "settled_reason": line.settled_reason or ""})
+    return rows
+
+
+def _error_report(db, run_id: int) -> Optional[StoredFile]:
+    return db.scalar(select(StoredFile).where(StoredFile.display_name == f"wage-table-errors-{run_id}.xlsx")
+                     .order_by(StoredFile.id.desc()).limit(1))
+
+
+@bp.route("/run/<int:run_id>")
+def run(run_id: int):
+    which = request.args.get("lines", "all")
+    if which not in LINE_FILTERS:
+        which = "all"
+    with services().Session() as db:
+        run = _run_in_scope(db, run_id)
+        project = db.get(Project, run.project_id)
+        uploader = db.get(Account, run.table_uploaded_by) if run.table_uploaded_by else None
+        batches = list(db.scalars(select(BankBatch).where(BankBatch.run_id == run.id).order_by(BankBatch.version)))
+        report = _error_report(db, run.id) if run.step == Step.WAGE_TABLE else None
+        lines = _lines(db, run.id, which)
+        has_key = _has_key(db)
+        context = dict(
+            run=run, project_name=project.name if project else "", lines=lines, which=which,
+            step_label=_lookup(STEP_LABELS, run.step), status_label=_lookup(RUN_STATUS, run.status),
+            uploader=uploader.display_name if uploader else "", uploader_is_me=run.table_uploaded_by == current_user.id,
+            total=fen_to_yuan(run.total_fen or 0),
+            batches=[{"version": b.version, "batch_id": b.batch_id, "line_count": b.line_count,
+                      "total": fen_to_yuan(b.total_fen), "status": b.status, "has_file": b.file_id is not None}
+                     for b in batches],
+            error_report=report, has_key=has_key,
+        )
+    view = _query_status(context["run"].workflow_id)
+    batch = getattr(view, "batch", None) if view is not None else None
+    context.update(
+        steps=[(s, STEP_LABELS[s]) for s in STEPS],
+        process_step=getattr(view, "step", None) if view is not None else None,
+        process_step_label=_lookup(STEP_LABELS, getattr(view, "step", None)) if view is not None else "",
+        reachable=view is not None,
+        current_batch=batch,
+        current_batch_total=fen_to_yuan(batch.total_fen) if batch is not None else "",
+        reconcile=getattr(view, "reconcile", None) if view is not None else None,
+        table_form=WageTableForm(formdata=None), sheet_form=SignedSheetForm(formdata=None),
+        bank_form=BankFileForm(formdata=None, batch_version=batch.version if batch is not None else None),
+        reissue_form=ReissueForm(formdata=None), settle_form=SettleForm(formdata=None),
+        line_filters=[("all", _("All")), ("paid", _("Paid")), ("failed", _("Failed")), ("settled", _("Settled otherwise"))],
+    )
+    return render_template("payroll/run.html", **context)
+
+
+@bp.route("/run/<int:run_id>/table.xlsx")
+def table(run_id: int):
+    with services().Session() as db:
+        run = _run_in_scope(db, run_id)
+        data = prefill_xlsx(db, services().cipher, run.project_id, run.month)
+        name = f"wage-table-{run.month}.xlsx"
+    response = Response(data, mimetype=XLSX)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.route("/run/<int:run_id>/errors.xlsx")
+def error_report(run_id: int):
+    with services().Session() as db:
+        run = _run_in_scope(db, run_id)
+        report = _error_report(db, run.id)
+        if report is None:
+            abort(404)
+        data, name = services().blobs.get(report.sha256), report.display_name
+    response = Response(data, mimetype=XLSX)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.route("/run/<int:run_id>/bank-file/<int:version>")
+def bank_file(run_id: int, version: int):
+    with services().Session() as db:
+        run = _run_in_scope(db, run_id)
+        batch = db.scalar(select(BankBatch).where(BankBatch.run_id == run.id, BankBatch.version == version))
+        stored = db.get(StoredFile, batch.file_id) if batch is not None and batch.file_id else None
+        if stored is None:
+            abort(404)
+        data, content_type, name = services().blobs.get(stored.sha256), stored.content_type, stored.display_name
+    response = Response(data, mimetype=content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.route("/run/<int:run_id>/sheet")
+def sheet(run_id: int):
+    with services().Session() as db:
+        run = _run_in_scope(db, run_id)
+        stored = db.get(StoredFile, run.sheet_file_id) if run.sheet_file_id else None
+        if stored is None:
+            abort(404)
+        data, content_type, name = services().blobs.get(stored.sha256), stored.content_type, stored.display_name
+    response = Response(data, mimetype=content_type)
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    response.headers["Content-Security-Policy"] = SCAN_CSP
+    return response
+
+
+def _back(run_id: int, anchor: str = ""):
+    return redirect(url_for("payroll.run", run_id=run_id) + (f"#{anchor}" if anchor else ""))
+
+
+def _form_problem(form) -> None:
+    for errors in form.errors.values():
+        if errors:
+            flash(str(errors[0]), "error")
+            return
+    flash(_("This field is required."), "error")
+
+
+def _sign(run_id: int, step: str, content_sha256: str, password: str):
+    """The signed step, or None after flashing why the security password was refused."""
+    try:
+        return sign_step(services().Session, current_user.id, password, run_id, step, content_sha256)
+    except signing.SecurityPasswordError as exc:
+        flash(security_password_message(exc), "error")
+        return None
+
+
+def _step_input(run_id: int, signed, file_id=None, batch_version: int = 0) -> SignedStepInput:
+    return SignedStepInput(run_id=run_id, actor_id=current_user.id, step=signed.step,
+                           content_sha256=signed.content_sha256, document=signed.document,
+                           signature=signed.signature, signing_key_id=signed.signing_key_id,
+                           file_id=file_id, batch_version=batch_version)
+
+
+def _read_upload(field) -> bytes:
+    limit = services().settings.upload_max_bytes
+    data = field.data.read(limit + 1)
+    if not data:
+        raise UploadError("empty_file")
+    if len(data) > limit:
+        raise UploadError("too_large")
+    return data
+
+
+@bp.route("/run/<int:run_id>/wage-table", methods=["POST"])
+def submit_table(run_id: int):
+    with services().Session() as db:
+        workflow_id = _run_in_scope(db, run_id).workflow_id
+    form = WageTableForm()
+    if not form.validate_on_submit():
+        _form_problem(form)
+        return _back(run_id, "step-wage-table")
+    try:
+        data = _read_upload(form.table)
+    except UploadError as exc:
+        flash(upload_message(str(exc)), "error")
+        return _back(run_id, "step-wage-table")
+    sha = hashlib.sha256(data).hexdigest()
+    signed = _sign(run_id, Step.WAGE_TABLE, sha, form.security_password.data)
+    if signed is None:
+        return _back(run_id, "step-wage-table")
+    with services().Session.begin() as db:
+        file_id = services().blobs.store(db, data, XLSX, f"wage-table-{run_id}.xlsx").id
+    ok, _r, code = _call(lambda: bridge().update(workflow_id, WageRunWorkflow.submit_wage_table,
+                                                 _step_input(run_id, signed, file_id)))
+    if ok:
+        flash(_("The wage table was accepted."), "success")
+    elif code == "WageTableInvalid":
+        flash(_("An error report is ready for download on this page."), "info")
+    return _back(run_id, "step-wage-table")
+
+
+@bp.route("/run/<int:run_id>/signed-sheet", methods=["POST"])
+def submit_sheet(run_id: int):
+    with services().Session() as db:
+        workflow_id = _run_in_scope(db, run_id).workflow_id
+    form = SignedSheetForm()
+    if not form.validate_on_submit():
+        _form_problem(form)
+        return _back(run_id, "step-signed-sheet")
+    limit = services().settings.upload_max_bytes
+    data = form.sheet.data.read(limit + 1)
+    try:
+        # checked by content before anything is signed; stored only after the password was right
+        if not data:
+            raise UploadError("empty_file")
+        if len(data) > limit:
+            raise UploadError("too_large")
+        sniff_scan_type(data)
+    except UploadError as exc:
+        flash(upload_message(str(exc)), "error")
+        return _back(run_id, "step-signed-sheet")
+    sha = hashlib.sha256(data).hexdigest()
+    signed = _sign(run_id, Step.SIGNED_SHEET, sha, form.security_password.data)
+    if signed is None:
+        return _back(run_id, "step-signed-sheet")
+    with services().Session.begin() as db:
+        file_id = services().blobs.store_scan(db, data, limit, f"signed-sheet-{run_id}").id
+    ok, _r, _code = _call(lambda: bridge().update(workflow_id, WageRunWorkflow.submit_signed_sheet,
+                                                  _step_input(run_id, signed, file_id)))
+    if ok:
+        flash(_("The signed sheet was accepted and the bank file was built."), "success")
+    return _back(run_id, "step-signed-sheet")
+
+
+@bp.route("/run/<int:run_id>/bank-file", methods=["POST"])
+def submit_bank_file(run_id: int):
+    with services().Session() as db:
+        workflow_id = _run_in_scope(db, run_id).workflow_id
+    form = BankFileForm()
+    if not form.validate_on_submit():
+        _form_problem(form)
+        return _back(run_id, "step-bank-file")
+    view = _query_status(workflow_id)
+    batch = getattr(view, "batch", None) if view is not None else None
+    if batch is None:
+        flash(refusal_message("Unavailable"), "error")
+        return _back(run_id, "step-bank-file")
+    if batch.version != form.batch_version.data:
+        flash(_refusal("StaleBatch"), "error")
+        return _back(run_id, "step-bank-file")
+    signed = _sign(run_id, Step.BANK_FILE, batch.plaintext_sha256, form.security_password.data)
+    if signed is None:
+        return _back(run_id, "step-bank-file")
+    ok, _r, _code = _call(lambda: bridge().update(
+        workflow_id, WageRunWorkflow.submit_bank_file,
+        _step_input(run_id, signed, batch.file_id, batch_version=batch.version)))
+    if ok:
+        flash(_("The bank file was sent to the bank."), "success")
+    return _back(run_id, "step-bank-file")
+
+
+@bp.route("/run/<int:run_id>/reissue", methods=["POST"])
+def reissue(run_id: int):
+    with services().Session() as db:
+        workflow_id = _run_in_scope(db, run_id).workflow_id
+    if not ReissueForm().validate_on_submit():
+        return _back(run_id, "step-reconcile")
+    ok, _r, _code = _call(lambda: bridge().update(workflow_id, WageRunWorkflow.reissue_failed,
+                                                  ReissueInput(current_user.id)))
+    if ok:
+        flash(_("A new bank file with the failed lines was built. Submit it in step 3."), "success")
+    return _back(run_id, "step-bank-file")
+
+
+@bp.route("/run/<int:run_id>/line/<int:line_id>/settle", methods=["POST"])
+def settle(run_id: int, line_id: int):
+    with services().Session() as db:
+        workflow_id = _run_in_scope(db, run_id).workflow_id
+        line = db.get(WageLine, line_id)
+        if line is None or line.run_id != run_id:
+            abort(404)
+    form = SettleForm()
+    if not form.validate_on_submit():
+        _form_problem(form)
+        return _back(run_id, "step-reconcile")
+    reason = form.reason.data.strip()
+    if not reason:
+        flash(_("A reason is required."), "error")
+        return _back(run_id, "step-reconcile")
+    sha = hashlib.sha256(f"{line_id}:{reason}".encode("utf-8")).hexdigest()
+    signed = _sign(run_id, "settle", sha, form.security_password.data)
+    if signed is None:
+        return _back(run_id, "step-reconcile")
+    ok, _r, _code = _call(lambda: bridge().update(
+        workflow_id, WageRunWorkflow.settle_line,
+        SettleLineInput(run_id=run_id, actor_id=current_user.id, line_id=line_id, reason=reason,
+                        document=signed.document, signature=signed.signature,
+                        signing_key_id=signed.signing_key_id)))
+    if ok:
+        flash(_("The line was marked as settled."), "success")
+    return _back(run_id, "step-reconcile")
