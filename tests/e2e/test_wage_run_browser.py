@@ -1,0 +1,125 @@
+"""The wage run through the payroll pages in a real browser, with two specialists (PAY-3…6).
+
+Real processes: Temporal dev server, worker, web app and the reference bank. Specialist A opens
+the run, uploads the wage table and the signed sheet; A may not submit the bank file
+(maker-checker); specialist B submits it; the bank pays all lines but one (closed card); the
+card is replaced, B re-issues the failed line and submits the new bank file; the run completes.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+import urllib.request
+
+import pytest
+from sqlalchemy import select
+
+from domain import workforce
+from domain.models import WageLine, Worker
+from shiming.seed_workforce import generate_card_number
+from tests.domain.scan_samples import minimal_pdf
+from tests.e2e.test_registration_browser import login
+from tests.e2e.test_wage_run_processes import MONTH, SECURITY_PASSWORDS, stack  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LOGIN_PASSWORD = "Login2026x"
+
+
+def reload_until(page, predicate, what: str, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+        page.reload()
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, browser, tmp_path):  # noqa: F811
+    base, services = stack.web_url, stack.services
+    sheet = tmp_path / "signed-sheet.pdf"
+    sheet.write_bytes(minimal_pdf())
+
+    maker_ctx = browser.new_context(accept_downloads=True, locale="zh-CN")
+    a = maker_ctx.new_page()
+    login(a, base, "payroll_a", LOGIN_PASSWORD)
+    a.goto(f"{base}/payroll/")
+    a.fill("input[name=month]", MONTH)
+    a.click("#open-run")  # opens the run and shows its page
+    run_url = a.url
+    assert "/payroll/run/" in run_url
+    a.goto(f"{base}/payroll/")
+    assert a.locator(f"#run-table tr[data-month='{MONTH}']").count() == 1
+    a.goto(run_url)
+    reload_until(a, lambda: a.locator("#wage-table-form").count() == 1, "the process to wait for the wage table")
+
+    # step 1: download the prefilled table, upload it signed with the security password
+    with a.expect_download() as dl:
+        a.click("#download-table")
+    table = tmp_path / "table.xlsx"
+    dl.value.save_as(table)
+    a.set_input_files("#table", str(table))
+    a.fill("#table-security-password", "wrong-password-1")
+    a.click("#submit-wage-table")
+    assert a.locator(".flash-error").count() >= 1  # wrong security password: nothing submitted
+    a.goto(run_url)
+    a.set_input_files("#table", str(table))
+    a.fill("#table-security-password", SECURITY_PASSWORDS["payroll_a"])
+    a.click("#submit-wage-table")
+    a.goto(run_url)
+    reload_until(a, lambda: a.locator("#signed-sheet-form").count() == 1, "step 2")
+
+    # step 2: the worker-signed sheet
+    a.set_input_files("#sheet", str(sheet))
+    a.fill("#sheet-security-password", SECURITY_PASSWORDS["payroll_a"])
+    a.click("#submit-signed-sheet")
+    a.goto(run_url)
+    reload_until(a, lambda: a.locator("#step-bank-file").count() == 1 and a.locator("#maker-checker-me").count() == 1,
+                 "step 3 with the maker-checker rule")
+
+    # step 3: the second specialist downloads and submits the bank file
+    checker_ctx = browser.new_context(accept_downloads=True, locale="zh-CN")
+    b = checker_ctx.new_page()
+    login(b, base, "payroll_b", LOGIN_PASSWORD)
+    b.goto(run_url)
+    reload_until(b, lambda: b.locator("#bank-file-form").count() == 1, "the bank file form")
+    with b.expect_download() as dl:
+        b.click("#download-bank-file-1")
+    envelope = json.loads(open(dl.value.path(), "rb").read())
+    assert envelope["batch_id"].endswith("V001") and "ciphertext" in envelope
+    b.fill("#bank-security-password", SECURITY_PASSWORDS["payroll_b"])
+    b.click("#submit-bank-file")
+    b.goto(run_url)
+
+    # step 4: the bank's statement arrives through the callback; one line failed (closed card)
+    reload_until(b, lambda: b.locator("#line-table tr[data-status=failed]").count() == 1, "the failed line", 120)
+    assert b.locator("#line-table tr[data-status=paid]").count() >= 1
+    html = b.content()
+    with services.Session() as session:
+        failed = session.scalar(select(WageLine).where(WageLine.status == "failed"))
+        worker = session.get(Worker, failed.worker_id)
+        old_card = workforce.card_number_of(services.cipher, workforce.current_card(session, worker.id))
+        id_number = workforce.id_number_of(services.cipher, worker)
+    assert old_card not in html and id_number not in html  # masked on the page
+
+    # the worker's card is replaced (the bank knows the new one); B re-issues the failed line
+    new_card = generate_card_number(random.Random(11))
+    with services.Session.begin() as session:
+        workforce.set_card(session, services.cipher, session.get(Worker, worker.id), "中国工商银行", new_card)
+    urllib.request.urlopen(urllib.request.Request(
+        f"{stack.bank_url}/api/v1/admin/cards", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps([{"number": new_card, "holder_name": worker.name, "status": "open"}]).encode()), timeout=10)
+    b.click("#reissue-failed")
+    b.goto(run_url)
+    reload_until(b, lambda: b.locator("#bank-file-form").count() == 1, "the re-issue bank file form")
+    b.fill("#bank-security-password", SECURITY_PASSWORDS["payroll_b"])
+    b.click("#submit-bank-file")
+    b.goto(run_url)
+    reload_until(b, lambda: b.get_attribute("#run-state", "data-status") == "completed", "the run to complete", 120)
+    assert b.locator("#line-table tr[data-status=failed]").count() == 0
+    with services.Session() as session:
+        assert session.scalar(select(WageLine.status).where(WageLine.id == failed.id)) == "paid"
+    maker_ctx.close()
+    checker_ctx.close()
