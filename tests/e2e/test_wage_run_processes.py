@@ -23,7 +23,7 @@ from bank_connectors.keys import load_or_create_keys
 from bank_connectors.signing import public_hex
 from domain import signing, wage_table, workforce
 from domain.models import (
-    Account, AuditLog, BankBatch, BankCard, Project, ProjectWorker, Role, WageAccount, WageLine, Worker, utcnow,
+    Account, AuditLog, BankBatch, BankCard, BankStatement, Project, ProjectWorker, Role, WageAccount, WageLine, Worker, utcnow,
 )
 from domain.passwords import hash_password
 from domain.verify_run import verify_run
@@ -203,6 +203,15 @@ def test_wage_run_four_signed_steps_reissue_and_reconcile(stack):
     bank = HttpBankConnector(stack.bank_url)
     for version in (1, 2):
         assert bank.batch_status(f"WR{run_id:08d}V{version:03d}") is not None
+
+    # a statement delivered again after the run completed is acknowledged as a duplicate
+    with services.Session() as session:
+        stored = session.scalar(select(BankStatement).where(BankStatement.batch_id == f"WR{run_id:08d}V001"))
+        body = services.blobs.get(stored.body_sha256)
+    again = urllib.request.urlopen(urllib.request.Request(
+        f"{stack.web_url}/api/bank/statements", data=body, method="POST",
+        headers={"Content-Type": "application/json"}), timeout=10)
+    assert again.status == 200 and json.loads(again.read())["duplicate"] is True
 
     # the live history replays deterministically; SHIMING_RECORD_HISTORIES=1 refreshes the committed copy
     async def history():

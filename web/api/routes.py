@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from flask import Blueprint, current_app, jsonify, request
+from temporalio.service import RPCError, RPCStatusCode
 
 from bank_connectors.http import fetch_bank_keys
 from bank_connectors.intake import intake_statement
@@ -38,6 +39,10 @@ def bank_statement():
     except StatementError as exc:
         return jsonify(error=exc.args[0] if exc.args else "refused"), 400
     # signalled every time, duplicates included: the workflow ignores a statement it has seen
-    bridge.run(lambda client: client.get_workflow_handle(result.workflow_id).signal(
-        WageRunWorkflow.statement_arrived, StatementArrived(result.statement_id)))
+    try:
+        bridge.run(lambda client: client.get_workflow_handle(result.workflow_id).signal(
+            WageRunWorkflow.statement_arrived, StatementArrived(result.statement_id)))
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: the run has already completed
+            raise
     return jsonify(statement_id=result.statement_id, duplicate=not result.new), 200
