@@ -57,6 +57,7 @@ class Settings:
     lockout_window_minutes: int = 15
     notify_transport: str = "console"
     bank_url: str = "http://127.0.0.1:8700"
+    bank_exchange_dir: str = ""  # set: talk to the bank through an exchange folder pair instead of HTTP
     extra: dict = field(default_factory=dict)
 
     @property
@@ -98,6 +99,7 @@ class Settings:
             extra_workdays=_env("SHIMING_EXTRA_WORKDAYS", ""),
             notify_transport=_env("SHIMING_NOTIFY_TRANSPORT", "console"),
             bank_url=_env("SHIMING_BANK_URL", "http://127.0.0.1:8700"),
+            bank_exchange_dir=_env("SHIMING_BANK_EXCHANGE_DIR", ""),
         )
         values.update(overrides)
         settings = cls(**values)

@@ -12,12 +12,20 @@ import functools
 
 from activities.registration import RegistrationActivities
 from activities.wage_run import WageRunActivities
+from pathlib import Path
+
+from temporalio.service import RPCError, RPCStatusCode
+
+from bank_connectors.exchange import FileExchangeConnector
 from bank_connectors.http import HttpBankConnector, fetch_bank_keys
+from bank_connectors.intake import intake_statement
+from bank_connectors.protocol import BankUnavailable
+from bank_connectors.wagefile import StatementError
 from bank_connectors.keys import load_or_create_keys
 from domain import notify
 from domain.services import Services
 from workflows.registration import ProjectRegistrationWorkflow
-from workflows.wage_run import WageRunWorkflow
+from workflows.wage_run import StatementArrived, WageRunWorkflow
 
 log = logging.getLogger("shiming.worker")
 
@@ -29,10 +37,52 @@ def platform_keys(services: Services):
     return load_or_create_keys(services.settings.home / "platform_keys")
 
 
+def exchange_connector(services: Services) -> FileExchangeConnector | None:
+    folder = services.settings.bank_exchange_dir
+    return FileExchangeConnector(Path(folder)) if folder else None
+
+
+def _published_keys(connector: FileExchangeConnector):
+    keys = connector.bank_keys()
+    if keys is None:
+        raise BankUnavailable("the bank has not published its keys in the exchange folder yet")
+    return keys
+
+
 def wage_run_activities(services: Services) -> WageRunActivities:
+    exchange = exchange_connector(services)
+    if exchange is not None:
+        return WageRunActivities(services, exchange, platform_keys(services).signing,
+                                 functools.cache(lambda: _published_keys(exchange)))
     url = services.settings.bank_url
     return WageRunActivities(services, HttpBankConnector(url), platform_keys(services).signing,
                              functools.cache(lambda: fetch_bank_keys(url)))
+
+
+async def watch_exchange_forever(client: Client, services: Services, connector: FileExchangeConnector,
+                                 interval: float = 1.0) -> None:
+    """The incoming side of the exchange folder: statements are verified, stored once, signal their
+    wage run, and only then are acknowledged (moved to incoming/acked/)."""
+    while True:
+        try:
+            for name, body in await asyncio.to_thread(connector.poll_statement_files):
+                keys = await asyncio.to_thread(_published_keys, connector)
+                try:
+                    result = await asyncio.to_thread(intake_statement, services, body, keys.signing, "exchange")
+                except StatementError:
+                    log.warning("refused statement file %s (audited)", name)
+                    await asyncio.to_thread(connector.ack, name)  # keep it out of the loop; the audit row stays
+                    continue
+                try:
+                    await client.get_workflow_handle(result.workflow_id).signal(
+                        WageRunWorkflow.statement_arrived, StatementArrived(result.statement_id))
+                except RPCError as exc:
+                    if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: the run has completed
+                        raise
+                await asyncio.to_thread(connector.ack, name)
+        except Exception:  # noqa: BLE001 - keep watching; the failure is logged and retried
+            log.exception("exchange folder round failed")
+        await asyncio.sleep(interval)
 
 
 def all_activities(services: Services) -> list:
@@ -70,8 +120,12 @@ async def run_worker(client: Client, services: Services) -> None:
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(client, services, executor)
         dispatcher = asyncio.create_task(deliver_notifications_forever(services))
+        exchange = exchange_connector(services)
+        watcher = asyncio.create_task(watch_exchange_forever(client, services, exchange)) if exchange else None
         try:
             log.info("worker polling task queue %s", services.settings.task_queue)
             await worker.run()
         finally:
             dispatcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
