@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-yaml = pytest.importorskip("yaml")
+import yaml  # noqa: E402 - pyyaml is in the test extras
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.temporal.yml"
 INTERPOLATION = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+):\?[^}]+\}$")  # required variable, no default
