@@ -28,6 +28,15 @@ def sniff_scan_type(data: bytes) -> str:
     return mime
 
 
+def check_scan(data: bytes, max_bytes: int) -> str:
+    """The content type of an acceptable scan, or UploadError (empty_file, too_large, unsupported_type)."""
+    if not data:
+        raise UploadError("empty_file")
+    if len(data) > max_bytes:
+        raise UploadError("too_large")
+    return sniff_scan_type(data)
+
+
 class BlobStore:
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -71,11 +80,7 @@ class BlobStore:
         return row
 
     def store_scan(self, session: Session, data: bytes, max_bytes: int, display_stem: str) -> StoredFile:
-        if not data:
-            raise UploadError("empty_file")
-        if len(data) > max_bytes:
-            raise UploadError("too_large")
-        mime = sniff_scan_type(data)
+        mime = check_scan(data, max_bytes)
         return self.store(session, data, mime, display_stem + SCAN_TYPES[mime])
 
 

@@ -18,7 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.wage_run import SettleLineInput, SignedStepInput
 from domain import signing
-from domain.blobstore import UploadError, sniff_scan_type
+from domain.blobstore import UploadError, check_scan
 from domain.models import (
     Account,
     BankBatch,
@@ -470,11 +470,7 @@ def submit_sheet(run_id: int):
     data = form.sheet.data.read(limit + 1)
     try:
         # checked by content before anything is signed; stored only after the password was right
-        if not data:
-            raise UploadError("empty_file")
-        if len(data) > limit:
-            raise UploadError("too_large")
-        sniff_scan_type(data)
+        check_scan(data, limit)
     except UploadError as exc:
         flash(upload_message(str(exc)), "error")
         return _back(run_id, "step-signed-sheet")
