@@ -55,6 +55,8 @@ class Enterprise(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    # PAY-4 maker-checker: the specialist who uploaded the wage table may not submit the bank file
+    maker_checker: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -119,9 +121,25 @@ class Account(Base):
     password_changed_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
     last_login_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # ACC-2: a subcontractor / labour-company account acts for one company on one project
+    company_id: Mapped[Optional[int]] = mapped_column(ForeignKey("company.id"))
+    can_collect: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # may enrol workers
+    can_login: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    can_allocate_projects: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # ACC-4
+    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("account.id"))
+    # bumped by logout, disabling and a password change: every session carrying an older epoch ends
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     district: Mapped[Optional[District]] = relationship()
     project: Mapped[Optional[Project]] = relationship(foreign_keys=[project_id])
+
+
+class AccountProject(Base):
+    """ACC-4: the projects an enterprise-allocated account may act for."""
+
+    __tablename__ = "account_project"
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), primary_key=True)
 
 
 class LoginAttempt(Base):
@@ -253,6 +271,9 @@ class AuditLog(Base):
     detail: Mapped[Optional[str]] = mapped_column(Text)
     remote_addr: Mapped[Optional[str]] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # SEC-3 hash chain: row_hash = HMAC(key, prev_hash + canonical row); see domain/audit.py
+    prev_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    row_hash: Mapped[Optional[str]] = mapped_column(String(64))
 
 
 # --- workforce (issue 3: what the wage run needs) ------------------------------------------------
@@ -318,6 +339,25 @@ class ProjectWorker(Base):
     exit_date: Mapped[Optional[date]] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(12), default="active")  # active | exiting | exited
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # PAY-7 worker exit: the process (WorkerExitWorkflow) and who asked for it
+    exit_workflow_id: Mapped[Optional[str]] = mapped_column(String(100))
+    exit_requested_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    exit_requested_by: Mapped[Optional[int]] = mapped_column(ForeignKey("account.id"))
+
+
+class SiteAccessRevocation(Base):
+    """PAY-7: a worker's gate access on a project is revoked; devices consume these (later issue)."""
+
+    __tablename__ = "site_access_revocation"
+    __table_args__ = (UniqueConstraint("project_worker_id", name="uq_revocation_engagement"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"))
+    project_worker_id: Mapped[int] = mapped_column(ForeignKey("project_worker.id"))
+    reason: Mapped[str] = mapped_column(String(200), default="worker_exit")
+    workflow_id: Mapped[Optional[str]] = mapped_column(String(100))
+    issued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    consumed_at: Mapped[Optional[datetime]] = mapped_column(DateTime)  # set when the devices have it
 
 
 class BankCard(Base):
