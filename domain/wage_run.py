@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit, signing
-from .models import Account, Project, WageAccount, WageRun, WageStepSignature
+from .models import Account, Enterprise, Project, WageAccount, WageRun, WageStepSignature
 
 MONTH_LEN = 7
 
@@ -43,6 +43,28 @@ def open_run(session: Session, project_id: int, month: str, actor: Account) -> W
     audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.open",
                  target_type="wage_run", target_id=run.id, business_key=workflow_id)
     return run
+
+
+def maker_checker_required(session: Session, project_id: int) -> bool:
+    """PAY-4: whether the bank file needs a second specialist — the enterprise's setting, on by default
+    (also for a project that no enterprise account owns yet)."""
+    project = session.get(Project, project_id)
+    enterprise = session.get(Enterprise, project.enterprise_id) if project and project.enterprise_id else None
+    return True if enterprise is None else bool(enterprise.maker_checker)
+
+
+def set_maker_checker(session: Session, enterprise_id: int, required: bool, actor: Account) -> bool:
+    """Change the enterprise's maker-checker setting; returns whether it changed. Runs already open
+    keep the rule they started with (it is part of their process input)."""
+    enterprise = session.get(Enterprise, enterprise_id)
+    if enterprise is None:
+        raise WageRunError("no_enterprise")
+    if bool(enterprise.maker_checker) == required:
+        return False
+    enterprise.maker_checker = required
+    audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="enterprise.maker_checker",
+                 target_type="enterprise", target_id=enterprise.id, detail={"required": required})
+    return True
 
 
 def last_signature(session: Session, run_id: int) -> str | None:

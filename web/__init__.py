@@ -20,6 +20,7 @@ from .admin.routes import bp as admin_bp
 from .api.routes import bp as api_bp
 from .auth.routes import bp as auth_bp
 from .bureau.routes import bp as bureau_bp
+from .enterprise.routes import bp as enterprise_bp
 from .i18n import (
     DEFAULT_LOCALE,
     LANGUAGE_NAMES,
@@ -64,7 +65,7 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
     csrf = CSRFProtect(app)  # registered first: its check runs before every other before_request hook
     security.init_app(app)
     csrf.exempt(api_bp)  # signed by the bank, not a browser form
-    for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, payroll_bp, admin_bp, api_bp):
+    for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, enterprise_bp, payroll_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     app.add_template_filter(local_time, "localtime")

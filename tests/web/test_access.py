@@ -35,6 +35,7 @@ ACCESS = {
     "/bureau/task/<int:task_id>/application.docx": BUREAU,
     "/bureau/task/<int:task_id>/<any(claim, unclaim, approve, reject, return):action>": BUREAU,
     "/project/": {Role.PROJECT, Role.ENTERPRISE},
+    "/enterprise/settings": {Role.ENTERPRISE},
     "/admin/": {Role.ADMIN},
     "/admin/process/<workflow_id>": {Role.ADMIN},
     "/admin/process/<workflow_id>/cancel": {Role.ADMIN},

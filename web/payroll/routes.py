@@ -33,7 +33,7 @@ from domain.models import (
 )
 from domain.registration import fen_to_yuan
 from domain.rules import mask_card_number
-from domain.wage_run import WageRunError, open_run, sign_step
+from domain.wage_run import WageRunError, maker_checker_required, open_run, sign_step
 from domain.wage_table import prefill_xlsx
 from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
 
@@ -213,10 +213,12 @@ def open_month():
 def _start(run_id: int, workflow_id: str) -> bool:
     """Start the run's process; one already running under that id counts as started."""
     queue = bridge().task_queue
+    with services().Session() as db:
+        inp = WageRunInput(run_id, maker_checker=maker_checker_required(db, db.get(WageRun, run_id).project_id))
 
     async def start(client):
         try:
-            await client.start_workflow(WageRunWorkflow.run, WageRunInput(run_id), id=workflow_id, task_queue=queue)
+            await client.start_workflow(WageRunWorkflow.run, inp, id=workflow_id, task_queue=queue)
         except WorkflowAlreadyStartedError:
             pass
 
