@@ -5,6 +5,7 @@ Every signed step is verified here, against the stored public key, before anythi
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -42,6 +43,17 @@ from domain.models import (
     utcnow,
 )
 from domain.services import Services
+
+from .liveness import heartbeating, pause_point
+
+
+def _live(fn):
+    """Run the activity body with a heartbeat thread (see activities/liveness.py)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with heartbeating():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 @dataclass
@@ -184,6 +196,7 @@ class WageRunActivities:
     # --- step 1 ------------------------------------------------------------------------------------
 
     @activity.defn
+    @_live
     def apply_wage_table(self, inp: SignedStepInput) -> ReconcileState:
         with self.s.Session.begin() as session:
             run = session.get(WageRun, inp.run_id)
@@ -217,6 +230,7 @@ class WageRunActivities:
     # --- step 2 ------------------------------------------------------------------------------------
 
     @activity.defn
+    @_live
     def apply_signed_sheet(self, inp: SignedStepInput) -> None:
         with self.s.Session.begin() as session:
             run = session.get(WageRun, inp.run_id)
@@ -230,6 +244,7 @@ class WageRunActivities:
     # --- step 3 ------------------------------------------------------------------------------------
 
     @activity.defn
+    @_live
     def build_bank_batch(self, inp: BuildBatchInput) -> BatchInfo:
         """Build (once) the encrypted, signed wage file of batch `version` from the open lines."""
         with self.s.Session.begin() as session:
@@ -279,6 +294,7 @@ class WageRunActivities:
                              batch.file_id)
 
     @activity.defn
+    @_live
     def submit_bank_batch(self, inp: SignedStepInput) -> None:
         with self.s.Session.begin() as session:
             batch = session.scalar(select(BankBatch).where(BankBatch.run_id == inp.run_id,
@@ -292,6 +308,7 @@ class WageRunActivities:
         result = self.connector.submit_wage_file(batch_id, envelope, idempotency_key=f"{inp.run_id}-submit-{inp.batch_version}")
         if not result.accepted and not result.duplicate:
             raise _refuse(f"the bank refused the wage file: {result.code}", "BankRefused", result.code)
+        pause_point("submit_bank_batch.after_bank_call", self.s.settings.home)  # the bank has it; we have not noted it
         with self.s.Session.begin() as session:
             batch = session.scalar(select(BankBatch).where(BankBatch.batch_id == batch_id))
             if batch.status == "built":
@@ -309,6 +326,7 @@ class WageRunActivities:
     # --- step 4 ------------------------------------------------------------------------------------
 
     @activity.defn
+    @_live
     def apply_statement(self, inp: ApplyStatementInput) -> ReconcileState:
         """Match a verified statement line by line; applying it again changes nothing."""
         with self.s.Session.begin() as session:
@@ -337,9 +355,12 @@ class WageRunActivities:
                             WageLineStatus.FAILED, item.code[:20], item.reason[:200])
                 batch.status = "answered"
                 stmt_row.applied_at = utcnow()
+                session.flush()
+                pause_point("apply_statement.before_commit", self.s.settings.home)  # lines matched, not committed
             return reconcile_state(session, inp.run_id)
 
     @activity.defn
+    @_live
     def settle_line(self, inp: SettleLineInput) -> ReconcileState:
         with self.s.Session.begin() as session:
             line = session.get(WageLine, inp.line_id)
@@ -359,6 +380,7 @@ class WageRunActivities:
             return reconcile_state(session, inp.run_id)
 
     @activity.defn
+    @_live
     def complete_run(self, inp: RunRef) -> None:
         with self.s.Session.begin() as session:
             run = session.get(WageRun, inp.run_id)
@@ -366,6 +388,7 @@ class WageRunActivities:
                 run.status, run.step, run.completed_at = "completed", "completed", utcnow()
 
     @activity.defn
+    @_live
     def remind_step(self, inp: RemindInput) -> None:
         with self.s.Session.begin() as session:
             run = session.get(WageRun, inp.run_id)

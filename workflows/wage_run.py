@@ -28,8 +28,10 @@ with workflow.unsafe.imports_passed_through():
         SignedStepInput,
         WageRunActivities,
     )
+    from activities.liveness import HEARTBEAT_TIMEOUT
 
-ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(minutes=5),
+# the heartbeat timeout lets an activity lost with its worker be retried within seconds
+ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=HEARTBEAT_TIMEOUT,
                      retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)))
 REMIND_AFTER = timedelta(days=3)
 

@@ -1,13 +1,16 @@
 """Faults around a wage run's bank steps, across real processes (Temporal dev server, worker, web app,
-reference bank): the worker SIGKILLed after the bank file went out and while statements arrive,
-a duplicate statement callback, and forged statements.
+reference bank): the worker SIGKILLed after the bank file went out and while statements arrive —
+between activities and inside one (step 3: after the bank took the file, before the platform noted
+it; step 4: statement lines matched but not committed) — a duplicate statement callback, and
+forged statements.
 
 Every card of this module's ledger is open, so each run pays all its lines in one batch (the
 duplicate-callback case closes them for its own month, to keep its run open in reconciliation).
 One run per month (the workflow id is per project and month).
 
-The worker is killed between activities, never inside one: the activities have no heartbeat, so an
-activity lost with its worker is retried only after its 5-minute start-to-close timeout.
+To kill the worker inside an activity, the worker runs with SHIMING_FAULT_PAUSE=1 and a test arms
+a named pause point (activities/liveness.py); the activity heartbeats, so once the worker is gone
+it is retried on the restarted worker after the 10-second heartbeat timeout.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import json
 import sqlite3
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
@@ -65,6 +69,7 @@ def stack(tmp_path_factory):
         wait_for(lambda: http_ok(f"http://127.0.0.1:{bank_port}/api/v1/keys"), 60, "reference bank", bank)
         s.bank_url = f"http://127.0.0.1:{bank_port}"
         s.bank_db = home / "bank" / "bank.db"
+        s.extra_env["SHIMING_FAULT_PAUSE"] = "1"
         s.start_worker()
     except BaseException:
         print(s.logs())
@@ -203,6 +208,56 @@ def test_worker_killed_while_statements_arrive_pays_every_line_once(stack):
     assert stored.applied_at is None
     assert all(status == "submitted" for _, status, _, _ in _lines(stack, run_id))
     stack.start_worker()  # the restarted worker applies it
+
+    final = _result(stack, workflow_id)
+    _assert_paid_once(stack, run_id, final)
+
+
+def _arm(stack, point: str):
+    armed = stack.home / f"fault-{point}.armed"
+    armed.write_text("")
+    return armed.with_suffix(".paused")
+
+
+def _in_background(fn):
+    """Run fn on a thread (it blocks on an update the paused worker holds); join with .result()."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(fn)
+    pool.shutdown(wait=False)
+    return future
+
+
+def test_worker_killed_inside_bank_submission_sends_one_batch(stack):
+    """Step 3: the bank took the file, the worker dies before the platform noted it; the retried
+    activity submits the same batch id again, the bank answers 'duplicate', one batch is paid."""
+    paused = _arm(stack, "submit_bank_batch.after_bank_call")
+    driving = _in_background(lambda: _through_bank_file(stack, "2027-02"))
+    _poll(lambda: paused.exists(), "the worker to pause inside submit_bank_batch", timeout=60)
+    with stack.services.Session() as session:
+        run_id = session.scalar(select(WageRun.id).where(WageRun.month == "2027-02"))
+        batch = session.scalar(select(BankBatch).where(BankBatch.run_id == run_id))
+        assert batch.status == "built"  # not noted as submitted ...
+    assert HttpBankConnector(stack.bank_url).batch_status(batch.batch_id) is not None  # ... but the bank has it
+    stack.kill_worker()
+    stack.start_worker()
+
+    _run_id, workflow_id = driving.result(timeout=RESULT_TIMEOUT)
+    final = _result(stack, workflow_id)
+    _assert_paid_once(stack, run_id, final)
+
+
+def test_worker_killed_inside_statement_matching_pays_every_line_once(stack):
+    """Step 4: the lines were matched in an open transaction when the worker died; the rollback
+    leaves them submitted and the retried activity applies the stored statement once."""
+    paused = _arm(stack, "apply_statement.before_commit")
+    run_id, workflow_id = _through_bank_file(stack, "2027-03")
+    batch_id = f"WR{run_id:08d}V001"
+    _poll(lambda: paused.exists(), "the worker to pause inside apply_statement", timeout=60)
+    stack.kill_worker()
+    row = _statement_row(stack, batch_id)
+    assert row is not None and row.applied_at is None
+    assert all(status == "submitted" for _, status, _, _ in _lines(stack, run_id))
+    stack.start_worker()
 
     final = _result(stack, workflow_id)
     _assert_paid_once(stack, run_id, final)
