@@ -15,6 +15,9 @@ class ConfigError(RuntimeError):
     pass
 
 
+MIN_AUDIT_RETENTION_DAYS = 180  # SEC-3
+
+
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
@@ -53,11 +56,17 @@ class Settings:
     review_due_working_days: int = 3
     upload_max_bytes: int = 10 * 1024 * 1024
     session_idle_minutes: int = 30
+    session_absolute_hours: int = 12  # a session ends this long after its login, however busy
+    rate_limit_storage_uri: str = "memory://"  # Flask-Limiter storage; e.g. redis://host:6379 for several web processes
     lockout_threshold: int = 5
     lockout_window_minutes: int = 15
     notify_transport: str = "console"
     bank_url: str = "http://127.0.0.1:8700"
     bank_exchange_dir: str = ""  # set: talk to the bank through an exchange folder pair instead of HTTP
+    # Temporal payload encryption (shiming/temporal.py): the first key encrypts, all decrypt (rotation)
+    payload_keys: tuple = ()
+    audit_key: bytes = b""  # SEC-3: HMAC key of the audit hash chain (domain/audit.py)
+    audit_retention_days: int = 180  # SEC-3: audit rows are kept at least this long; never below 180
     extra: dict = field(default_factory=dict)
 
     @property
@@ -84,12 +93,35 @@ class Settings:
             pii_key = bytes.fromhex(pii_hex) if isinstance(pii_hex, str) else pii_hex
         except ValueError:
             raise ConfigError("SHIMING_PII_KEY must be hex (64 hex digits)") from None
+        audit_hex = overrides.pop("audit_key", None) or _secret(home, "SHIMING_AUDIT_KEY", "audit_key", production)
+        try:
+            audit_key = bytes.fromhex(audit_hex) if isinstance(audit_hex, str) else audit_hex
+        except ValueError:
+            raise ConfigError("SHIMING_AUDIT_KEY must be hex (64 hex digits)") from None
+        if len(audit_key) < 16:
+            raise ConfigError("SHIMING_AUDIT_KEY is too short (64 hex digits expected)")
+        try:
+            retention = int(_env("SHIMING_AUDIT_RETENTION_DAYS", "180"))
+        except ValueError:
+            raise ConfigError("SHIMING_AUDIT_RETENTION_DAYS must be a whole number of days") from None
+        payload_hex = overrides.pop("payload_keys", None) or _secret(
+            home, "SHIMING_PAYLOAD_KEY", "payload_key", production)
+        try:
+            payload_keys = tuple(bytes.fromhex(k.strip()) for k in payload_hex.split(",") if k.strip()) \
+                if isinstance(payload_hex, str) else tuple(payload_hex)
+        except ValueError:
+            raise ConfigError("SHIMING_PAYLOAD_KEY must be hex keys (64 hex digits), comma-separated") from None
+        if not payload_keys or any(len(k) != 32 for k in payload_keys):
+            raise ConfigError("SHIMING_PAYLOAD_KEY: each key must be 64 hex digits (AES-256)")
         values = dict(
             env=env,
             home=home,
             database_url=database_url,
             secret_key=secret_key,
             pii_key=pii_key,
+            payload_keys=payload_keys,
+            audit_key=audit_key,
+            audit_retention_days=retention,
             temporal_address=_env("SHIMING_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
             temporal_namespace=_env("SHIMING_TEMPORAL_NAMESPACE", "default"),
             task_queue=_env("SHIMING_TASK_QUEUE", "shiming"),
@@ -100,9 +132,13 @@ class Settings:
             notify_transport=_env("SHIMING_NOTIFY_TRANSPORT", "console"),
             bank_url=_env("SHIMING_BANK_URL", "http://127.0.0.1:8700"),
             bank_exchange_dir=_env("SHIMING_BANK_EXCHANGE_DIR", ""),
+            rate_limit_storage_uri=_env("SHIMING_RATE_LIMIT_STORAGE_URI", "memory://"),
         )
         values.update(overrides)
         settings = cls(**values)
         if production and len(settings.secret_key) < 32:
             raise ConfigError("SHIMING_SECRET_KEY is too short for production")
+        if settings.audit_retention_days < MIN_AUDIT_RETENTION_DAYS:
+            raise ConfigError(f"audit retention must be at least {MIN_AUDIT_RETENTION_DAYS} days "
+                              f"(SHIMING_AUDIT_RETENTION_DAYS={settings.audit_retention_days})")
         return settings

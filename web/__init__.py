@@ -1,7 +1,8 @@
 """Flask web layer: the app factory. No app is created at import time.
 
 `create_app(services, bridge, config)` wires the blueprints (one per audience), Flask-Login,
-CSRF protection, Flask-Babel (zh_CN by default, English available) and the security headers.
+CSRF protection, Flask-Babel (zh_CN by default, English available), the security headers and
+the rate limits (Flask-Limiter, one Limiter per app).
 Services and the Temporal bridge live in `app.extensions["shiming"]`
 (a dict with the keys "services" and "bridge").
 """
@@ -39,7 +40,7 @@ from .temporal_bridge import TemporalBridge
 # Room for the multipart envelope and the other form fields around an upload of the maximum size;
 # an upload between upload_max_bytes and this limit is refused by the blob store with a message.
 UPLOAD_OVERHEAD = 256 * 1024
-ERROR_PAGES = (403, 404, 405, 413, 500)
+ERROR_PAGES = (403, 404, 405, 413, 429, 500)
 
 
 def create_app(services: Services, bridge: Optional[TemporalBridge] = None, config: Optional[dict] = None) -> Flask:
@@ -50,7 +51,7 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
         MAX_CONTENT_LENGTH=settings.upload_max_bytes + UPLOAD_OVERHEAD,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        SESSION_COOKIE_SECURE=settings.production or settings.public_url.startswith("https://"),
         BABEL_DEFAULT_LOCALE=DEFAULT_LOCALE,
         BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS_DIR),
@@ -58,7 +59,10 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
     if config:
         app.config.update(config)
     if bridge is None:
-        bridge = TemporalBridge(settings.temporal_address, settings.temporal_namespace, settings.task_queue)
+        from shiming.temporal import connect
+
+        bridge = TemporalBridge(settings.temporal_address, settings.temporal_namespace, settings.task_queue,
+                                connect=lambda: connect(settings))
     app.extensions["shiming"] = {"services": services, "bridge": bridge}
 
     WebBabel(app, locale_selector=select_locale)
@@ -67,6 +71,7 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
     csrf.exempt(api_bp)  # signed by the bank, not a browser form
     for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, enterprise_bp, payroll_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
+    security.init_rate_limits(app)  # after the blueprints: it wraps the views marked with @rate_limit
     _register_error_pages(app)
     app.add_template_filter(local_time, "localtime")
     app.context_processor(_layout_context)

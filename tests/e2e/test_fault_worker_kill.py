@@ -49,9 +49,7 @@ def test_case_survives_worker_sigkill_without_loss_or_duplication(stack):
         return client, handle
 
     async def stack_client():
-        from temporalio.client import Client
-
-        return await Client.connect(stack.temporal_address)
+        return await stack.client()
 
     async def main():
         client, handle = await scenario()

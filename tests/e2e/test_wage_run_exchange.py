@@ -10,7 +10,6 @@ import json
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.client import Client
 
 from activities.wage_run import SettleLineInput
 from bank_connectors.keys import load_or_create_keys
@@ -64,7 +63,7 @@ def test_wage_run_through_the_exchange_folder(stack):
         sheet_id = services.blobs.store(session, minimal_pdf(), "application/pdf", "s.pdf").id
 
     async def drive():
-        client = await Client.connect(stack.temporal_address)
+        client = await stack.client()
         handle = await client.start_workflow(WageRunWorkflow.run, WageRunInput(run_id), id=workflow_id,
                                              task_queue=services.settings.task_queue)
         await handle.execute_update(WageRunWorkflow.submit_wage_table, _step(
@@ -102,7 +101,7 @@ def test_wage_run_through_the_exchange_folder(stack):
                        hashlib.sha256(f"{line.id}:{reason}".encode()).hexdigest())
 
     async def settle():
-        client = await Client.connect(stack.temporal_address)
+        client = await stack.client()
         handle = client.get_workflow_handle_for(WageRunWorkflow.run, workflow_id)
         await handle.execute_update(WageRunWorkflow.settle_line, SettleLineInput(
             run_id, actor, line.id, reason, signed.document, signed.signature, signed.signing_key_id))

@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.client import Client
 
 from bank_connectors.http import HttpBankConnector
 from bank_connectors.keys import load_or_create_keys
@@ -118,7 +117,7 @@ def _through_bank_file(stack, month: str, cards: str = "open") -> tuple[int, str
             _open_cards_at_bank(stack, session.get(WageRun, run_id).project_id, status=cards)
 
     async def drive():
-        client = await Client.connect(stack.temporal_address)
+        client = await stack.client()
         handle = await client.start_workflow(WageRunWorkflow.run, WageRunInput(run_id), id=workflow_id,
                                              task_queue=services.settings.task_queue)
         await handle.execute_update(WageRunWorkflow.submit_wage_table,
@@ -134,7 +133,7 @@ def _through_bank_file(stack, month: str, cards: str = "open") -> tuple[int, str
 
 def _result(stack, workflow_id: str):
     async def result():
-        client = await Client.connect(stack.temporal_address)
+        client = await stack.client()
         handle = client.get_workflow_handle_for(WageRunWorkflow.run, workflow_id)
         try:
             return await asyncio.wait_for(handle.result(), RESULT_TIMEOUT)
@@ -146,7 +145,7 @@ def _result(stack, workflow_id: str):
 
 def _status(stack, workflow_id: str):
     async def q():
-        client = await Client.connect(stack.temporal_address)
+        client = await stack.client()
         return await client.get_workflow_handle(workflow_id).query(WageRunWorkflow.status)
     return run_in_thread(q)
 

@@ -14,10 +14,12 @@ from typing import Optional
 from temporalio.client import Client
 
 from domain.services import Services
+from shiming.temporal import data_converter
 from shiming.processes import ProcessGroup, free_port, http_ok, port_open, shiming_argv, temporal_argv, wait_for
 from tests.conftest import make_services
 
 TEST_PII_KEY = "11" * 32
+TEST_PAYLOAD_KEY = "22" * 32  # encrypts Temporal payloads of the test stacks (shiming/temporal.py)
 TEST_SECRET = "test-secret-key-" + "x" * 32
 
 
@@ -53,6 +55,7 @@ class Stack:
             SHIMING_DATABASE_URL=self.services.settings.database_url,
             SHIMING_SECRET_KEY=TEST_SECRET,
             SHIMING_PII_KEY=TEST_PII_KEY,
+            SHIMING_PAYLOAD_KEY=TEST_PAYLOAD_KEY,
             SHIMING_TEMPORAL_ADDRESS=self.temporal_address,
             SHIMING_TEMPORAL_UI_URL=f"http://127.0.0.1:{self.ui_port}",
             SHIMING_PUBLIC_URL=self.web_url,
@@ -60,6 +63,10 @@ class Stack:
         )
         env.update(self.extra_env)
         return env
+
+    async def client(self) -> Client:
+        """A client with the platform's data converter (encrypted payloads), like the worker's."""
+        return await Client.connect(self.temporal_address, data_converter=data_converter(self.services.settings))
 
     def start_temporal(self) -> None:
         proc = self.group.start("temporal", temporal_argv(self.temporal_port, self.ui_port, self.home / "temporal.db"),
@@ -105,7 +112,7 @@ class Stack:
 
 def start_stack(home: Path, web: bool = True, worker: bool = True, database_url: Optional[str] = None) -> Stack:
     home.mkdir(parents=True, exist_ok=True)
-    services = make_services(home, database_url)
+    services = make_services(home, database_url, payload_keys=TEST_PAYLOAD_KEY)
     stack = Stack(home=home, services=services, temporal_port=free_port(), ui_port=free_port(), web_port=free_port())
     try:
         stack.start_temporal()

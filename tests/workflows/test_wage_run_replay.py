@@ -10,6 +10,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from shiming.temporal import data_converter
+from tests.conftest import make_settings
+from tests.helpers.stack import TEST_PAYLOAD_KEY
 from workflows.wage_run import WageRunWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("wage_run_*.json"))
@@ -23,6 +26,8 @@ def test_wage_run_histories_exist_and_cover_updates_and_signals():
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-def test_wage_run_history_replays(path):
+def test_wage_run_history_replays(path, tmp_path):
+    # recorded on a test stack: payloads are encrypted with the test stacks' payload key
+    converter = data_converter(make_settings(tmp_path, payload_keys=TEST_PAYLOAD_KEY))
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    asyncio.run(Replayer(workflows=[WageRunWorkflow]).replay_workflow(history))
+    asyncio.run(Replayer(workflows=[WageRunWorkflow], data_converter=converter).replay_workflow(history))
