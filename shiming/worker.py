@@ -12,6 +12,7 @@ import functools
 
 from activities.registration import RegistrationActivities
 from activities.wage_run import WageRunActivities
+from activities.worker_exit import WorkerExitActivities
 from pathlib import Path
 
 from temporalio.service import RPCError, RPCStatusCode
@@ -26,10 +27,11 @@ from domain import notify
 from domain.services import Services
 from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import StatementArrived, WageRunWorkflow
+from workflows.worker_exit import WorkerExitWorkflow
 
 log = logging.getLogger("shiming.worker")
 
-WORKFLOWS = [ProjectRegistrationWorkflow, WageRunWorkflow]
+WORKFLOWS = [ProjectRegistrationWorkflow, WageRunWorkflow, WorkerExitWorkflow]
 
 
 def platform_keys(services: Services):
@@ -86,7 +88,8 @@ async def watch_exchange_forever(client: Client, services: Services, connector: 
 
 
 def all_activities(services: Services) -> list:
-    return RegistrationActivities(services).all() + wage_run_activities(services).all()
+    return (RegistrationActivities(services).all() + wage_run_activities(services).all()
+            + WorkerExitActivities(services).all())
 
 
 def build_worker(client: Client, services: Services, executor: ThreadPoolExecutor, task_queue: str | None = None) -> Worker:

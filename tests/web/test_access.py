@@ -35,6 +35,16 @@ ACCESS = {
     "/bureau/task/<int:task_id>/application.docx": BUREAU,
     "/bureau/task/<int:task_id>/<any(claim, unclaim, approve, reject, return):action>": BUREAU,
     "/project/": {Role.PROJECT, Role.ENTERPRISE},
+    "/project/workers": {Role.PROJECT},
+    "/project/workers/<int:pw_id>": {Role.PROJECT},
+    "/project/workers/<int:pw_id>/exit": {Role.PROJECT},
+    "/project/workers/<int:pw_id>/exit/start": {Role.PROJECT},
+    "/project/workers/<int:pw_id>/exit/recheck": {Role.PROJECT},
+    "/project/workers/<int:pw_id>/exit/cancel": {Role.PROJECT},
+    "/project/workers/<int:pw_id>/card": {Role.PROJECT},
+    "/project/roster": {Role.PROJECT},
+    "/project/roster/template.xlsx": {Role.PROJECT},
+    "/project/roster/errors.xlsx": {Role.PROJECT},
     "/enterprise/settings": {Role.ENTERPRISE},
     "/admin/": {Role.ADMIN},
     "/admin/process/<workflow_id>": {Role.ADMIN},
@@ -73,7 +83,8 @@ def rules(app):
 def fill(rule: str, case: dict) -> str:
     values = {"token": case["token"], "task_id": case["task_id"], "workflow_id": case["workflow_id"],
               "code": "en", "action": "claim", "run_id": case.get("run_id", 1), "version": 1,
-              "line_id": case.get("line_id", 1)}
+              "line_id": case.get("line_id", 1),
+              "pw_id": case.get("pw_id", 1)}
     return re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",
                   lambda m: str(values[m.group(1) or m.group(2)]), rule)
 

@@ -1,16 +1,52 @@
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import hashlib
+import logging
+from typing import Any, Callable, Optional
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain.models import Project, Role
+from domain import audit
+from domain import worker_exit as wx
+from domain import workforce as wf
+from domain.blobstore import UploadError
+from domain.models import (
+    Account,
+    BankCard,
+    Project,
+    ProjectWorker,
+    Role,
+    StoredFile,
+    Team,
+    WageLineStatus,
+    Worker,
+)
+from domain.passwords import verify_password
 from domain.registration import fen_to_yuan
-from domain.rules import mask_phone
+from domain.roster import MAX_BYTES as MAX_ROSTER_BYTES
+from domain.roster import error_report_xlsx, import_roster, roster_template_xlsx
+from domain.rules import card_number_problems, mask_card_number, mask_id_number, mask_phone, normalize_card_number
+from workflows.worker_exit import (
+    CancelExitRequest,
+    ExitState,
+    RecheckInput,
+    WorkerExitInput,
+    WorkerExitWorkflow,
+)
 
-from ..core import services
-from ..i18n import project_status
+from ..core import bridge, remote_addr, services
+from ..i18n import project_status, refusal_message, upload_message
 from ..security import require_roles
+from ..temporal_bridge import ProcessRefused
+from .forms import CancelExitForm, CardForm, ExitForm, PlainForm, RosterForm
+
+log = logging.getLogger("shiming.web.project")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 bp = Blueprint("project", __name__, url_prefix="/project", template_folder="templates")
 
@@ -50,3 +86,416 @@ def home():
             "status": project_status(p.status),
         } for p in projects_in_scope(db)]
     return render_template("project/home.html", projects=rows)
+
+
+# ---- workers of the project (project account only) --------------------------------------------
+# The labour specialist (劳资专管员) works through the project account: its own project's workers,
+# the roster import, card replacement and the exit process (PAY-7). Another project's worker is 404.
+
+WORKER_FILTERS = ("all", wx.ACTIVE, wx.EXITING, wx.EXITED)
+
+WORKER_STATUS = {
+    wx.ACTIVE: _l("On site"),
+    wx.EXITING: _l("Exit requested"),
+    wx.EXITED: _l("Exited"),
+}
+
+EXIT_STATE = {
+    ExitState.CHECKING: _l("Checking wages"),
+    ExitState.WAITING: _l("Waiting for wages to be paid"),
+    ExitState.FINISHING: _l("Recording the exit"),
+    ExitState.EXITED: _l("Exited"),
+    ExitState.CANCELLING: _l("Being withdrawn"),
+    ExitState.CANCELLED: _l("Withdrawn"),
+}
+
+EXIT_ERRORS = {
+    "not_found": _l("Not found."),
+    "already_requested": _l("An exit of this worker has already been requested."),
+    "already_exited": _l("This worker has already exited the project."),
+    "not_exiting": _l("No exit of this worker is under way."),
+    "reason_required": _l("A reason is required."),
+    "reason_too_long": _l("The reason is too long (at most 200 characters)."),
+}
+
+EXIT_REFUSALS = {
+    "NotWaiting": _l("The exit can no longer be withdrawn."),
+    "NotRequester": _l("Only the account that requested the exit can withdraw it."),
+    "ReasonRequired": _l("A reason is required."),
+    "ReasonTooLong": _l("The reason is too long (at most 200 characters)."),
+    "not_exiting": _l("No exit of this worker is under way."),
+}
+
+CARD_ERRORS = {
+    "format": _l("A card number has 12 to 19 digits."),
+    "check_digit": _l("The card number is wrong (check digit)."),
+    "in_use": _l("This card is already the payroll card of another worker."),
+    "same": _l("This card is already the worker's current card."),
+}
+
+LINE_STATUS = {
+    WageLineStatus.PENDING: _l("Pending"),
+    WageLineStatus.SUBMITTED: _l("Sent to the bank"),
+    WageLineStatus.FAILED: _l("Failed"),
+}
+
+ROSTER_ERRORS_NAME = "roster-errors-{project_id}.xlsx"
+
+
+def _only_project_account() -> None:
+    if current_user.role != Role.PROJECT:
+        abort(403)
+
+
+def _engagement(db, pw_id: int) -> ProjectWorker:
+    try:
+        return wx.engagement(db, current_user.project_id, pw_id)
+    except wx.WorkerExitError:
+        abort(404)
+
+
+def _label(table: dict, code) -> str:
+    value = table.get(code)
+    return str(value) if value is not None else (code or "")
+
+
+def _worker_row(cipher, pw: ProjectWorker, worker: Worker, team_name: str, last4: Optional[str]) -> dict:
+    phone = wf.phone_of(cipher, worker)
+    return {
+        "id": pw.id, "name": worker.name,
+        "id_number": mask_id_number(wf.id_number_of(cipher, worker)),
+        "team": team_name, "trade": pw.trade,
+        "card": mask_card_number(last4) if last4 else "",
+        "phone": mask_phone(phone) if phone else "",
+        "status": pw.status, "status_label": _label(WORKER_STATUS, pw.status),
+        "entry_date": pw.entry_date.isoformat() if pw.entry_date else "",
+        "exit_date": pw.exit_date.isoformat() if pw.exit_date else "",
+        "exit_requested_at": pw.exit_requested_at,
+    }
+
+
+@bp.route("/workers")
+def workers():
+    _only_project_account()
+    which = request.args.get("status", "all")
+    if which not in WORKER_FILTERS:
+        which = "all"
+    cipher = services().cipher
+    rows = []
+    with services().Session() as db:
+        if current_user.project_id is not None:
+            q = (select(ProjectWorker, Worker, Team.name)
+                 .join(Worker, Worker.id == ProjectWorker.worker_id)
+                 .join(Team, Team.id == ProjectWorker.team_id)
+                 .where(ProjectWorker.project_id == current_user.project_id))
+            if which != "all":
+                q = q.where(ProjectWorker.status == which)
+            found = db.execute(q.order_by(Team.name, Worker.name, ProjectWorker.id)).all()
+            cards = wf.current_cards(db, [worker.id for _pw, worker, _t in found])
+            rows = [_worker_row(cipher, pw, worker, team, cards[worker.id].last4 if worker.id in cards else None)
+                    for pw, worker, team in found]
+    filters = [("all", _("All"))] + [(code, str(label)) for code, label in WORKER_STATUS.items()]
+    return render_template("project/workers.html", rows=rows, which=which, filters=filters)
+
+
+def _exit_view(workflow_id: Optional[str]):
+    if not workflow_id:
+        return None
+    try:
+        return bridge().run(lambda c: c.get_workflow_handle(workflow_id).query(WorkerExitWorkflow.status), timeout=10)
+    except Exception:  # noqa: BLE001 - the page still shows the database's view
+        log.info("worker exit %s: status query failed", workflow_id, exc_info=True)
+        return None
+
+
+@bp.route("/workers/<int:pw_id>")
+def worker(pw_id: int):
+    _only_project_account()
+    cipher = services().cipher
+    with services().Session() as db:
+        pw = _engagement(db, pw_id)
+        person = db.get(Worker, pw.worker_id)
+        team = db.get(Team, pw.team_id)
+        card = wf.current_card(db, person.id)
+        row = _worker_row(cipher, pw, person, team.name if team else "", card.last4 if card else None)
+        row["bank_name"] = card.bank_name if card else ""
+        found = wx.outstanding(db, pw)
+        lines = [{"id": line.line_id, "month": line.month, "net": fen_to_yuan(line.net_fen),
+                  "status": line.status, "status_label": _label(LINE_STATUS, line.status)} for line in found.lines]
+        requester = db.get(Account, pw.exit_requested_by) if pw.exit_requested_by else None
+        workflow_id = pw.exit_workflow_id if pw.status == wx.EXITING else None
+        is_requester = pw.exit_requested_by == current_user.id
+    view = _exit_view(workflow_id)
+    return render_template(
+        "project/worker.html", w=row, lines=lines, months=found.months_without_run,
+        unpaid_total=fen_to_yuan(found.unpaid_fen), clear=found.clear,
+        requester=requester.display_name if requester else "", is_requester=is_requester,
+        view=view, reachable=view is not None, state_label=_label(EXIT_STATE, view.state) if view else "",
+        exit_form=ExitForm(formdata=None), cancel_form=CancelExitForm(formdata=None), plain_form=PlainForm(formdata=None))
+
+
+def _back(pw_id: int, anchor: str = ""):
+    return redirect(url_for("project.worker", pw_id=pw_id) + (f"#{anchor}" if anchor else ""))
+
+
+def _form_problem(form) -> None:
+    for errors in form.errors.values():
+        if errors:
+            flash(str(errors[0]), "error")
+            return
+    flash(_("This field is required."), "error")
+
+
+def _refusal(code: str) -> str:
+    if code in EXIT_REFUSALS:
+        return str(EXIT_REFUSALS[code])
+    return refusal_message(code)
+
+
+def _call(action: Callable[[], Any]) -> bool:
+    try:
+        action()
+        return True
+    except ProcessRefused as exc:
+        flash(_refusal(exc.code), "error")
+    except Exception:  # noqa: BLE001 - the engine is another process: report, do not crash the page
+        log.exception("call into the process engine failed")
+        flash(refusal_message("Unavailable"), "error")
+    return False
+
+
+def _start_exit(pw_id: int, workflow_id: str, requested_by: int) -> bool:
+    """Start the exit process; one already running under that id counts as started."""
+    queue = bridge().task_queue
+
+    async def start(client):
+        try:
+            await client.start_workflow(WorkerExitWorkflow.run, WorkerExitInput(pw_id, requested_by),
+                                        id=workflow_id, task_queue=queue)
+        except WorkflowAlreadyStartedError:
+            pass
+
+    return _call(lambda: bridge().run(start))
+
+
+@bp.route("/workers/<int:pw_id>/exit", methods=["POST"])
+def request_exit(pw_id: int):
+    _only_project_account()
+    with services().Session() as db:
+        _engagement(db, pw_id)
+    form = ExitForm()
+    if not form.validate_on_submit():
+        _form_problem(form)
+        return _back(pw_id, "exit")
+    try:
+        with services().Session.begin() as db:
+            pw = wx.request_exit(db, current_user.project_id, pw_id, db.get(Account, current_user.id),
+                                 form.reason.data, remote_addr=remote_addr())
+            workflow_id = pw.exit_workflow_id
+    except wx.WorkerExitError as exc:
+        flash(_label(EXIT_ERRORS, exc.code), "error")
+        return _back(pw_id, "exit")
+    if _start_exit(pw_id, workflow_id, current_user.id):
+        flash(_("The exit was requested. It is recorded once the worker's wages are paid."), "success")
+    return _back(pw_id, "exit")
+
+
+@bp.route("/workers/<int:pw_id>/exit/start", methods=["POST"])
+def start_exit(pw_id: int):
+    """Start the process again when the request was stored but the engine was not reachable."""
+    _only_project_account()
+    with services().Session() as db:
+        pw = _engagement(db, pw_id)
+        status, workflow_id, requested_by = pw.status, pw.exit_workflow_id, pw.exit_requested_by
+    if PlainForm().validate_on_submit() and status == wx.EXITING and workflow_id and requested_by \
+            and _start_exit(pw_id, workflow_id, requested_by):
+        flash(_("The exit process was started."), "success")
+    return _back(pw_id, "exit")
+
+
+@bp.route("/workers/<int:pw_id>/exit/recheck", methods=["POST"])
+def recheck_exit(pw_id: int):
+    _only_project_account()
+    with services().Session() as db:
+        pw = _engagement(db, pw_id)
+        status, workflow_id = pw.status, pw.exit_workflow_id
+    if PlainForm().validate_on_submit() and status == wx.EXITING and workflow_id:
+        async def signal(client):
+            await client.get_workflow_handle(workflow_id).signal(WorkerExitWorkflow.recheck, RecheckInput("web"))
+
+        if _call(lambda: bridge().run(signal)):
+            flash(_("The wages are being checked again."), "info")
+    return _back(pw_id, "exit")
+
+
+@bp.route("/workers/<int:pw_id>/exit/cancel", methods=["POST"])
+def cancel_exit(pw_id: int):
+    _only_project_account()
+    with services().Session() as db:
+        pw = _engagement(db, pw_id)
+        status, workflow_id = pw.status, pw.exit_workflow_id
+    form = CancelExitForm()
+    if not form.validate_on_submit():
+        _form_problem(form)
+        return _back(pw_id, "exit")
+    if status != wx.EXITING or not workflow_id:
+        flash(_label(EXIT_ERRORS, "not_exiting"), "error")
+        return _back(pw_id, "exit")
+    if _call(lambda: bridge().update(workflow_id, WorkerExitWorkflow.cancel_exit,
+                                     CancelExitRequest(current_user.id, form.reason.data.strip()))):
+        flash(_("The exit was withdrawn."), "success")
+    return _back(pw_id, "exit")
+
+
+# ---- card replacement ---------------------------------------------------------------------------
+
+
+@bp.route("/workers/<int:pw_id>/card", methods=["GET", "POST"])
+def card(pw_id: int):
+    _only_project_account()
+    cipher = services().cipher
+    with services().Session() as db:
+        pw = _engagement(db, pw_id)
+        person = db.get(Worker, pw.worker_id)
+        current = wf.current_card(db, person.id)
+        context = {"pw_id": pw.id, "name": person.name,
+                   "current": mask_card_number(current.last4) if current else "",
+                   "current_bank": current.bank_name if current else ""}
+    form = CardForm()
+
+    def again(status: int = 422):
+        form.card_number.raw_data, form.card_number.data = [], ""  # a card number is never echoed
+        return render_template("project/card.html", form=form, **context), status
+
+    if request.method == "GET" or not form.validate_on_submit():
+        return again(422 if request.method == "POST" else 200)
+    card_number = normalize_card_number(form.card_number.data)
+    problems = card_number_problems(card_number)
+    if problems:
+        form.card_number.errors = [str(CARD_ERRORS[problems[0]])]
+        return again()
+    with services().Session.begin() as db:
+        account = db.get(Account, current_user.id)
+        if not verify_password(account.password_hash, form.password.data):
+            audit.record(db, actor_id=account.id, actor_name=account.display_name, action="worker.card_reauth_failure",
+                         target_type="project_worker", target_id=pw_id, remote_addr=remote_addr())
+            form.password.errors = [_("Wrong password.")]
+            failed = True
+        else:
+            failed = False
+    if failed:
+        return again()
+    code = None
+    with services().Session.begin() as db:
+        pw = _engagement(db, pw_id)
+        person = db.get(Worker, pw.worker_id)
+        old = wf.current_card(db, person.id)
+        digest = wf.card_number_hash(cipher, card_number)
+        owner = db.scalar(select(BankCard.worker_id).where(BankCard.card_number_hash == digest,
+                                                           BankCard.is_current.is_(True),
+                                                           BankCard.worker_id != person.id).limit(1))
+        if owner is not None:
+            code = "in_use"
+        elif old is not None and old.card_number_hash == digest:
+            code = "same"
+        else:
+            old_masked = mask_card_number(old.last4) if old else ""
+            new = wf.set_card(db, cipher, person, form.bank_name.data, card_number)
+            account = db.get(Account, current_user.id)
+            audit.record(db, actor_id=account.id, actor_name=account.display_name, action="worker.card_replace",
+                         target_type="project_worker", target_id=pw.id, remote_addr=remote_addr(),
+                         detail={"old_card": old_masked, "new_card": mask_card_number(new.last4),
+                                 "bank_name": new.bank_name, "worker_id": person.id})
+    if code is not None:
+        form.card_number.errors = [str(CARD_ERRORS[code])]
+        return again()
+    flash(_("The payroll card was replaced."), "success")
+    return _back(pw_id)
+
+
+# ---- roster import ------------------------------------------------------------------------------
+
+
+def _roster_report(db) -> Optional[StoredFile]:
+    name = ROSTER_ERRORS_NAME.format(project_id=current_user.project_id)
+    return db.scalar(select(StoredFile).where(StoredFile.display_name == name)
+                     .order_by(StoredFile.id.desc()).limit(1))
+
+
+def _read_upload(field) -> bytes:
+    limit = min(services().settings.upload_max_bytes, MAX_ROSTER_BYTES)
+    data = field.data.read(limit + 1)
+    if not data:
+        raise UploadError("empty_file")
+    if len(data) > limit:
+        raise UploadError("too_large")
+    return data
+
+
+@bp.route("/roster", methods=["GET", "POST"])
+def roster():
+    _only_project_account()
+    if current_user.project_id is None:
+        abort(404)
+    form = RosterForm()
+    result = None
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if not form.validate_on_submit():
+            _form_problem(form)
+        else:
+            try:
+                data = _read_upload(form.roster)
+            except UploadError as exc:
+                flash(upload_message(str(exc)), "error")
+            else:
+                result = _import(data)
+                if result.ok:
+                    flash(_("The roster was imported: %(created)s new and %(updated)s updated workers.",
+                            created=result.created, updated=result.updated), "success")
+                    return redirect(url_for("project.workers"))
+                flash(_("The roster has %(count)s error(s); nothing was imported. Download the error report, "
+                        "correct the file and upload it again.", count=len(result.errors)), "error")
+    return render_template("project/roster.html", form=form, result=result), status
+
+
+def _import(data: bytes):
+    project_id = current_user.project_id
+    with services().Session.begin() as db:
+        result = import_roster(db, services().cipher, project_id, data)
+        if result.ok:
+            account = db.get(Account, current_user.id)
+            audit.record(db, actor_id=account.id, actor_name=account.display_name, action="roster.import",
+                         target_type="project", target_id=project_id, remote_addr=remote_addr(),
+                         detail={"created": result.created, "updated": result.updated,
+                                 "sha256": hashlib.sha256(data).hexdigest()})
+            return result
+    # nothing was written above; the masked report is stored on its own
+    with services().Session.begin() as db:
+        services().blobs.store(db, error_report_xlsx(result.errors), XLSX,
+                               ROSTER_ERRORS_NAME.format(project_id=project_id))
+    return result
+
+
+@bp.route("/roster/template.xlsx")
+def roster_template():
+    _only_project_account()
+    response = Response(roster_template_xlsx(), mimetype=XLSX)
+    response.headers["Content-Disposition"] = 'attachment; filename="roster-template.xlsx"'
+    return response
+
+
+@bp.route("/roster/errors.xlsx")
+def roster_errors():
+    _only_project_account()
+    if current_user.project_id is None:
+        abort(404)
+    with services().Session() as db:
+        report = _roster_report(db)
+        if report is None:
+            abort(404)
+        data = services().blobs.get(report.sha256)
+    response = Response(data, mimetype=XLSX)
+    response.headers["Content-Disposition"] = 'attachment; filename="roster-errors.xlsx"'
+    return response

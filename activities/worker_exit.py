@@ -1,0 +1,123 @@
+"""Activities of WorkerExitWorkflow (PAY-7) and the dataclasses they exchange.
+
+Ids only cross into the workflow: counts and months, never a name, an ID number or a card.
+Each activity is one short transaction and idempotent (notification dedupe keys; finishing and
+cancelling find their own earlier write).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain import notify
+from domain import worker_exit as wx
+from domain.models import Account, ProjectWorker, Role
+from domain.services import Services
+
+
+@dataclass
+class ExitRef:
+    project_worker_id: int
+
+
+@dataclass
+class OutstandingResult:
+    unpaid_lines: int
+    unpaid_fen: int
+    months_without_run: list[str] = field(default_factory=list)
+
+    @property
+    def clear(self) -> bool:
+        return self.unpaid_lines == 0 and not self.months_without_run
+
+
+@dataclass
+class RemindExitInput:
+    project_worker_id: int
+    count: int
+
+
+@dataclass
+class FinishExitInput:
+    project_worker_id: int
+    workflow_id: str
+    at: datetime
+
+
+@dataclass
+class FinishExitResult:
+    exit_date: str  # YYYY-MM-DD
+    revocation_id: int
+
+
+@dataclass
+class CancelExitInput:
+    project_worker_id: int
+    workflow_id: str
+    actor_id: int
+    reason: str
+
+
+def _refuse(exc: wx.WorkerExitError) -> ApplicationError:
+    return ApplicationError(str(exc), type=exc.code, non_retryable=True)
+
+
+class WorkerExitActivities:
+    def __init__(self, services: Services):
+        self.s = services
+
+    @activity.defn
+    def check_outstanding(self, inp: ExitRef) -> OutstandingResult:
+        """Unpaid lines in open runs and months with punches but no run, for this engagement."""
+        with self.s.Session() as session:
+            pw = session.get(ProjectWorker, inp.project_worker_id)
+            if pw is None:
+                raise ApplicationError("unknown engagement", type="not_found", non_retryable=True)
+            found = wx.outstanding(session, pw)
+            return OutstandingResult(len(found.lines), found.unpaid_fen, found.months_without_run)
+
+    @activity.defn
+    def remind_exit(self, inp: RemindExitInput) -> None:
+        """The exit still waits: tell the project's active project accounts (and the requester)."""
+        with self.s.Session.begin() as session:
+            pw = session.get(ProjectWorker, inp.project_worker_id)
+            if pw is None or pw.status != wx.EXITING or pw.exit_requested_at is None:
+                return
+            targets = set(session.scalars(select(Account.id).where(
+                Account.role == Role.PROJECT, Account.project_id == pw.project_id, Account.is_active.is_(True))))
+            if pw.exit_requested_by is not None:
+                targets.add(pw.exit_requested_by)
+            stamp = pw.exit_requested_at.strftime("%Y%m%d%H%M%S%f")  # one series per request
+            for account_id in sorted(targets):
+                notify.enqueue(session, self.s.cipher,
+                               dedupe_key=f"worker-exit-remind-{pw.id}-{stamp}-{inp.count}-{account_id}",
+                               channel="inbox", template="worker_exit_waiting", account_id=account_id,
+                               body=f"{pw.exit_workflow_id}|{inp.count}")
+
+    @activity.defn
+    def finish_exit(self, inp: FinishExitInput) -> FinishExitResult:
+        with self.s.Session.begin() as session:
+            try:
+                revocation = wx.finish_exit(session, inp.project_worker_id, inp.at, inp.workflow_id)
+            except wx.WorkerExitError as exc:
+                raise _refuse(exc) from None
+            pw = session.get(ProjectWorker, inp.project_worker_id)
+            return FinishExitResult(pw.exit_date.isoformat(), revocation.id)
+
+    @activity.defn
+    def cancel_exit(self, inp: CancelExitInput) -> None:
+        with self.s.Session.begin() as session:
+            actor = session.get(Account, inp.actor_id)
+            if actor is None:
+                raise ApplicationError("unknown actor", type="UnknownActor", non_retryable=True)
+            try:
+                wx.cancel_exit(session, inp.project_worker_id, actor, inp.reason, inp.workflow_id)
+            except wx.WorkerExitError as exc:
+                raise _refuse(exc) from None
+
+    def all(self) -> list:
+        return [self.check_outstanding, self.remind_exit, self.finish_exit, self.cancel_exit]

@@ -1,0 +1,319 @@
+"""The project account's worker pages: list, roster import, card replacement, exit (PAY-7)."""
+from __future__ import annotations
+
+import io
+import random
+from datetime import date, timedelta
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+
+from domain import workforce as wf
+from domain.models import (
+    Account,
+    AuditLog,
+    BankCard,
+    CompanyKind,
+    Project,
+    ProjectWorker,
+    StoredFile,
+    Worker,
+)
+from domain.roster import COLUMNS
+from domain.rules import luhn_check_digit, mask_card_number, mask_id_number
+from shiming.seed import demo_credit_code
+from shiming.seed_workforce import generate_card_number, generate_id_number, seed_workforce
+from tests.web.conftest import PASSWORDS, login, upload
+from tests.web.fakes import FakeExecution
+from workflows.worker_exit import CancelExitRequest, ExitState, WorkerExitStatus, WorkerExitWorkflow
+
+TEAMS = ("钢筋班组", "木工班组", "砌筑班组")
+
+
+@pytest.fixture
+def site(services) -> dict:
+    """The demo project (of the "project" account) with three workers, and another project with one."""
+    with services.Session() as db:
+        project = db.scalar(select(Project).where(Project.id == select(Account.project_id).where(
+            Account.username == "project").scalar_subquery()))
+        project_id = project.id
+    seed_workforce(services, project_id, workers=3)
+    with services.Session.begin() as db:
+        other = Project(code="PXOTHER0001", district_id=project.district_id, name="另一个项目", address=project.address,
+                        builder_name=project.builder_name, builder_credit_code=project.builder_credit_code,
+                        contractor_name=project.contractor_name, contractor_credit_code=project.contractor_credit_code,
+                        owner_name=project.owner_name, owner_credit_code=project.owner_credit_code,
+                        contract_value_fen=project.contract_value_fen, planned_start=project.planned_start,
+                        planned_end=project.planned_end, contact_name=project.contact_name,
+                        contact_phone_enc=project.contact_phone_enc, contact_phone_hash=project.contact_phone_hash)
+        db.add(other)
+        db.flush()
+        company = wf.ensure_company(db, other.id, "别的劳务公司", demo_credit_code("91450100MA5LW0077"),
+                                    CompanyKind.LABOUR_COMPANY)
+        team = wf.ensure_team(db, other.id, company.id, "钢筋班组")
+        person = wf.upsert_worker(db, services.cipher, name="外项目工人", id_number=generate_id_number(random.Random(7)))
+        other_pw = wf.enrol(db, project_id=other.id, worker=person, team=team, company=company, trade="020",
+                            daily_rate_fen=30000, entry_date=date(2026, 9, 1)).id
+    with services.Session() as db:
+        pws = list(db.scalars(select(ProjectWorker).where(ProjectWorker.project_id == project_id)
+                              .order_by(ProjectWorker.id)))
+        return {"project_id": project_id, "pw_ids": [pw.id for pw in pws],
+                "worker_ids": [pw.worker_id for pw in pws], "other_pw": other_pw}
+
+
+@pytest.fixture
+def project_client(client):
+    assert login(client, "project").status_code == 302
+    return client
+
+
+def _counts(services) -> dict:
+    with services.Session() as db:
+        return {m.__tablename__: db.scalar(select(func.count()).select_from(m))
+                for m in (Worker, ProjectWorker, BankCard)}
+
+
+def _audit(services, action: str) -> list[AuditLog]:
+    with services.Session() as db:
+        return list(db.scalars(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)))
+
+
+# ---- list ------------------------------------------------------------------------------------------
+
+
+def test_the_list_shows_the_projects_workers_masked_and_filters_by_status(project_client, services, site):
+    cipher = services.cipher
+    with services.Session.begin() as db:
+        db.get(ProjectWorker, site["pw_ids"][0]).status = "exiting"
+        person = db.get(Worker, site["worker_ids"][1])
+        id_number, phone = wf.id_number_of(cipher, person), wf.phone_of(cipher, person)
+        card = wf.card_number_of(cipher, wf.current_card(db, person.id))
+    page = project_client.get("/project/workers").get_data(as_text=True)
+    assert page.count('data-worker-id="') == 3
+    assert "外项目工人" not in page
+    assert mask_id_number(id_number) in page and id_number not in page
+    assert mask_card_number(card) in page and card not in page
+    assert phone not in page and phone[:3] + "****" + phone[-4:] in page
+    assert "钢筋班组" in page
+    exiting = project_client.get("/project/workers?status=exiting").get_data(as_text=True)
+    assert exiting.count('data-worker-id="') == 1 and f'data-worker-id="{site["pw_ids"][0]}"' in exiting
+    assert project_client.get("/project/workers?status=exited").get_data(as_text=True).count('data-worker-id="') == 0
+
+
+def test_the_enterprise_account_may_not_see_workers(client, services, site):
+    login(client, "enterprise")
+    assert client.get("/project/workers").status_code == 403
+    assert client.get("/project/roster").status_code == 403
+
+
+def test_another_projects_worker_is_not_found(project_client, services, site, bridge):
+    other = site["other_pw"]
+    for url in (f"/project/workers/{other}", f"/project/workers/{other}/card", "/project/workers/999999"):
+        assert project_client.get(url).status_code == 404, url
+    for url, data in ((f"/project/workers/{other}/exit", {"reason": "离场"}),
+                      (f"/project/workers/{other}/exit/cancel", {"reason": "撤回"}),
+                      (f"/project/workers/{other}/exit/start", {}),
+                      (f"/project/workers/{other}/exit/recheck", {}),
+                      (f"/project/workers/{other}/card", {"bank_name": "工行", "card_number": generate_card_number(
+                          random.Random(1)), "password": PASSWORDS["project"]})):
+        assert project_client.post(url, data=data).status_code == 404, url
+    with services.Session() as db:
+        assert db.get(ProjectWorker, other).status == "active"
+    assert bridge.calls == 0
+
+
+# ---- roster import --------------------------------------------------------------------------------
+
+
+def _roster(rows: list[list]) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.append([title for _, title in COLUMNS])
+    for row in rows:
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _rows(n: int, seed: int = 11) -> list[list]:
+    rng = random.Random(seed)
+    return [[f"新工人{i}", generate_id_number(rng, "450103", date(1985, 1, 1) + timedelta(days=i)), f"1391100{i:04d}",
+             TEAMS[i % 3], "020", "320.00", "中国工商银行", generate_card_number(rng), "2026-11-01"] for i in range(n)]
+
+
+def test_the_template_downloads(project_client, site):
+    response = project_client.get("/project/roster/template.xlsx")
+    assert response.status_code == 200
+    headers = [c.value for c in load_workbook(io.BytesIO(response.get_data())).active[1]]
+    assert headers == [title for _, title in COLUMNS]
+
+
+def test_a_good_roster_is_imported_and_audited(project_client, services, site):
+    before = _counts(services)
+    response = project_client.post("/project/roster", data={"roster": upload(_roster(_rows(4)), "roster.xlsx")},
+                                   content_type="multipart/form-data", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert page.count('data-worker-id="') == 7
+    assert "4" in page and "flash-success" in page
+    after = _counts(services)
+    assert after["project_worker"] == before["project_worker"] + 4
+    [row] = _audit(services, "roster.import")
+    assert '"created": 4' in row.detail
+
+
+def test_a_bad_roster_saves_nothing_and_offers_the_masked_report(project_client, services, site):
+    rows = _rows(3)
+    bad_id = rows[1][1][:-1] + ("0" if rows[1][1][-1] != "0" else "1")
+    rows[1][1] = bad_id
+    body = rows[2][7][:-1]
+    rows[2][7] = body + str((int(luhn_check_digit(body)) + 1) % 10)  # Luhn fails
+    before = _counts(services)
+    assert project_client.get("/project/roster/errors.xlsx").status_code == 404  # nothing yet
+    response = project_client.post("/project/roster", data={"roster": upload(_roster(rows), "roster.xlsx")},
+                                   content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'data-error-count="2"' in page and 'id="download-error-report"' in page
+    assert _counts(services) == before
+    assert _audit(services, "roster.import") == []
+    report = project_client.get("/project/roster/errors.xlsx")
+    assert report.status_code == 200
+    cells = [str(c.value) for row in load_workbook(io.BytesIO(report.get_data())).active.iter_rows() for c in row]
+    assert bad_id not in cells and rows[2][7] not in cells
+    assert mask_id_number(bad_id) in cells
+    with services.Session() as db:
+        assert db.scalar(select(StoredFile.display_name).order_by(StoredFile.id.desc()).limit(1)) \
+               == f"roster-errors-{site['project_id']}.xlsx"
+
+
+def test_a_file_that_is_not_a_workbook_and_an_empty_upload_are_refused(project_client, services, site):
+    before = _counts(services)
+    response = project_client.post("/project/roster", data={"roster": upload(b"%PDF-1.4 not a sheet", "r.xlsx")},
+                                   content_type="multipart/form-data")
+    assert response.status_code == 422 and 'data-error-count="1"' in response.get_data(as_text=True)
+    response = project_client.post("/project/roster", data={"roster": upload(b"", "r.xlsx")},
+                                   content_type="multipart/form-data")
+    assert response.status_code == 422 and "flash-error" in response.get_data(as_text=True)
+    assert _counts(services) == before
+
+
+# ---- card replacement -------------------------------------------------------------------------------
+
+
+def _current(services, worker_id: int) -> BankCard:
+    with services.Session() as db:
+        card = wf.current_card(db, worker_id)
+        db.expunge(card)
+        return card
+
+
+def test_the_card_is_replaced_with_the_login_password(project_client, services, site):
+    pw_id, worker_id = site["pw_ids"][0], site["worker_ids"][0]
+    old = _current(services, worker_id)
+    new_number = generate_card_number(random.Random(99), "621700")
+    response = project_client.post(f"/project/workers/{pw_id}/card", data={
+        "bank_name": "中国建设银行", "card_number": new_number, "password": PASSWORDS["project"]})
+    assert response.status_code == 302
+    card = _current(services, worker_id)
+    assert card.id != old.id and card.last4 == new_number[-4:] and card.bank_name == "中国建设银行"
+    with services.Session() as db:
+        assert db.get(BankCard, old.id).is_current is False
+    [row] = _audit(services, "worker.card_replace")
+    assert new_number not in row.detail and mask_card_number(new_number) in row.detail
+    assert mask_card_number(old.last4) in row.detail
+    page = project_client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
+    assert mask_card_number(new_number) in page and new_number not in page
+
+
+def test_a_wrong_password_or_a_bad_card_number_changes_nothing(project_client, services, site):
+    pw_id, worker_id = site["pw_ids"][0], site["worker_ids"][0]
+    old = _current(services, worker_id)
+    good = generate_card_number(random.Random(98))
+    response = project_client.post(f"/project/workers/{pw_id}/card", data={
+        "bank_name": "中国银行", "card_number": good, "password": "Wrong2026x!"})
+    assert response.status_code == 422
+    assert good not in response.get_data(as_text=True)  # never echoed, even to its author
+    assert len(_audit(services, "worker.card_reauth_failure")) == 1
+    bad = good[:-1] + str((int(good[-1]) + 1) % 10)
+    response = project_client.post(f"/project/workers/{pw_id}/card", data={
+        "bank_name": "中国银行", "card_number": bad, "password": PASSWORDS["project"]})
+    assert response.status_code == 422 and "has-error" in response.get_data(as_text=True)
+    assert bad not in response.get_data(as_text=True)
+    # another worker's current card
+    taken = wf.card_number_of(services.cipher, _current(services, site["worker_ids"][1]))
+    response = project_client.post(f"/project/workers/{pw_id}/card", data={
+        "bank_name": "中国银行", "card_number": taken, "password": PASSWORDS["project"]})
+    assert response.status_code == 422
+    assert _current(services, worker_id).id == old.id
+    assert _audit(services, "worker.card_replace") == []
+
+
+# ---- exit -------------------------------------------------------------------------------------------
+
+
+def test_requesting_an_exit_marks_it_and_starts_the_process(project_client, services, site, bridge):
+    pw_id = site["pw_ids"][0]
+    page = project_client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
+    assert 'id="request-exit"' in page and 'id="months-without-run"' in page  # punched in 2026-10, no run yet
+    assert project_client.post(f"/project/workers/{pw_id}/exit", data={"reason": " "}).status_code == 302
+    assert bridge.calls == 0
+    response = project_client.post(f"/project/workers/{pw_id}/exit", data={"reason": "合同期满"})
+    assert response.status_code == 302
+    [started] = bridge.client.started
+    assert started["workflow"] == WorkerExitWorkflow.run and started["id"] == f"worker-exit-{pw_id}"
+    assert (started["arg"].project_worker_id, started["arg"].requested_by) == \
+           (pw_id, _account_id(services, "project"))
+    with services.Session() as db:
+        pw = db.get(ProjectWorker, pw_id)
+        assert pw.status == "exiting" and pw.exit_workflow_id == f"worker-exit-{pw_id}"
+    [row] = _audit(services, "worker.exit_request")
+    assert row.reason == "合同期满"
+
+    # a second request is refused; the page shows the process state and the withdrawal form
+    response = project_client.post(f"/project/workers/{pw_id}/exit", data={"reason": "再次"}, follow_redirects=True)
+    assert "flash-error" in response.get_data(as_text=True)
+    assert len(bridge.client.started) == 1
+    bridge.client.executions[f"worker-exit-{pw_id}"] = FakeExecution(
+        f"worker-exit-{pw_id}", workflow_type="WorkerExitWorkflow",
+        view=WorkerExitStatus(ExitState.WAITING, 0, 0, ["2026-10"], checks=1))
+    page = project_client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
+    assert 'data-exit-state="waiting"' in page and 'id="cancel-exit"' in page and 'id="recheck-exit"' in page
+
+    # withdrawal: reason required, then the update goes to the process
+    project_client.post(f"/project/workers/{pw_id}/exit/cancel", data={"reason": ""})
+    assert bridge.updates == []
+    assert project_client.post(f"/project/workers/{pw_id}/exit/cancel",
+                               data={"reason": "续签合同"}).status_code == 302
+    [(workflow_id, update, arg)] = bridge.updates
+    assert workflow_id == f"worker-exit-{pw_id}" and update == WorkerExitWorkflow.cancel_exit
+    assert arg == CancelExitRequest(_account_id(services, "project"), "续签合同")
+
+
+def test_a_refused_withdrawal_is_a_translated_message(project_client, services, site, bridge):
+    pw_id = site["pw_ids"][0]
+    project_client.post(f"/project/workers/{pw_id}/exit", data={"reason": "合同期满"})
+    bridge.refuse = "NotWaiting"
+    response = project_client.post(f"/project/workers/{pw_id}/exit/cancel", data={"reason": "撤回"},
+                                   follow_redirects=True)
+    assert "flash-error" in response.get_data(as_text=True)
+    with services.Session() as db:
+        assert db.get(ProjectWorker, pw_id).status == "exiting"
+
+
+def test_an_exit_whose_start_failed_can_be_started_again(project_client, services, site, bridge):
+    pw_id = site["pw_ids"][0]
+    bridge.down = True
+    project_client.post(f"/project/workers/{pw_id}/exit", data={"reason": "合同期满"})
+    page = project_client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
+    assert 'id="start-exit"' in page
+    bridge.down = False
+    assert project_client.post(f"/project/workers/{pw_id}/exit/start").status_code == 302
+    assert [s["id"] for s in bridge.client.started] == [f"worker-exit-{pw_id}"]
+
+
+def _account_id(services, username: str) -> int:
+    with services.Session() as db:
+        return db.scalar(select(Account.id).where(Account.username == username))

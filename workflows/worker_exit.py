@@ -1,0 +1,195 @@
+"""WorkerExitWorkflow (PAY-7): a worker leaves a project once nothing is owed to them.
+
+Started by the project account's exit request (the engagement is already `exiting`); id =
+`worker-exit-<project_worker_id>`. Loop: check what is outstanding (unpaid lines in open runs,
+months with attendance but no run); while anything is, wait a day or for a `recheck` signal,
+and remind the project accounts every REMIND_EVERY. When clear: record the exit and the
+site-access revocation. The requester may withdraw with the `cancel_exit` update (a reason is
+required) while the process waits. Carries ids, counts and months only.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Optional
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.worker_exit import (
+        CancelExitInput,
+        ExitRef,
+        FinishExitInput,
+        OutstandingResult,
+        RemindExitInput,
+        WorkerExitActivities,
+    )
+
+ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(seconds=60),
+                     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)))
+RECHECK_EVERY = timedelta(days=1)
+REMIND_EVERY = timedelta(days=3)
+CHECKS_PER_RUN = 200  # then continue-as-new, so a long wait keeps a short history
+
+
+class ExitState:
+    CHECKING = "checking"
+    WAITING = "waiting"  # something is outstanding
+    FINISHING = "finishing"
+    EXITED = "exited"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class WorkerExitInput:
+    project_worker_id: int
+    requested_by: int
+    # carried over by continue-as-new
+    reminders: int = 0
+    next_remind_at: Optional[datetime] = None
+
+
+@dataclass
+class RecheckInput:
+    note: str = ""
+
+
+@dataclass
+class CancelExitRequest:
+    actor_id: int
+    reason: str
+
+
+@dataclass
+class WorkerExitResult:
+    state: str
+    exit_date: Optional[str] = None
+    revocation_id: Optional[int] = None
+
+
+@dataclass
+class WorkerExitStatus:
+    state: str
+    unpaid_lines: int
+    unpaid_fen: int
+    months_without_run: list[str] = field(default_factory=list)
+    checks: int = 0
+    reminders: int = 0
+    exit_date: Optional[str] = None
+
+
+def _refuse(message: str, code: str) -> None:
+    raise ApplicationError(message, type=code, non_retryable=True)
+
+
+@workflow.defn
+class WorkerExitWorkflow:
+    @workflow.init
+    def __init__(self, inp: WorkerExitInput) -> None:
+        self._pw_id, self._requested_by = inp.project_worker_id, inp.requested_by
+        self._state = ExitState.CHECKING
+        self._outstanding = OutstandingResult(0, 0, [])
+        self._checks = 0
+        self._reminders = 0
+        self._recheck = False
+        self._cancel: Optional[CancelExitRequest] = None
+        self._exit_date: Optional[str] = None
+
+    @workflow.run
+    async def run(self, inp: WorkerExitInput) -> WorkerExitResult:
+        self._reminders = inp.reminders
+        next_remind = inp.next_remind_at or workflow.now() + REMIND_EVERY
+        ref = ExitRef(inp.project_worker_id)
+        checks_this_run = 0
+        while True:
+            self._recheck = False
+            self._outstanding = await workflow.execute_activity_method(
+                WorkerExitActivities.check_outstanding, ref, **ACTIVITY_OPTS)
+            self._checks += 1
+            checks_this_run += 1
+            if await self._withdrawn():
+                return WorkerExitResult(ExitState.CANCELLED)
+            if self._outstanding.clear:
+                break
+            self._state = ExitState.WAITING
+            if workflow.now() >= next_remind:
+                self._reminders += 1
+                await workflow.execute_activity_method(
+                    WorkerExitActivities.remind_exit, RemindExitInput(inp.project_worker_id, self._reminders),
+                    **ACTIVITY_OPTS)
+                next_remind = workflow.now() + REMIND_EVERY
+            if checks_this_run >= CHECKS_PER_RUN:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if await self._withdrawn():
+                    return WorkerExitResult(ExitState.CANCELLED)
+                workflow.continue_as_new(WorkerExitInput(inp.project_worker_id, inp.requested_by,
+                                                         self._reminders, next_remind))
+            timeout = min(RECHECK_EVERY, next_remind - workflow.now())
+            try:
+                await workflow.wait_condition(lambda: self._recheck or self._cancel is not None,
+                                              timeout=max(timeout, timedelta(seconds=1)))
+            except asyncio.TimeoutError:
+                pass
+            if await self._withdrawn():
+                return WorkerExitResult(ExitState.CANCELLED)
+            self._state = ExitState.CHECKING
+        self._state = ExitState.FINISHING
+        done = await workflow.execute_activity_method(
+            WorkerExitActivities.finish_exit,
+            FinishExitInput(inp.project_worker_id, workflow.info().workflow_id, workflow.now()), **ACTIVITY_OPTS)
+        self._state, self._exit_date = ExitState.EXITED, done.exit_date
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return WorkerExitResult(self._state, done.exit_date, done.revocation_id)
+
+    async def _withdrawn(self) -> bool:
+        """A withdrawal is under way: True once it is applied, False when it was refused."""
+        if self._cancel is None:
+            return False
+        await workflow.wait_condition(lambda: self._state == ExitState.CANCELLED or self._cancel is None)
+        if self._cancel is None:
+            return False
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return True
+
+    @workflow.signal
+    def recheck(self, inp: RecheckInput) -> None:
+        """Wages may have changed (a line paid or settled, a run opened): check now."""
+        self._recheck = True
+
+    @workflow.update
+    async def cancel_exit(self, inp: CancelExitRequest) -> str:
+        self._validate_cancel(inp)
+        self._cancel, previous, self._state = inp, self._state, ExitState.CANCELLING
+        try:
+            await workflow.execute_activity_method(
+                WorkerExitActivities.cancel_exit,
+                CancelExitInput(self._pw_id, workflow.info().workflow_id, inp.actor_id, inp.reason.strip()),
+                **ACTIVITY_OPTS)
+        except ActivityError as exc:  # refused by the database's view: the exit goes on
+            self._cancel, self._state = None, previous
+            cause = exc.cause
+            _refuse("the exit could not be withdrawn",
+                    cause.type if isinstance(cause, ApplicationError) and cause.type else "Refused")
+        self._state = ExitState.CANCELLED
+        return self._state
+
+    @cancel_exit.validator
+    def _validate_cancel(self, inp: CancelExitRequest) -> None:
+        if self._state not in (ExitState.CHECKING, ExitState.WAITING) or self._cancel is not None:
+            _refuse("the exit can no longer be withdrawn", "NotWaiting")
+        if inp.actor_id != self._requested_by:
+            _refuse("only the account that requested the exit can withdraw it", "NotRequester")
+        if not inp.reason.strip():
+            _refuse("a reason is required", "ReasonRequired")
+        if len(inp.reason.strip()) > 200:
+            _refuse("the reason is too long", "ReasonTooLong")
+
+    @workflow.query
+    def status(self) -> WorkerExitStatus:
+        o = self._outstanding
+        return WorkerExitStatus(self._state, o.unpaid_lines, o.unpaid_fen, list(o.months_without_run),
+                                self._checks, self._reminders, self._exit_date)
