@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Optional
 
 from sqlalchemy import select
 from temporalio import activity
@@ -58,7 +59,7 @@ class FinishExitResult:
 class CancelExitInput:
     project_worker_id: int
     workflow_id: str
-    actor_id: int
+    actor_id: Optional[int]  # None: the process itself was cancelled (administrator)
     reason: str
 
 
@@ -111,8 +112,8 @@ class WorkerExitActivities:
     @activity.defn
     def cancel_exit(self, inp: CancelExitInput) -> None:
         with self.s.Session.begin() as session:
-            actor = session.get(Account, inp.actor_id)
-            if actor is None:
+            actor = session.get(Account, inp.actor_id) if inp.actor_id is not None else None
+            if inp.actor_id is not None and actor is None:
                 raise ApplicationError("unknown actor", type="UnknownActor", non_retryable=True)
             try:
                 wx.cancel_exit(session, inp.project_worker_id, actor, inp.reason, inp.workflow_id)

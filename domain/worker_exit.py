@@ -150,9 +150,10 @@ def request_exit(session: Session, project_id: Optional[int], project_worker_id:
     return pw
 
 
-def cancel_exit(session: Session, project_worker_id: int, actor: Account, reason: str,
+def cancel_exit(session: Session, project_worker_id: int, actor: Optional[Account], reason: str,
                 workflow_id: Optional[str] = None) -> ProjectWorker:
-    """Back to active (the process calls this when the requester withdraws); idempotent."""
+    """Back to active (the process calls this when the requester withdraws, or with `actor=None`
+    when an administrator cancels the process); idempotent."""
     pw = session.get(ProjectWorker, project_worker_id)
     if pw is None:
         raise WorkerExitError("not_found")
@@ -164,7 +165,8 @@ def cancel_exit(session: Session, project_worker_id: int, actor: Account, reason
     pw.status = ACTIVE
     pw.exit_requested_at = None
     pw.exit_requested_by = None
-    audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="worker.exit_cancel",
+    audit.record(session, actor_id=actor.id if actor else None, actor_name=actor.display_name if actor else "system",
+                 action="worker.exit_cancel",
                  target_type="project_worker", target_id=pw.id, business_key=pw.exit_workflow_id, reason=reason)
     session.flush()
     return pw

@@ -5,7 +5,8 @@ Started by the project account's exit request (the engagement is already `exitin
 months with attendance but no run); while anything is, wait a day or for a `recheck` signal,
 and remind the project accounts every REMIND_EVERY. When clear: record the exit and the
 site-access revocation. The requester may withdraw with the `cancel_exit` update (a reason is
-required) while the process waits. Carries ids, counts and months only.
+required) while the process waits; cancelling the process (administrator) also puts the worker
+back to active. Carries ids, counts and months only.
 """
 from __future__ import annotations
 
@@ -101,6 +102,21 @@ class WorkerExitWorkflow:
 
     @workflow.run
     async def run(self, inp: WorkerExitInput) -> WorkerExitResult:
+        try:
+            return await self._run(inp)
+        except asyncio.CancelledError:  # an administrator cancelled the process: the worker stays
+            if self._state not in (ExitState.EXITED, ExitState.CANCELLED):
+                self._state = ExitState.CANCELLED
+                try:
+                    await workflow.execute_activity_method(
+                        WorkerExitActivities.cancel_exit,
+                        CancelExitInput(self._pw_id, workflow.info().workflow_id, None, "process cancelled"),
+                        **ACTIVITY_OPTS)
+                except ActivityError:  # e.g. the exit was recorded just before: the database's view stands
+                    workflow.logger.warning("worker exit %s: cancelled after the exit was recorded", self._pw_id)
+            raise
+
+    async def _run(self, inp: WorkerExitInput) -> WorkerExitResult:
         self._reminders = inp.reminders
         next_remind = inp.next_remind_at or workflow.now() + REMIND_EVERY
         ref = ExitRef(inp.project_worker_id)

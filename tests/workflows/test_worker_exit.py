@@ -17,7 +17,7 @@ from uuid import uuid4
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.worker import Replayer, Worker
 
 from activities.worker_exit import WorkerExitActivities
@@ -260,6 +260,24 @@ async def test_the_requester_withdraws_the_exit_with_a_reason(dev_env, services)
         again = await start(w, workflow_id, pw_id, actor)
         await status_when(again, lambda v: v.state == ExitState.WAITING, "the second request waiting")
         await again.terminate("test finished")
+
+
+async def test_an_administrator_cancelling_the_process_puts_the_worker_back(dev_env, services):
+    project_id, (pw_id, *_rest) = prepare_site(services)
+    actor = project_account(services)
+    async with exit_worker(dev_env, services) as w:
+        handle = await start(w, request(services, project_id, pw_id, actor), pw_id, actor)
+        await status_when(handle, lambda v: v.state == ExitState.WAITING, "waiting")
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        pw = engagement(services, pw_id)
+        assert (pw.status, pw.exit_date) == (wx.ACTIVE, None)
+        assert revocations(services, pw_id) == []
+        with services.Session() as session:
+            row = session.scalar(select(AuditLog).where(AuditLog.action == "worker.exit_cancel"))
+            assert (row.actor_id, row.actor_name, row.reason) == (None, "system", "process cancelled")
+        await record(handle, services, "admin_cancelled")
 
 
 def test_request_is_scoped_to_the_project_and_refused_twice(services):
