@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from domain import signing, workforce
+from domain import signing, wage_account, workforce
 from domain.models import Account, Project, ProjectWorker, Role, WageAccount, Worker, utcnow
 from domain.passwords import hash_password
 from domain.services import Services
@@ -32,6 +32,24 @@ def previous_month(today: date) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def bind_demo_account(services: Services, project_id: int) -> None:
+    """The demo wage account, bound through the same domain steps as PAY-2 (the seeded bank ledger holds
+    it, so the bank's check is taken as given): the first specialist signs the agreement."""
+    with services.Session() as session:
+        if session.scalar(select(WageAccount.id).where(WageAccount.project_id == project_id)) is not None:
+            return
+        actor_id = session.scalar(select(Account.id).where(Account.username == SPECIALISTS[0][0]))
+    key = signing.unlock(services.Session, actor_id, SPECIALISTS[0][2])
+    with services.Session.begin() as session:
+        actor = session.get(Account, actor_id)
+        row = wage_account.start_binding(session, services.cipher, project_id=project_id, actor=actor,
+                                         bank_code="REFBANK", account_number=WAGE_ACCOUNT_NUMBER,
+                                         account_name=WAGE_ACCOUNT_NAME)
+        document = wage_account.agreement_document(wage_account_id=row.id, actor_id=actor_id, accepted_at=utcnow())
+        wage_account.bind(session, row, actor, wage_account.parse_agreement_document(document).accepted_at,
+                          signing.sign(key, document), key.key_id)
+
+
 def seed_payroll_demo(services: Services, ledger_path: Path, workers: int = 30) -> list[tuple[str, str, str]]:
     """Returns the demo logins it adds (username, password, role) and writes the bank's ledger."""
     with services.Session() as session:
@@ -39,13 +57,6 @@ def seed_payroll_demo(services: Services, ledger_path: Path, workers: int = 30) 
     month = previous_month(utcnow().replace(tzinfo=None).date())
     seed_workforce(services, project.id, workers=workers, month=month)
     with services.Session.begin() as session:
-        if session.scalar(select(WageAccount).where(WageAccount.project_id == project.id)) is None:
-            session.add(WageAccount(
-                project_id=project.id, bank_code="REFBANK",
-                account_number_enc=services.cipher.encrypt(WAGE_ACCOUNT_NUMBER, "account_number"),
-                account_number_hash=services.cipher.lookup_hash(WAGE_ACCOUNT_NUMBER, "account_number"),
-                account_last4=WAGE_ACCOUNT_NUMBER[-4:], account_name=WAGE_ACCOUNT_NAME, status="bound",
-                agreement_accepted_at=utcnow()))
         new = []
         for username, password, _sec, display in SPECIALISTS:
             if session.scalar(select(Account).where(Account.username == username)) is None:
@@ -58,6 +69,7 @@ def seed_payroll_demo(services: Services, ledger_path: Path, workers: int = 30) 
             with services.Session.begin() as session:
                 account_id = session.scalar(select(Account.id).where(Account.username == username))
                 signing.set_security_password(session, account_id, security_password)
+    bind_demo_account(services, project.id)
     with services.Session() as session:
         rows = session.execute(select(Worker).join(ProjectWorker, ProjectWorker.worker_id == Worker.id)
                                .where(ProjectWorker.project_id == project.id).order_by(Worker.id)).scalars().all()

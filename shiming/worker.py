@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 
 import functools
 
+from activities.account_binding import AccountBindingActivities
 from activities.registration import RegistrationActivities
 from activities.wage_run import WageRunActivities
 from activities.worker_exit import WorkerExitActivities
@@ -25,13 +26,14 @@ from bank_connectors.wagefile import StatementError
 from bank_connectors.keys import load_or_create_keys
 from domain import notify
 from domain.services import Services
+from workflows.account_binding import WageAccountBindingWorkflow
 from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import StatementArrived, WageRunWorkflow
 from workflows.worker_exit import WorkerExitWorkflow
 
 log = logging.getLogger("shiming.worker")
 
-WORKFLOWS = [ProjectRegistrationWorkflow, WageRunWorkflow, WorkerExitWorkflow]
+WORKFLOWS = [ProjectRegistrationWorkflow, WageRunWorkflow, WorkerExitWorkflow, WageAccountBindingWorkflow]
 
 
 def platform_keys(services: Services):
@@ -88,8 +90,10 @@ async def watch_exchange_forever(client: Client, services: Services, connector: 
 
 
 def all_activities(services: Services) -> list:
-    return (RegistrationActivities(services).all() + wage_run_activities(services).all()
-            + WorkerExitActivities(services).all())
+    wage_run = wage_run_activities(services)  # the account binding asks the same bank connector
+    return (RegistrationActivities(services).all() + wage_run.all()
+            + WorkerExitActivities(services).all()
+            + AccountBindingActivities(services, wage_run.connector).all())
 
 
 def build_worker(client: Client, services: Services, executor: ThreadPoolExecutor, task_queue: str | None = None) -> Worker:

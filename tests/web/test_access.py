@@ -64,6 +64,11 @@ ACCESS = {
     "/payroll/run/<int:run_id>/reissue": PAYROLL,
     "/payroll/run/<int:run_id>/start": PAYROLL,
     "/payroll/run/<int:run_id>/line/<int:line_id>/settle": PAYROLL,
+    "/payroll/accounts": PAYROLL,
+    "/payroll/accounts/add": PAYROLL,
+    "/payroll/accounts/<int:account_id>": PAYROLL,
+    "/payroll/accounts/<int:account_id>/accept": PAYROLL,
+    "/payroll/accounts/<int:account_id>/start": PAYROLL,
 }
 
 USER_OF_ROLE = {
@@ -83,7 +88,7 @@ def rules(app):
 def fill(rule: str, case: dict) -> str:
     values = {"token": case["token"], "task_id": case["task_id"], "workflow_id": case["workflow_id"],
               "code": "en", "action": "claim", "run_id": case.get("run_id", 1), "version": 1,
-              "line_id": case.get("line_id", 1),
+              "line_id": case.get("line_id", 1), "account_id": case.get("account_id", 1),
               "pw_id": case.get("pw_id", 1)}
     return re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",
                   lambda m: str(values[m.group(1) or m.group(2)]), rule)

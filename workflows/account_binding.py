@@ -1,0 +1,113 @@
+"""WageAccountBindingWorkflow (PAY-2): binding a project's wage special account.
+
+The bank validates the account (a refusal ends the case, its reason recorded); then the case
+waits for the payroll specialist to accept the agreement, signed with their security password,
+through the `accept_agreement` update. Not accepted within EXPIRE_AFTER, the binding expires.
+The workflow carries the account row's id only, never its number.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.account_binding import AcceptAgreementInput, AccountBindingActivities, BindingRef
+
+EXPIRE_AFTER = timedelta(days=7)
+ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(seconds=60),
+                     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)))
+
+
+class BindingStatus:
+    VALIDATING = "validating"
+    AWAITING_AGREEMENT = "awaiting_agreement"
+    BOUND = "bound"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+
+
+@dataclass
+class BindingInput:
+    wage_account_id: int
+
+
+@dataclass
+class BindingResult:
+    status: str
+    code: str = ""  # the bank's refusal code when refused
+
+
+@dataclass
+class BindingStatusView:
+    status: str
+    wage_account_id: int
+    code: str = ""
+
+
+def _refuse(message: str, code: str) -> None:
+    raise ApplicationError(message, type=code, non_retryable=True)
+
+
+@workflow.defn
+class WageAccountBindingWorkflow:
+    def __init__(self) -> None:
+        self._status = BindingStatus.VALIDATING
+        self._code = ""
+        self._account_id = 0
+        self._busy = False
+
+    @workflow.run
+    async def run(self, inp: BindingInput) -> BindingResult:
+        self._account_id = inp.wage_account_id
+        checked = await workflow.execute_activity_method(
+            AccountBindingActivities.validate_wage_account, BindingRef(inp.wage_account_id), **ACTIVITY_OPTS)
+        if not checked.ok:
+            self._status, self._code = BindingStatus.REFUSED, checked.code
+            return BindingResult(self._status, self._code)
+        self._status = BindingStatus.AWAITING_AGREEMENT
+        bound = lambda: self._status == BindingStatus.BOUND  # noqa: E731
+        try:
+            await workflow.wait_condition(bound, timeout=EXPIRE_AFTER)
+        except asyncio.TimeoutError:
+            await workflow.wait_condition(lambda: not self._busy)  # an acceptance under way finishes first
+        if not bound():
+            self._status = BindingStatus.EXPIRED
+            await workflow.execute_activity_method(
+                AccountBindingActivities.expire_binding, BindingRef(inp.wage_account_id), **ACTIVITY_OPTS)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return BindingResult(self._status)
+
+    @workflow.update
+    async def accept_agreement(self, inp: AcceptAgreementInput) -> str:
+        self._validate_accept(inp)
+        self._busy = True
+        try:
+            await workflow.execute_activity_method(AccountBindingActivities.accept_agreement, inp, **ACTIVITY_OPTS)
+        except ActivityError as exc:
+            if isinstance(exc.cause, ApplicationError):  # a business refusal: the caller sees its code
+                raise exc.cause from None
+            raise
+        finally:
+            self._busy = False
+        self._status = BindingStatus.BOUND
+        return self._status
+
+    @accept_agreement.validator
+    def _validate_accept(self, inp: AcceptAgreementInput) -> None:
+        if inp.wage_account_id != self._account_id:
+            _refuse("this process binds another account", "WrongAccount")
+        if self._status != BindingStatus.AWAITING_AGREEMENT:
+            _refuse("the account is not waiting for the agreement", "NotAwaitingAgreement")
+        if self._busy:
+            _refuse("another action on this account is in progress", "Busy")
+        if not inp.document or not inp.signature:
+            _refuse("the acceptance is not signed", "SignatureRefused")
+
+    @workflow.query
+    def status(self) -> BindingStatusView:
+        return BindingStatusView(self._status, self._account_id, self._code)
