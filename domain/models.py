@@ -276,6 +276,22 @@ class AuditLog(Base):
     row_hash: Mapped[Optional[str]] = mapped_column(String(64))
 
 
+class AuditChain(Base):
+    """SEC-3: the audit chain's checkpoint, one row (id 1) MACed with the audit key. The head is the
+    newest chained row (so deleting the newest rows shows); the base is the last pruned row."""
+
+    __tablename__ = "audit_chain"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chain_seq: Mapped[int] = mapped_column(BigInteger)  # rows ever chained, pruned ones included
+    head_id: Mapped[Optional[int]] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    base_seq: Mapped[int] = mapped_column(BigInteger)  # rows pruned
+    base_id: Mapped[Optional[int]] = mapped_column(Integer)
+    base_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[Optional[str]] = mapped_column(String(64))  # None until the first audited commit
+    updated_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+
 # --- workforce (issue 3: what the wage run needs) ------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import audit
 from .blobstore import BlobStore
 from .calendar import WorkingCalendar
 from .db import make_engine, make_session_factory
@@ -25,6 +26,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> "Services":
         engine = make_engine(settings.database_url)
+        audit.use_key(engine, settings.audit_key)  # SEC-3: audit rows written through this engine are chained
         return cls(
             settings=settings,
             engine=engine,

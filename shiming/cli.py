@@ -1,4 +1,4 @@
-"""`shiming` command line: dev | worker | web | bank | migrate | seed | bench."""
+"""`shiming` command line: dev | worker | web | bank | migrate | seed | verify-run | audit | bench."""
 from __future__ import annotations
 
 import argparse
@@ -91,6 +91,32 @@ def cmd_verify_run(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_audit_verify(args) -> int:
+    from domain import audit
+
+    services = _services()
+    with services.Session() as session:
+        report = audit.verify(session, services.settings.audit_key)
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+def cmd_audit_prune(args) -> int:
+    from domain import audit
+
+    services = _services()
+    days = services.settings.audit_retention_days
+    try:
+        with services.Session.begin() as session:
+            result = audit.prune(session, services.settings.audit_key, days, dry_run=args.dry_run)
+    except audit.AuditChainError as exc:
+        print(f"audit prune: {exc}", file=sys.stderr)
+        return 1
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {result.removed} audit rows older than {days} days (before {result.cutoff:%Y-%m-%d %H:%M} UTC)")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from benchmarks import run_benchmark
 
@@ -129,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("verify-run", help="check a wage run's signature chain and sums")
     p.add_argument("run", help="run id or workflow id (wage-run-<project>-<YYYY-MM>)")
     p.set_defaults(func=cmd_verify_run)
+    p = sub.add_parser("audit", help="check or prune the tamper-evident audit log (docs/audit.md)")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="walk the hash chain; exit 1 naming each changed, inserted or deleted row"
+                         ).set_defaults(func=cmd_audit_verify)
+    p = audit_sub.add_parser("prune", help="remove rows older than SHIMING_AUDIT_RETENTION_DAYS (at least 180)")
+    p.add_argument("--dry-run", action="store_true", help="only count the rows that would be removed")
+    p.set_defaults(func=cmd_audit_prune)
     p = sub.add_parser("bench", help="run a benchmark; prints one JSON line")
     p.add_argument("name")
     p.add_argument("rest", nargs=argparse.REMAINDER)

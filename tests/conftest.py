@@ -19,6 +19,7 @@ def make_settings(home: Path, database_url: str | None = None, **overrides) -> S
         database_url=database_url or f"sqlite:///{home / 'shiming.db'}",
         secret_key="test-secret-key-" + "x" * 32,
         pii_key="11" * 32,
+        audit_key="33" * 32,  # fixed like pii_key: a database copied to another home keeps its audit chain
         **overrides,
     )
 

@@ -55,6 +55,7 @@ class Stack:
             SHIMING_DATABASE_URL=self.services.settings.database_url,
             SHIMING_SECRET_KEY=TEST_SECRET,
             SHIMING_PII_KEY=TEST_PII_KEY,
+            SHIMING_AUDIT_KEY="33" * 32,  # the same as tests/conftest.make_settings
             SHIMING_PAYLOAD_KEY=TEST_PAYLOAD_KEY,
             SHIMING_TEMPORAL_ADDRESS=self.temporal_address,
             SHIMING_TEMPORAL_UI_URL=f"http://127.0.0.1:{self.ui_port}",
