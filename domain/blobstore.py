@@ -1,4 +1,5 @@
-"""Content-addressed blob store under `var/blobs`, with upload checks (SEC-2)."""
+"""Content-addressed blob store under `var/blobs` (SEC-2: stored under the content hash, never a
+client's name). The upload checks are `domain.uploads` (re-exported here for older imports)."""
 from __future__ import annotations
 
 import hashlib
@@ -6,35 +7,13 @@ import os
 import tempfile
 from pathlib import Path
 
-import filetype
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import StoredFile
+from .uploads import SCAN_TYPES, UploadError, check_scan, sniff_scan_type
 
-SCAN_TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
-
-
-class UploadError(ValueError):
-    """A refused upload; the message is safe to show."""
-
-
-def sniff_scan_type(data: bytes) -> str:
-    """The content type of a scan judged by its bytes, never by its name."""
-    kind = filetype.guess(data[:8192])
-    mime = kind.mime if kind else None
-    if mime not in SCAN_TYPES:
-        raise UploadError("unsupported_type")
-    return mime
-
-
-def check_scan(data: bytes, max_bytes: int) -> str:
-    """The content type of an acceptable scan, or UploadError (empty_file, too_large, unsupported_type)."""
-    if not data:
-        raise UploadError("empty_file")
-    if len(data) > max_bytes:
-        raise UploadError("too_large")
-    return sniff_scan_type(data)
+__all__ = ["BlobStore", "SCAN_TYPES", "UploadError", "check_scan", "find_file", "sniff_scan_type"]
 
 
 class BlobStore:

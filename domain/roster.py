@@ -38,6 +38,8 @@ from .rules import (
     normalize_mobile,
     normalize_trade_code,
 )
+from . import scope
+from .uploads import is_size_refusal, xlsx_refusal
 from .workforce import CARD_NUMBER, ID_NUMBER, PHONE
 
 # (identifier, column title in the file) in file order; the titles are the file format.
@@ -176,6 +178,7 @@ def _save(wb: Workbook) -> bytes:
 # ---- import -----------------------------------------------------------------------------------
 
 
+@scope.unscoped()  # workers are found by ID number across projects
 def import_roster(session: Session, cipher: PiiCipher, project_id: int, data: bytes) -> RosterResult:
     """Check every row of an .xlsx roster; when all are right, save them all, else save nothing.
 
@@ -185,6 +188,10 @@ def import_roster(session: Session, cipher: PiiCipher, project_id: int, data: by
     Writes go through the caller's session and transaction in batches; objects of these tables
     already loaded in that session are not refreshed.
     """
+    refused = xlsx_refusal(data, MAX_BYTES, max_unpacked=MAX_UNPACKED_BYTES)  # SEC-2: before openpyxl
+    if refused:
+        return RosterResult(ok=False, errors=[RowError(0, "", "file_too_large" if is_size_refusal(refused)
+                                                       else "not_xlsx", "")])
     rows, errors = _read_rows(data)
     if errors:
         return RosterResult(ok=False, errors=errors)

@@ -18,6 +18,7 @@ from .attendance import monthly_summary
 from .models import ProjectWorker, Worker
 from .pii import PiiCipher
 from .rules import mask_id_number
+from .uploads import is_size_refusal, xlsx_refusal
 
 HEADERS = ["序号", "人员编号", "姓名", "身份证号", "出勤天数", "工时", "日工资(元)", "应发(元)", "实发(元)", "备注"]
 TOTAL_LABEL = "合计"
@@ -111,8 +112,9 @@ def prefill_xlsx(session: Session, cipher: PiiCipher, project_id: int, month: st
 def parse_upload(session: Session, project_id: int, data: bytes) -> TableResult:
     """Validate an uploaded wage table completely; nothing is written here."""
     result = TableResult()
-    if len(data) > MAX_BYTES:
-        result.errors.append(TableRowError(0, "file", "too_large"))
+    refused = xlsx_refusal(data, MAX_BYTES)  # SEC-2: size, zip bomb, entry names, OOXML, before openpyxl
+    if refused:
+        result.errors.append(TableRowError(0, "file", "too_large" if is_size_refusal(refused) else "not_xlsx"))
         return result
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)

@@ -103,6 +103,9 @@ UPLOAD_ERRORS = {
     "empty_file": _l("The file is empty."),
     "too_large": _l("The file is too large."),
     "unsupported_type": _l("Only PDF, JPEG or PNG scans are accepted (checked by content)."),
+    "not_xlsx": _l("Only Excel workbooks (.xlsx) are accepted (checked by content)."),
+    "zip_bomb": _l("The workbook unpacks to far more data than a real one: refused."),
+    "unsafe_archive": _l("The workbook contains unsafe or unusual entries: refused."),
 }
 
 FIELD_ERRORS = {

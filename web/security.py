@@ -1,7 +1,16 @@
-"""Who may see what: Flask-Login wiring, role guards, idle timeout, forced password change,
-safe redirects and the security headers (ACC-5, SEC-2)."""
+"""Who may see what: Flask-Login wiring, role guards, session lifetime, forced password change,
+re-authentication, rate limits, safe redirects and the security headers (ACC-5, SEC-2).
+
+Sessions are Flask's signed cookies. At login the session is cleared and gets a fresh random
+`sid`, the login time and the account's `session_epoch`. On every request a logged-in session
+ends when the account is disabled (`is_active` or `can_login` false), when its epoch is older
+than the account's (logout, disabling, a password change or a re-authentication lockout bump
+it: every session of the account ends), after `session_absolute_hours` since the login, or
+after `session_idle_minutes` without a request. docs/security.md has the reasons.
+"""
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Optional
 from urllib.parse import urlsplit
@@ -9,15 +18,37 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import LoginManager, UserMixin, current_user, logout_user
+from flask_limiter import Limiter
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from domain import audit
 from domain.models import Account, Role
+from domain.password_policy import (
+    LETTERS_AND_DIGITS,
+    SAME_AS_USERNAME,
+    TOO_COMMON,
+    TOO_LONG,
+    TOO_SHORT,
+)
 
+from .auth.login import ReauthResult, reauthenticate
 from .core import remote_addr, services
 
 LAST_SEEN = "last_seen"  # session key: epoch seconds of the last request of a logged-in user
+LOGIN_AT = "login_at"  # session key: epoch seconds of the login (absolute timeout)
+EPOCH = "epoch"  # session key: the account's session_epoch at login
+SESSION_NONCE = "sid"  # session key: random per login, so a new login never reuses a session's content
+USER_ID = "_user_id"  # Flask-Login's session key
 KEEP_ON_CLEAR = ("lang",)
+
+# Rate limits per client (the account when logged in, else the address), POST requests only.
+# A view joins one with `@rate_limit(kind)`; app.config["SHIMING_RATE_LIMITS"] overrides them.
+RATE_LIMITS = {
+    "login": "20 per minute; 200 per hour",
+    "password": "10 per minute; 50 per hour",  # password change or reset
+    "card_binding": "5 per minute; 20 per hour",  # binding or changing a bank card / wage account
+    "sms": "3 per minute; 20 per hour",  # sending an SMS code
+}
 
 CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
        "form-action 'self'; frame-ancestors 'none'")
@@ -41,7 +72,8 @@ class WebUser(UserMixin):
         self.enterprise_id = account.enterprise_id
         self.project_id = account.project_id
         self.must_change_password = bool(account.must_change_password)
-        self._active = bool(account.is_active)
+        self.session_epoch = account.session_epoch or 0
+        self._active = bool(account.is_active) and bool(account.can_login)
 
     @property
     def is_active(self) -> bool:
@@ -55,7 +87,7 @@ def load_user(user_id: str) -> Optional[WebUser]:
         return None
     with services().Session() as session:
         account = session.get(Account, account_id)
-        if account is None or not account.is_active:
+        if account is None or not account.is_active or not account.can_login:
             return None
         return WebUser(account)
 
@@ -65,6 +97,24 @@ def clear_session() -> None:
     kept = {k: session[k] for k in KEEP_ON_CLEAR if k in session}
     session.clear()
     session.update(kept)
+
+
+def start_session(user: WebUser) -> None:
+    """Log `user` in on a fresh session: nothing of the session before the login survives
+    (but the language), a new random `sid`, the login time and the account's session epoch."""
+    clear_session()
+    session[SESSION_NONCE] = secrets.token_urlsafe(32)
+    login_user(user)
+    now = int(time.time())
+    session[LOGIN_AT] = now
+    session[LAST_SEEN] = now
+    session[EPOCH] = user.session_epoch
+
+
+def renew_session(epoch: int) -> None:
+    """After a password change: keep this session (with a new `sid`) at the account's new epoch."""
+    session[SESSION_NONCE] = secrets.token_urlsafe(32)
+    session[EPOCH] = epoch
 
 
 def is_safe_next(target: Optional[str]) -> bool:
@@ -106,24 +156,51 @@ def _unauthorized():
     return redirect(url_for("auth.login"))
 
 
-def _check_idle_timeout():
-    if request.endpoint == "static" or not current_user.is_authenticated:
+def _end_session(account_id, username: str, action: str, message: str):
+    """Log out, audit why, and send the browser to the login page (back to this page after)."""
+    with services().Session.begin() as db:
+        audit.record(db, actor_id=account_id, actor_name=username, action=action,
+                     target_type="account", target_id=account_id, remote_addr=remote_addr())
+    logout_user()
+    clear_session()
+    flash(message, "info")
+    if request.method == "GET" and request.endpoint not in (None, "auth.logout"):
+        nxt = request.full_path if request.query_string else request.path
+        return redirect(url_for("auth.login", next=nxt))
+    return redirect(url_for("auth.login"))
+
+
+def _check_session():
+    """End a session whose account was disabled, whose epoch is stale, or that is too old or idle."""
+    if request.endpoint == "static":
         return None
+    if not current_user.is_authenticated:
+        stale = session.get(USER_ID)
+        if stale is None:
+            return None
+        try:
+            stale_id = int(stale)
+        except (TypeError, ValueError):
+            stale_id = None
+        return _end_session(stale_id, f"#{stale}", "auth.session_disabled",
+                            _("Your session has ended. Please log in again."))
     now = int(time.time())
+    settings = services().settings
+    user_id, name = current_user.id, current_user.username
+    if EPOCH not in session:  # a session from before the epoch check existed: it joins the current epoch
+        session[EPOCH] = current_user.session_epoch
+    if session[EPOCH] != current_user.session_epoch:
+        return _end_session(user_id, name, "auth.session_revoked", _("Your session has ended. Please log in again."))
+    login_at = session.get(LOGIN_AT)
+    if not isinstance(login_at, (int, float)):
+        session[LOGIN_AT] = login_at = now  # a session from before this check existed: count from now
+    if now - login_at > settings.session_absolute_hours * 3600:
+        return _end_session(user_id, name, "auth.session_expired",
+                            _("Your session reached its maximum length. Please log in again."))
     last = session.get(LAST_SEEN)
-    limit = services().settings.session_idle_minutes * 60
-    if isinstance(last, (int, float)) and now - last > limit:
-        user_id, name = current_user.id, current_user.username
-        with services().Session.begin() as db:
-            audit.record(db, actor_id=user_id, actor_name=name, action="auth.session_timeout",
-                         target_type="account", target_id=user_id, remote_addr=remote_addr())
-        logout_user()
-        clear_session()
-        flash(_("Your session expired after a period of inactivity. Please log in again."), "info")
-        if request.method == "GET" and request.endpoint not in (None, "auth.logout"):
-            nxt = request.full_path if request.query_string else request.path
-            return redirect(url_for("auth.login", next=nxt))
-        return redirect(url_for("auth.login"))
+    if isinstance(last, (int, float)) and now - last > settings.session_idle_minutes * 60:
+        return _end_session(user_id, name, "auth.session_timeout",
+                            _("Your session expired after a period of inactivity. Please log in again."))
     session[LAST_SEEN] = now
     return None
 
@@ -135,6 +212,94 @@ def _force_password_change():
         return None
     flash(_("Please change your initial password before continuing."), "info")
     return redirect(url_for("auth.password"))
+
+
+# ---- re-authentication and password messages -------------------------------------------------
+
+
+def verify_reauth(password: str, purpose: str) -> bool:
+    """Ask the logged-in user's login password again before a sensitive change (bank card, wage
+    account). True when right; else False after flashing why. Wrong passwords count toward the
+    login lockout (audited `auth.reauth_*`); a lockout ends every session of the account, this one
+    included. `purpose` (e.g. "bank_card", "wage_account") is recorded in the audit."""
+    if not current_user.is_authenticated:
+        return False
+    with services().Session.begin() as db:
+        result = reauthenticate(db, services().settings, current_user.id, password or "", remote_addr(), purpose)
+    if result.ok:
+        return True
+    if result.locked:
+        logout_user()
+        clear_session()
+    flash(reauth_message(result), "error")
+    return False
+
+
+def reauth_message(result: ReauthResult) -> str:
+    if result.locked:
+        return _("Too many failed attempts. Login is locked for %(minutes)s minutes.",
+                 minutes=services().settings.lockout_window_minutes)
+    return _("The login password is wrong. %(count)s attempt(s) left before the account is locked.",
+             count=result.remaining_attempts)
+
+
+def policy_message(code: str) -> str:
+    """The translated message of a `domain.password_policy` problem code."""
+    if code == TOO_SHORT:
+        return _("At least 8 characters.")  # MIN_LENGTH
+    if code == TOO_LONG:
+        return _("The password is too long.")
+    if code == TOO_COMMON:
+        return _("This password is too common: it is on the list of passwords attackers try first.")
+    if code == SAME_AS_USERNAME:
+        return _("The password must not be the user name.")
+    if code == LETTERS_AND_DIGITS:
+        return _("Use both letters and digits.")
+    return _("The new password does not meet the password rules.")
+
+
+# ---- rate limits ---------------------------------------------------------------------------------
+
+
+def rate_limit(kind: str):
+    """Mark a view as counting toward the `kind` rate limit (login, password, card_binding, sms).
+
+    Only POST requests count; over the limit the client gets the 429 page. The limits are applied
+    by `init_rate_limits` when the app is built, with that app's own Limiter."""
+    if kind not in RATE_LIMITS:
+        raise ValueError(f"unknown rate limit {kind!r}")
+
+    def mark(view):
+        view.shiming_rate_limit = kind
+        return view
+
+    return mark
+
+
+def _rate_key() -> str:
+    if current_user.is_authenticated:
+        return f"account:{current_user.id}"
+    return f"addr:{remote_addr()}"
+
+
+def init_rate_limits(app: Flask) -> Limiter:
+    """One Limiter per app (storage `settings.rate_limit_storage_uri`, in memory by default) over
+    every registered view marked with `rate_limit`. Call after the blueprints are registered."""
+    app.config.setdefault("SHIMING_RATE_LIMITS", {})
+    limits = {**RATE_LIMITS, **app.config["SHIMING_RATE_LIMITS"]}
+    app.config["SHIMING_RATE_LIMITS"] = limits
+    storage = app.config.get("RATELIMIT_STORAGE_URI") or app.extensions["shiming"]["services"].settings.rate_limit_storage_uri
+    limiter = Limiter(key_func=_rate_key, app=app, storage_uri=storage)
+    for endpoint, view in list(app.view_functions.items()):
+        kind = getattr(view, "shiming_rate_limit", None)
+        if kind:
+            app.view_functions[endpoint] = limiter.shared_limit(
+                lambda kind=kind: current_app.config["SHIMING_RATE_LIMITS"][kind], scope=kind,
+                methods=["POST"])(view)
+    return limiter
+
+
+# ---- headers -------------------------------------------------------------------------------------
 
 
 def _security_headers(response):
@@ -156,6 +321,6 @@ def init_app(app: Flask) -> None:
     manager.login_message = _l("Please log in to continue.")
     manager.user_loader(load_user)
     manager.unauthorized_handler(_unauthorized)
-    app.before_request(_check_idle_timeout)
+    app.before_request(_check_session)
     app.before_request(_force_password_change)
     app.after_request(_security_headers)

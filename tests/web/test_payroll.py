@@ -33,6 +33,19 @@ from tests.web.conftest import (
 from tests.web.fakes import FakeExecution
 from workflows.wage_run import ReissueInput, WageRunInput, WageRunStatus, WageRunWorkflow
 
+
+def _workbook(text: str) -> bytes:
+    """A real .xlsx (the upload guard checks the OOXML structure before anything is signed)."""
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append([text])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
 MONTH = "2026-10"
 WAGE_ACCOUNT = "6222020000012345678"
 SECURITY_PASSWORDS = {"payroll_a": "Anquan2026a", "payroll_b": "Anquan2026b"}
@@ -172,7 +185,7 @@ def test_a_wrong_security_password_shows_the_attempts_left_and_sends_nothing(cli
     with services.Session() as db:
         files_before = db.scalar(select(func.count()).select_from(StoredFile))
     response = client.post(f"/payroll/run/{run['id']}/wage-table", data={
-        "table": upload(b"PK\x03\x04 a table", "table.xlsx"), "security_password": "Wrong2026x"},
+        "table": upload(_workbook("a table"), "table.xlsx"), "security_password": "Wrong2026x"},
         content_type="multipart/form-data", follow_redirects=True)
     page = response.get_data(as_text=True)
     assert "Wrong security password. 4 attempt(s) left" in page
@@ -210,7 +223,7 @@ def test_an_invalid_table_offers_the_error_report(client, services, platform, br
     bridge.refuse = "WageTableInvalid"
     _english(client, services, "payroll_a")
     page = client.post(f"/payroll/run/{run['id']}/wage-table", data={
-        "table": upload(b"PK\x03\x04 bad", "table.xlsx"), "security_password": SECURITY_PASSWORDS["payroll_a"]},
+        "table": upload(_workbook("bad"), "table.xlsx"), "security_password": SECURITY_PASSWORDS["payroll_a"]},
         content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
     assert "The wage table has errors" in page and 'id="download-error-report"' in page
     report = client.get(f"/payroll/run/{run['id']}/errors.xlsx")

@@ -4,12 +4,16 @@
 number of minutes. Failures count only after the last success and after the end of the last
 lock, so one mistake after a lock does not lock again at once. Unknown user names are counted
 the same way, so the answers do not tell which accounts exist.
+
+`reauthenticate` asks a logged-in user for the login password again before a sensitive change
+(bank card, wage account); its failures count toward the same lockout, and a lockout there also
+ends every session of the account.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Optional
 
 from sqlalchemy import func, select
@@ -17,9 +21,8 @@ from sqlalchemy.orm import Session
 
 from domain import audit
 from domain.models import Account, LoginAttempt, utcnow
-from domain.passwords import hash_password, verify_password
+from domain.passwords import end_sessions, hash_password, verify_password
 from domain.settings import Settings
-
 
 
 @lru_cache(maxsize=1)
@@ -41,23 +44,29 @@ class LoginResult:
     account: Optional[Account] = None
 
 
-def _failures_since(session: Session, username: str, since: datetime) -> int:
+@dataclass
+class _Counting:
+    since: datetime  # failures after this moment count (window start or the end of the last lock)
+    after_id: int  # ... and after the last success (by row order: times have whole seconds only)
+
+
+def _failures_since(session: Session, username: str, counting: _Counting) -> int:
     return session.scalar(select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.username == username, LoginAttempt.succeeded.is_(False), LoginAttempt.created_at > since)) or 0
+        LoginAttempt.username == username, LoginAttempt.succeeded.is_(False),
+        LoginAttempt.created_at > counting.since, LoginAttempt.id > counting.after_id)) or 0
 
 
-def _last_success(session: Session, username: str) -> Optional[datetime]:
-    return session.scalar(select(func.max(LoginAttempt.created_at)).where(
-        LoginAttempt.username == username, LoginAttempt.succeeded.is_(True)))
+def _last_success_id(session: Session, username: str) -> int:
+    return session.scalar(select(func.max(LoginAttempt.id)).where(
+        LoginAttempt.username == username, LoginAttempt.succeeded.is_(True))) or 0
 
 
 def _counting_since(session: Session, settings: Settings, username: str, account: Optional[Account],
-                    now: datetime) -> datetime:
+                    now: datetime) -> _Counting:
     since = now - timedelta(minutes=settings.lockout_window_minutes)
-    for moment in (_last_success(session, username), account.locked_until if account else None):
-        if moment is not None and moment > since:
-            since = moment
-    return since
+    if account is not None and account.locked_until is not None and account.locked_until > since:
+        since = account.locked_until
+    return _Counting(since, _last_success_id(session, username))
 
 
 def attempt_login(session: Session, settings: Settings, username: str, password: str,
@@ -75,15 +84,15 @@ def attempt_login(session: Session, settings: Settings, username: str, password:
     if account is not None and account.locked_until is not None and account.locked_until > now:
         note(False, "auth.login_locked")
         return LoginResult(Outcome.LOCKED)
-    since = _counting_since(session, settings, username, account, now)
-    if account is None and _failures_since(session, username, since) >= settings.lockout_threshold:
+    counting = _counting_since(session, settings, username, account, now)
+    if account is None and _failures_since(session, username, counting) >= settings.lockout_threshold:
         verify_password(_dummy_hash(), password)
         note(False, "auth.login_locked")
         return LoginResult(Outcome.LOCKED)
 
     good = verify_password(account.password_hash if account else _dummy_hash(), password)
     if good and account is not None:
-        if not account.is_active:
+        if not account.is_active or not account.can_login:
             note(False, "auth.login_inactive")
             return LoginResult(Outcome.INACTIVE)
         note(True, "auth.login_success")
@@ -93,7 +102,7 @@ def attempt_login(session: Session, settings: Settings, username: str, password:
 
     note(False, "auth.login_failure")
     session.flush()
-    if _failures_since(session, username, since) >= settings.lockout_threshold:
+    if _failures_since(session, username, counting) >= settings.lockout_threshold:
         if account is not None:
             account.locked_until = now + timedelta(minutes=settings.lockout_window_minutes)
             audit.record(session, actor_id=account.id, actor_name=username, action="auth.lockout",
@@ -101,3 +110,48 @@ def attempt_login(session: Session, settings: Settings, username: str, password:
                          detail={"until": account.locked_until.isoformat()})
         return LoginResult(Outcome.LOCKED)
     return LoginResult(Outcome.BAD_CREDENTIALS)
+
+
+@dataclass
+class ReauthResult:
+    ok: bool
+    locked: bool = False
+    remaining_attempts: int = 0  # wrong passwords left before the lockout (when not ok and not locked)
+
+
+def reauthenticate(session: Session, settings: Settings, account_id: int, password: str, remote_addr: str,
+                   purpose: str) -> ReauthResult:
+    """Check the login password of a logged-in account again (audited as `auth.reauth_*`).
+
+    A wrong password is a failed LoginAttempt, so it counts toward the login lockout; reaching the
+    threshold locks the account and ends all its sessions. `purpose` names the change in the audit.
+    """
+    now = utcnow()
+    account = session.get(Account, account_id)
+    if account is None or not account.is_active or not account.can_login:
+        return ReauthResult(False, locked=True)
+    username = account.username
+
+    def note(succeeded: bool, action: str) -> None:
+        session.add(LoginAttempt(username=username, succeeded=succeeded, remote_addr=remote_addr, created_at=now))
+        audit.record(session, actor_id=account.id, actor_name=username, action=action, target_type="account",
+                     target_id=account.id, remote_addr=remote_addr, detail={"purpose": purpose})
+
+    if account.locked_until is not None and account.locked_until > now:
+        note(False, "auth.reauth_locked")
+        return ReauthResult(False, locked=True)
+    counting = _counting_since(session, settings, username, account, now)
+    if verify_password(account.password_hash, password):
+        note(True, "auth.reauth_success")
+        return ReauthResult(True)
+    note(False, "auth.reauth_failure")
+    session.flush()
+    failures = _failures_since(session, username, counting)
+    if failures >= settings.lockout_threshold:
+        account.locked_until = now + timedelta(minutes=settings.lockout_window_minutes)
+        end_sessions(account)
+        audit.record(session, actor_id=account.id, actor_name=username, action="auth.lockout",
+                     target_type="account", target_id=account.id, remote_addr=remote_addr,
+                     detail={"until": account.locked_until.isoformat(), "purpose": purpose})
+        return ReauthResult(False, locked=True)
+    return ReauthResult(False, remaining_attempts=settings.lockout_threshold - failures)

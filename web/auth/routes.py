@@ -1,32 +1,33 @@
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
 from domain import audit
-from domain.models import Account, utcnow
-from domain.passwords import hash_password, policy_problems, verify_password
+from domain.models import Account
+from domain.passwords import change_password, end_sessions, policy_problems, verify_password
 
 from ..core import remote_addr, services
 from ..i18n import LANGUAGES
-from ..security import LAST_SEEN, WebUser, clear_session, home_for, is_safe_next
+from ..security import (
+    WebUser,
+    clear_session,
+    home_for,
+    is_safe_next,
+    policy_message,
+    rate_limit,
+    renew_session,
+    start_session,
+)
 from .forms import LoginForm, PasswordChangeForm
 from .login import Outcome, attempt_login
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
-def _policy_message(code: str) -> str:
-    if code == "too_short":
-        return _("At least 8 characters.")
-    if code == "letters_and_digits":
-        return _("Use both letters and digits.")
-    return _("The new password does not meet the password rules.")
-
 
 @bp.route("/login", methods=["GET", "POST"])
+@rate_limit("login")
 def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(home_for(current_user))
@@ -38,9 +39,7 @@ def login():
             result = attempt_login(db, services().settings, form.username.data, form.password.data, remote_addr())
             user = WebUser(result.account) if result.account is not None else None
         if result.outcome == Outcome.OK:
-            clear_session()
-            login_user(user)
-            session[LAST_SEEN] = int(time.time())
+            start_session(user)
             target = form.next.data or request.args.get("next")
             if user.must_change_password:
                 return redirect(url_for("auth.password"))
@@ -59,7 +58,11 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    """Ends every session of the account, not just this browser's (ACC-5)."""
     with services().Session.begin() as db:
+        account = db.get(Account, current_user.id)
+        if account is not None:
+            end_sessions(account)
         audit.record(db, actor_id=current_user.id, actor_name=current_user.username, action="auth.logout",
                      target_type="account", target_id=current_user.id, remote_addr=remote_addr())
     logout_user()
@@ -70,22 +73,23 @@ def logout():
 
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
+@rate_limit("password")
 def password():
+    """Change the login password; the account's other sessions end, this one goes on."""
     form = PasswordChangeForm()
     if form.validate_on_submit():
-        problems = policy_problems(form.new_password.data)
         with services().Session.begin() as db:
             account = db.get(Account, current_user.id)
+            problems = policy_problems(form.new_password.data, account.role, account.username)
             if not verify_password(account.password_hash, form.current_password.data):
                 form.current_password.errors.append(_("The current password is wrong."))
             elif problems:
-                form.new_password.errors.extend(_policy_message(p) for p in problems)
+                form.new_password.errors.extend(policy_message(p) for p in problems)
             elif verify_password(account.password_hash, form.new_password.data):
                 form.new_password.errors.append(_("The new password must differ from the current one."))
             else:
-                account.password_hash = hash_password(form.new_password.data)
-                account.must_change_password = False
-                account.password_changed_at = utcnow()
+                change_password(account, form.new_password.data)
+                renew_session(account.session_epoch)
                 audit.record(db, actor_id=account.id, actor_name=account.username, action="auth.password_change",
                              target_type="account", target_id=account.id, remote_addr=remote_addr())
                 flash(_("Your password has been changed."), "success")

@@ -18,7 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.wage_run import SettleLineInput, SignedStepInput
 from domain import signing
-from domain.blobstore import UploadError, check_scan
+from domain.uploads import UploadError, check_scan, check_xlsx, read_upload
 from domain.models import (
     Account,
     BankBatch,
@@ -423,12 +423,10 @@ def _step_input(run_id: int, signed, file_id=None, batch_version: int = 0) -> Si
 
 
 def _read_upload(field) -> bytes:
+    """The uploaded wage table after the upload guard (size, OOXML by content, zip bomb, entry names)."""
     limit = services().settings.upload_max_bytes
-    data = field.data.read(limit + 1)
-    if not data:
-        raise UploadError("empty_file")
-    if len(data) > limit:
-        raise UploadError("too_large")
+    data = read_upload(field.data, limit)
+    check_xlsx(data, limit)
     return data
 
 
@@ -469,9 +467,9 @@ def submit_sheet(run_id: int):
         _form_problem(form)
         return _back(run_id, "step-signed-sheet")
     limit = services().settings.upload_max_bytes
-    data = form.sheet.data.read(limit + 1)
     try:
         # checked by content before anything is signed; stored only after the password was right
+        data = read_upload(form.sheet.data, limit)
         check_scan(data, limit)
     except UploadError as exc:
         flash(upload_message(str(exc)), "error")
