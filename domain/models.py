@@ -38,8 +38,15 @@ class Role:
     ENTERPRISE = "enterprise"
     PROJECT = "project"
     PAYROLL_SPECIALIST = "payroll_specialist"  # scoped to a project; signs wage steps
+    # ACC-1 / separation of duties: the system administrator runs the platform, the security
+    # administrator manages accounts' state, the auditor reads the audit log and changes nothing
+    SECURITY_ADMIN = "security_admin"
+    AUDITOR = "auditor"
+    SUPERVISOR = "supervisor"  # supervisory authority above the district bureaus; reads, decides nothing
+    COMPANY = "company"  # a subcontractor or labour company on one project (ACC-2)
 
-    ALL = (ADMIN, BUREAU_REVIEWER, BUREAU_CHIEF, ENTERPRISE, PROJECT, PAYROLL_SPECIALIST)
+    ALL = (ADMIN, BUREAU_REVIEWER, BUREAU_CHIEF, ENTERPRISE, PROJECT, PAYROLL_SPECIALIST,
+           SECURITY_ADMIN, AUDITOR, SUPERVISOR, COMPANY)
     BUREAU = (BUREAU_REVIEWER, BUREAU_CHIEF)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import audit
+from . import audit, scope
 from .blobstore import BlobStore
 from .calendar import WorkingCalendar
 from .db import make_engine, make_session_factory
@@ -27,10 +27,12 @@ class Services:
     def build(cls, settings: Settings) -> "Services":
         engine = make_engine(settings.database_url)
         audit.use_key(engine, settings.audit_key)  # SEC-3: audit rows written through this engine are chained
+        session_factory = make_session_factory(engine)
+        scope.install(session_factory)  # ACC-2: one scoping rule for every ORM read (domain/scope.py)
         return cls(
             settings=settings,
             engine=engine,
-            Session=make_session_factory(engine),
+            Session=session_factory,
             cipher=PiiCipher(settings.pii_key),
             blobs=BlobStore(settings.blob_dir),
             calendar=WorkingCalendar.from_strings(settings.holidays, settings.extra_workdays),

@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import scope
 from .models import BankCard, Company, ProjectWorker, Team, Worker, utcnow
 from .pii import PiiCipher
 from .rules import (
@@ -50,6 +51,7 @@ def find_worker(session: Session, cipher: PiiCipher, id_number: str) -> Optional
     return session.scalar(select(Worker).where(Worker.id_number_hash == id_number_hash(cipher, id_number)))
 
 
+@scope.unscoped()  # one person across projects, found by ID number
 def upsert_worker(session: Session, cipher: PiiCipher, *, name: str, id_number: str,
                   phone: Optional[str] = None) -> Worker:
     """The worker with this ID number, created or updated; `phone=None` keeps the stored phone.
@@ -94,6 +96,7 @@ def phone_of(cipher: PiiCipher, worker: Worker) -> Optional[str]:
     return cipher.decrypt(worker.phone_enc, PHONE) if worker.phone_enc else None
 
 
+@scope.unscoped()
 def set_card(session: Session, cipher: PiiCipher, worker: Worker, bank_name: str, card_number: str) -> BankCard:
     """Make `card_number` the worker's current payroll card; the previous one is kept, replaced.
 

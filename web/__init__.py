@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from domain.services import Services
 
-from . import security
+from . import scoping, security
 from .admin.routes import bp as admin_bp
 from .api.routes import bp as api_bp
 from .auth.routes import bp as auth_bp
@@ -68,6 +68,7 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
     WebBabel(app, locale_selector=select_locale)
     csrf = CSRFProtect(app)  # registered first: its check runs before every other before_request hook
     security.init_app(app)
+    scoping.init_app(app)  # ACC-2: the caller's scope filters every read of the request
     csrf.exempt(api_bp)  # signed by the bank, not a browser form
     for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, enterprise_bp, payroll_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
