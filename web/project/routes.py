@@ -30,7 +30,14 @@ from domain.passwords import verify_password
 from domain.registration import fen_to_yuan
 from domain.roster import MAX_BYTES as MAX_ROSTER_BYTES
 from domain.roster import error_report_xlsx, import_roster, roster_template_xlsx
-from domain.rules import card_number_problems, mask_card_number, mask_id_number, mask_phone, normalize_card_number
+from domain.rules import (
+    TRADE_CODES,
+    card_number_problems,
+    mask_card_number,
+    mask_id_number,
+    mask_phone,
+    normalize_card_number,
+)
 from workflows.worker_exit import (
     CancelExitRequest,
     ExitState,
@@ -164,7 +171,7 @@ def _worker_row(cipher, pw: ProjectWorker, worker: Worker, team_name: str, last4
     return {
         "id": pw.id, "name": worker.name,
         "id_number": mask_id_number(wf.id_number_of(cipher, worker)),
-        "team": team_name, "trade": pw.trade,
+        "team": team_name, "trade": f"{pw.trade} {TRADE_CODES[pw.trade]}" if pw.trade in TRADE_CODES else pw.trade,
         "card": mask_card_number(last4) if last4 else "",
         "phone": mask_phone(phone) if phone else "",
         "status": pw.status, "status_label": _label(WORKER_STATUS, pw.status),
