@@ -55,11 +55,13 @@ def site(services) -> dict:
         person = wf.upsert_worker(db, services.cipher, name="外项目工人", id_number=generate_id_number(random.Random(7)))
         other_pw = wf.enrol(db, project_id=other.id, worker=person, team=team, company=company, trade="020",
                             daily_rate_fen=30000, entry_date=date(2026, 9, 1)).id
+        other_card = generate_card_number(random.Random(8))
+        wf.set_card(db, services.cipher, person, "中国农业银行", other_card)
     with services.Session() as db:
         pws = list(db.scalars(select(ProjectWorker).where(ProjectWorker.project_id == project_id)
                               .order_by(ProjectWorker.id)))
         return {"project_id": project_id, "pw_ids": [pw.id for pw in pws],
-                "worker_ids": [pw.worker_id for pw in pws], "other_pw": other_pw}
+                "worker_ids": [pw.worker_id for pw in pws], "other_pw": other_pw, "other_card": other_card}
 
 
 @pytest.fixture
@@ -235,20 +237,40 @@ def test_a_wrong_password_or_a_bad_card_number_changes_nothing(project_client, s
     response = project_client.post(f"/project/workers/{pw_id}/card", data={
         "bank_name": "中国银行", "card_number": good, "password": "Wrong2026x!"})
     assert response.status_code == 422
-    assert good not in response.get_data(as_text=True)  # never echoed, even to its author
-    assert len(_audit(services, "worker.card_reauth_failure")) == 1
+    page = response.get_data(as_text=True)
+    assert good not in page  # never echoed, even to its author
+    assert "flash-error" in page and "4" in page  # attempts left before the lockout
+    [failure] = _audit(services, "auth.reauth_failure")
+    assert '"bank_card"' in failure.detail
     bad = good[:-1] + str((int(good[-1]) + 1) % 10)
     response = project_client.post(f"/project/workers/{pw_id}/card", data={
         "bank_name": "中国银行", "card_number": bad, "password": PASSWORDS["project"]})
     assert response.status_code == 422 and "has-error" in response.get_data(as_text=True)
     assert bad not in response.get_data(as_text=True)
-    # another worker's current card
+    # another worker's current card, on this project or on another one (outside the account's scope)
     taken = wf.card_number_of(services.cipher, _current(services, site["worker_ids"][1]))
-    response = project_client.post(f"/project/workers/{pw_id}/card", data={
-        "bank_name": "中国银行", "card_number": taken, "password": PASSWORDS["project"]})
-    assert response.status_code == 422
+    for number in (taken, site["other_card"]):
+        response = project_client.post(f"/project/workers/{pw_id}/card", data={
+            "bank_name": "中国银行", "card_number": number, "password": PASSWORDS["project"]})
+        assert response.status_code == 422 and 'data-field="card_number"' in response.get_data(as_text=True)
+        assert number not in response.get_data(as_text=True)
     assert _current(services, worker_id).id == old.id
     assert _audit(services, "worker.card_replace") == []
+
+
+def test_wrong_passwords_lock_the_account_and_end_the_session(project_client, services, site):
+    pw_id, worker_id = site["pw_ids"][0], site["worker_ids"][0]
+    old = _current(services, worker_id)
+    data = {"bank_name": "中国银行", "card_number": generate_card_number(random.Random(97)), "password": "Wrong2026x!"}
+    for _attempt in range(4):
+        assert project_client.post(f"/project/workers/{pw_id}/card", data=data).status_code == 422
+    response = project_client.post(f"/project/workers/{pw_id}/card", data=data)
+    assert response.status_code == 302 and response.headers["Location"].split("?")[0].endswith("/login")
+    with services.Session() as db:
+        assert db.scalar(select(Account.locked_until).where(Account.username == "project")) is not None
+    assert project_client.get("/project/workers").status_code == 302  # logged out
+    assert _current(services, worker_id).id == old.id
+    assert len(_audit(services, "auth.lockout")) == 1
 
 
 # ---- exit -------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain import audit
+from domain import audit, scope
 from domain import worker_exit as wx
 from domain import workforce as wf
 from domain.blobstore import UploadError
@@ -26,7 +26,6 @@ from domain.models import (
     WageLineStatus,
     Worker,
 )
-from domain.passwords import verify_password
 from domain.registration import fen_to_yuan
 from domain.roster import MAX_BYTES as MAX_ROSTER_BYTES
 from domain.roster import error_report_xlsx, import_roster, roster_template_xlsx
@@ -48,7 +47,8 @@ from workflows.worker_exit import (
 
 from ..core import bridge, remote_addr, services
 from ..i18n import project_status, refusal_message, upload_message
-from ..security import require_roles
+from ..scoping import get_or_404, record_denied
+from ..security import rate_limit, require_roles, verify_reauth
 from ..temporal_bridge import ProcessRefused
 from .forms import CancelExitForm, CardForm, ExitForm, PlainForm, RosterForm
 
@@ -155,10 +155,13 @@ def _only_project_account() -> None:
 
 
 def _engagement(db, pw_id: int) -> ProjectWorker:
-    try:
-        return wx.engagement(db, current_user.project_id, pw_id)
-    except wx.WorkerExitError:
+    """The engagement if it is of the account's own project; anything else answers 404 (audited
+    when the record exists but is out of scope)."""
+    pw = get_or_404(db, ProjectWorker, pw_id)
+    if pw.project_id != current_user.project_id:  # in scope (an allocated project) but not its own
+        record_denied(ProjectWorker.__tablename__, pw_id)
         abort(404)
+    return pw
 
 
 def _label(table: dict, code) -> str:
@@ -358,6 +361,7 @@ def cancel_exit(pw_id: int):
 
 
 @bp.route("/workers/<int:pw_id>/card", methods=["GET", "POST"])
+@rate_limit("card_binding")
 def card(pw_id: int):
     _only_project_account()
     cipher = services().cipher
@@ -381,16 +385,11 @@ def card(pw_id: int):
     if problems:
         form.card_number.errors = [str(CARD_ERRORS[problems[0]])]
         return again()
-    with services().Session.begin() as db:
-        account = db.get(Account, current_user.id)
-        if not verify_password(account.password_hash, form.password.data):
-            audit.record(db, actor_id=account.id, actor_name=account.display_name, action="worker.card_reauth_failure",
-                         target_type="project_worker", target_id=pw_id, remote_addr=remote_addr())
-            form.password.errors = [_("Wrong password.")]
-            failed = True
-        else:
-            failed = False
-    if failed:
+    # the login password again (counts toward the login lockout; a lockout ends the session)
+    if not verify_reauth(form.password.data, "bank_card"):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login"))
+        form.password.errors = [_("Wrong password.")]
         return again()
     code = None
     with services().Session.begin() as db:
@@ -398,9 +397,10 @@ def card(pw_id: int):
         person = db.get(Worker, pw.worker_id)
         old = wf.current_card(db, person.id)
         digest = wf.card_number_hash(cipher, card_number)
-        owner = db.scalar(select(BankCard.worker_id).where(BankCard.card_number_hash == digest,
-                                                           BankCard.is_current.is_(True),
-                                                           BankCard.worker_id != person.id).limit(1))
+        with scope.unscoped():  # a card is one worker's, whichever project they work on
+            owner = db.scalar(select(BankCard.worker_id).where(BankCard.card_number_hash == digest,
+                                                               BankCard.is_current.is_(True),
+                                                               BankCard.worker_id != person.id).limit(1))
         if owner is not None:
             code = "in_use"
         elif old is not None and old.card_number_hash == digest:
