@@ -182,8 +182,10 @@ def _check_session():
             stale_id = int(stale)
         except (TypeError, ValueError):
             stale_id = None
-        return _end_session(stale_id, f"#{stale}", "auth.session_disabled",
-                            _("Your session has ended. Please log in again."))
+        with services().Session() as db:
+            account = db.get(Account, stale_id) if stale_id is not None else None
+            name = account.username if account is not None else f"#{stale}"
+        return _end_session(stale_id, name, "auth.session_disabled", _("Your session has ended. Please log in again."))
     now = int(time.time())
     settings = services().settings
     user_id, name = current_user.id, current_user.username

@@ -119,7 +119,7 @@ def test_disabled_account_is_kicked_out_on_its_next_request(app, services, flag)
     response = client.get("/bureau/inbox")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert _user_of(client) is None
-    assert _audits(services, "auth.session_disabled") == 1
+    assert _audits(services, "auth.session_disabled", "reviewer") == 1
     # enabled again, the old session stays ended; logging in is refused while disabled
     assert login(app.test_client(), "reviewer").status_code == 200
     _set_account(services, "reviewer", **{flag: True})
