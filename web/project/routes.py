@@ -14,7 +14,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from domain import audit, scope
 from domain import worker_exit as wx
 from domain import workforce as wf
-from domain.blobstore import UploadError
+from domain.uploads import UploadError, check_xlsx, read_upload
 from domain.models import (
     Account,
     BankCard,
@@ -28,6 +28,7 @@ from domain.models import (
 )
 from domain.registration import fen_to_yuan
 from domain.roster import MAX_BYTES as MAX_ROSTER_BYTES
+from domain.roster import MAX_UNPACKED_BYTES as MAX_ROSTER_UNPACKED
 from domain.roster import error_report_xlsx, import_roster, roster_template_xlsx
 from domain.rules import (
     TRADE_CODES,
@@ -430,12 +431,10 @@ def _roster_report(db) -> Optional[StoredFile]:
 
 
 def _read_upload(field) -> bytes:
+    """The uploaded roster after the upload guard (size, OOXML by content, zip bomb, entry names)."""
     limit = min(services().settings.upload_max_bytes, MAX_ROSTER_BYTES)
-    data = field.data.read(limit + 1)
-    if not data:
-        raise UploadError("empty_file")
-    if len(data) > limit:
-        raise UploadError("too_large")
+    data = read_upload(field.data, limit)
+    check_xlsx(data, limit, max_unpacked=MAX_ROSTER_UNPACKED)
     return data
 
 
