@@ -52,6 +52,7 @@ class WorkerExitInput:
     # carried over by continue-as-new
     reminders: int = 0
     next_remind_at: Optional[datetime] = None
+    checks_per_run: int = CHECKS_PER_RUN
 
 
 @dataclass
@@ -138,12 +139,12 @@ class WorkerExitWorkflow:
                     WorkerExitActivities.remind_exit, RemindExitInput(inp.project_worker_id, self._reminders),
                     **ACTIVITY_OPTS)
                 next_remind = workflow.now() + REMIND_EVERY
-            if checks_this_run >= CHECKS_PER_RUN:
+            if checks_this_run >= inp.checks_per_run:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if await self._withdrawn():
                     return WorkerExitResult(ExitState.CANCELLED)
                 workflow.continue_as_new(WorkerExitInput(inp.project_worker_id, inp.requested_by,
-                                                         self._reminders, next_remind))
+                                                         self._reminders, next_remind, inp.checks_per_run))
             timeout = min(RECHECK_EVERY, next_remind - workflow.now())
             try:
                 await workflow.wait_condition(lambda: self._recheck or self._cancel is not None,

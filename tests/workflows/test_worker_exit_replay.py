@@ -25,13 +25,15 @@ def _load(path: Path) -> WorkflowHistory:
 
 def test_worker_exit_histories_cover_signals_updates_timers_and_both_endings():
     assert {p.stem for p in HISTORIES} >= {"worker_exit_blocked_then_paid", "worker_exit_cancelled",
-                                           "worker_exit_reminded_then_paid", "worker_exit_admin_cancelled"}
+                                           "worker_exit_reminded_then_paid", "worker_exit_admin_cancelled",
+                                           "worker_exit_continued_as_new"}
     kinds = {e.event_type for path in HISTORIES for e in _load(path).events}
     texts = [path.read_text() for path in HISTORIES]
     assert all('"binary/encrypted"' in t or "YmluYXJ5L2VuY3J5cHRlZA==" in t for t in texts)  # payloads encrypted
     assert {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
             EventType.EVENT_TYPE_TIMER_FIRED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED} <= kinds
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW} <= kinds
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -27,7 +27,7 @@ from tests.workflows.test_worker_exit import (
     set_line,
     start,
 )
-from workflows.worker_exit import RECHECK_EVERY, REMIND_EVERY, ExitState, WorkerExitWorkflow
+from workflows.worker_exit import RECHECK_EVERY, REMIND_EVERY, ExitState, WorkerExitInput, WorkerExitWorkflow
 
 MARGIN = timedelta(minutes=1)
 
@@ -95,3 +95,38 @@ async def test_blocked_exit_reminds_every_three_days_and_passes_on_the_daily_rec
 
 async def _waiting(handle) -> bool:
     return (await handle.query(WorkerExitWorkflow.status)).state == ExitState.WAITING
+
+
+async def test_a_long_wait_continues_as_new_and_keeps_its_reminder_count(skipping_env, services):
+    project_id, (pw_id, *_rest) = prepare_site(services)
+    actor = project_account(services)
+    line_id = open_month_with_line(services, project_id, pw_id)
+    workflow_id = request(services, project_id, pw_id, actor)
+    async with exit_worker(skipping_env, services) as w:
+        handle = await w.client.start_workflow(
+            WorkerExitWorkflow.run, WorkerExitInput(pw_id, actor, checks_per_run=2), id=workflow_id,
+            task_queue=w.task_queue)
+        first_run = (await handle.describe()).run_id
+        try:
+            await wait_for(lambda: _waiting(handle), "waiting")
+            await skipping_env.sleep(REMIND_EVERY + MARGIN)  # day 3: a reminder, and past 2 checks a run
+            await wait_for(lambda: _reminders(services), "the first reminder")
+            described = await w.client.get_workflow_handle(workflow_id).describe()
+            assert described.run_id != first_run  # continued as new
+            view = await wait_for(lambda: _view_when(handle, lambda v: v.reminders >= 1), "the new run's status")
+            assert view.state == ExitState.WAITING and view.unpaid_lines == 1
+
+            set_line(services, line_id, WageLineStatus.PAID)
+            await skipping_env.sleep(RECHECK_EVERY + MARGIN)
+            assert (await handle.result()).state == ExitState.EXITED
+            assert len(revocations(services, pw_id)) == 1
+            assert [body for _a, body in _reminders(services)] == [f"{workflow_id}|1"]
+            await record(w.client.get_workflow_handle(workflow_id, run_id=first_run), services, "continued_as_new")
+        finally:
+            if (await w.client.get_workflow_handle(workflow_id).describe()).status.name == "RUNNING":
+                await w.client.get_workflow_handle(workflow_id).terminate("test finished")
+
+
+async def _view_when(handle, predicate):
+    view = await handle.query(WorkerExitWorkflow.status)
+    return view if predicate(view) else None
