@@ -24,6 +24,9 @@ DEMO_ACCOUNTS = [
     ("chief", "Chief2026!", Role.BUREAU_CHIEF, "青秀区建管科 科长", "450103"),
     ("enterprise", "Enterprise2026!", Role.ENTERPRISE, "广西建工示范总包有限公司", "450103"),
     ("project", "Project2026!", Role.PROJECT, "示范项目部", "450103"),
+    ("secadmin", "Secure2026!", Role.SECURITY_ADMIN, "安全管理员", None),
+    ("auditor", "Audit2026!", Role.AUDITOR, "审计员", None),
+    ("supervisor", "Super2026!", Role.SUPERVISOR, "自治区住建厅监管处", None),
 ]
 
 

@@ -78,6 +78,10 @@ ROLE_LABELS = {
     "enterprise": _l("Enterprise"),
     "project": _l("Project account"),
     "payroll_specialist": _l("Payroll specialist"),
+    "security_admin": _l("Security administrator"),
+    "auditor": _l("Auditor"),
+    "supervisor": _l("Supervisory authority"),
+    "company": _l("Subcontractor / labour company"),
 }
 
 REFUSALS = {

@@ -13,6 +13,7 @@ PUBLIC = "public"
 LOGGED_IN = "any logged-in account"
 BUREAU = set(Role.BUREAU)
 PAYROLL = {Role.PAYROLL_SPECIALIST}
+MANAGERS = {Role.ADMIN, Role.SECURITY_ADMIN, Role.ENTERPRISE, Role.PROJECT}
 
 # rule → who may reach it. A new rule without an entry fails test_every_rule_has_an_access_entry.
 ACCESS = {
@@ -46,6 +47,15 @@ ACCESS = {
     "/project/roster/template.xlsx": {Role.PROJECT},
     "/project/roster/errors.xlsx": {Role.PROJECT},
     "/enterprise/settings": {Role.ENTERPRISE},
+    "/accounts/": MANAGERS,
+    "/accounts/new": {Role.ADMIN, Role.ENTERPRISE, Role.PROJECT},  # the security admin creates no accounts
+    "/accounts/<int:account_id>": MANAGERS,
+    "/accounts/<int:account_id>/projects": MANAGERS,
+    "/accounts/<int:account_id>/permissions": MANAGERS,
+    "/accounts/<int:account_id>/<any(disable, enable):change>": MANAGERS,
+    "/accounts/<int:account_id>/unlock": {Role.SECURITY_ADMIN},
+    "/audit/": {Role.AUDITOR},
+    "/audit/verify": {Role.AUDITOR},
     "/admin/": {Role.ADMIN},
     "/admin/process/<workflow_id>": {Role.ADMIN},
     "/admin/process/<workflow_id>/cancel": {Role.ADMIN},
@@ -78,6 +88,9 @@ USER_OF_ROLE = {
     Role.ENTERPRISE: "enterprise",
     Role.PROJECT: "project",
     Role.PAYROLL_SPECIALIST: "payroll",  # not a demo account: made by the tests that use this table
+    Role.SECURITY_ADMIN: "secadmin",
+    Role.AUDITOR: "auditor",
+    Role.SUPERVISOR: "supervisor",
 }
 
 
@@ -87,7 +100,7 @@ def rules(app):
 
 def fill(rule: str, case: dict) -> str:
     values = {"token": case["token"], "task_id": case["task_id"], "workflow_id": case["workflow_id"],
-              "code": "en", "action": "claim", "run_id": case.get("run_id", 1), "version": 1,
+              "code": "en", "action": "claim", "change": "disable", "run_id": case.get("run_id", 1), "version": 1,
               "line_id": case.get("line_id", 1), "account_id": case.get("account_id", 1),
               "pw_id": case.get("pw_id", 1)}
     return re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",

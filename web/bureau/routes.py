@@ -17,15 +17,17 @@ from domain.models import (
     TaskStatus,
     utcnow,
 )
+from domain import accounts, audit
 from domain.registration import fen_to_yuan, open_tasks
 from domain.rules import mask_phone
 from domain.calendar import LOCAL_TZ
 from workflows.registration import ClaimInput, DecideInput, ProjectRegistrationWorkflow
 
-from ..core import bridge, call_process, services
+from ..core import bridge, call_process, remote_addr, services
 from ..formutil import choices
 from ..i18n import application_status, outcome_label, task_status
 from ..public.routes import docx_response
+from ..scoping import get_or_404
 from ..security import SCAN_CSP, require_roles
 from ..timeline import case_timeline
 from .forms import ApproveForm, InboxFilterForm, ReasonForm, TaskActionForm
@@ -116,10 +118,8 @@ def _row(task: HumanTask, owners: dict[int, str]) -> dict:
 
 
 def _task_in_scope(db, task_id: int) -> HumanTask:
-    task = db.get(HumanTask, task_id)
-    if task is None or task.district_id is None or task.district_id != current_user.district_id:
-        abort(404)
-    return task
+    """The task, if in the reviewer's district (the scoping rule, domain/scope.py); else 404, audited."""
+    return get_or_404(db, HumanTask, task_id)
 
 
 def _application(db, task: HumanTask) -> RegistrationApplication:
@@ -207,7 +207,18 @@ def _done_message(action: str) -> str:
 @bp.route("/task/<int:task_id>/<any(claim, unclaim, approve, reject, return):action>", methods=["POST"])
 def act(task_id: int, action: str):
     with services().Session() as db:
-        workflow_id = _task_in_scope(db, task_id).workflow_id
+        task = _task_in_scope(db, task_id)
+        workflow_id = task.workflow_id
+        app = _application(db, task)
+        conflict = accounts.conflict_of_interest(db, db.get(Account, current_user.id), app.builder_credit_code,
+                                                 app.contractor_credit_code)
+    if conflict and action != "unclaim":
+        with services().Session.begin() as db:
+            audit.record(db, actor_id=current_user.id, actor_name=current_user.display_name,
+                         action="registration.conflict_of_interest", target_type="human_task", target_id=task_id,
+                         business_key=app.number, remote_addr=remote_addr())
+        flash(_("You cannot decide on a project of your own enterprise."), "error")
+        return redirect(url_for("bureau.task", task_id=task_id))
     form = _form_for(action)
     if not form.validate_on_submit():
         if "reason" in form and form.reason.errors:

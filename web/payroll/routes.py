@@ -39,6 +39,7 @@ from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
 
 from ..core import bridge, remote_addr, services
 from ..i18n import refusal_message, upload_message
+from ..scoping import get_or_404
 from ..security import SCAN_CSP, require_roles
 from ..temporal_bridge import ProcessRefused
 from .forms import (
@@ -156,10 +157,8 @@ def guard():
 
 
 def _run_in_scope(db, run_id: int) -> WageRun:
-    run = db.get(WageRun, run_id)
-    if run is None or current_user.project_id is None or run.project_id != current_user.project_id:
-        abort(404)
-    return run
+    """The run, if in the specialist's scope (domain/scope.py); else 404, audited."""
+    return get_or_404(db, WageRun, run_id)
 
 
 def _has_key(db) -> bool:

@@ -1,0 +1,268 @@
+"""The account hierarchy (ACC-1, ACC-2, ACC-4) and who may manage whom.
+
+- The system administrator initialises supervisory-authority and district-bureau accounts.
+- An enterprise (general contractor) allocates project accounts and payroll specialists for its
+  own projects: role (a project account may get the project-allocation permission) → projects.
+  A project account with that permission allocates project accounts within its own projects.
+- A project account creates subcontractor and labour-company accounts for its project, each with
+  a "collect" (may enrol workers) and a "login" permission, and disables them.
+- The security administrator enables and disables any account but its own and unlocks logins;
+  the auditor only reads the audit log; nobody edits audit rows.
+
+Every change writes an audit row; disabling an account or taking its login away ends its sessions.
+New accounts get a random initial password, shown once to their creator and to be changed at the
+first login.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from . import audit, scope
+from .models import Account, AccountProject, Company, CompanyKind, District, Enterprise, Project, Role, utcnow
+from .passwords import end_sessions, hash_password, random_initial_password
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,63}$")
+
+# the roles each role may create
+CREATES = {
+    Role.ADMIN: (Role.SUPERVISOR, Role.BUREAU_REVIEWER, Role.BUREAU_CHIEF),
+    Role.ENTERPRISE: (Role.PROJECT, Role.PAYROLL_SPECIALIST),
+    Role.PROJECT: (Role.COMPANY,),  # plus Role.PROJECT with the project-allocation permission
+}
+COMPANY_KINDS = (CompanyKind.SUBCONTRACTOR, CompanyKind.LABOUR_COMPANY)
+
+
+class AccountError(Exception):
+    """A refused account change; `code` maps to a translated message."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class NewAccount:
+    username: str
+    display_name: str
+    role: str
+    district_id: Optional[int] = None
+    project_ids: Sequence[int] = ()
+    company_id: Optional[int] = None
+    can_collect: bool = False
+    can_login: bool = True
+    can_allocate_projects: bool = False
+    reviewer_enterprise_id: Optional[int] = None  # a reviewer's declared enterprise (conflict of interest)
+
+
+def creatable_roles(actor: Account) -> tuple[str, ...]:
+    roles = CREATES.get(actor.role, ())
+    if actor.role == Role.PROJECT and actor.can_allocate_projects:
+        roles = roles + (Role.PROJECT,)
+    return roles
+
+
+def _enterprise_projects(session: Session, enterprise_id: Optional[int]) -> set[int]:
+    if enterprise_id is None:
+        return set()
+    with scope.unscoped():
+        return set(session.scalars(select(Project.id).where(Project.enterprise_id == enterprise_id)))
+
+
+def account_projects(session: Session, account: Account) -> set[int]:
+    ids = set(session.scalars(select(AccountProject.project_id).where(AccountProject.account_id == account.id)))
+    if account.project_id:
+        ids.add(account.project_id)
+    return ids
+
+
+def allocatable_projects(session: Session, actor: Account) -> set[int]:
+    """The projects `actor` may hand to the accounts it allocates."""
+    if actor.role == Role.ENTERPRISE:
+        return _enterprise_projects(session, actor.enterprise_id)
+    if actor.role == Role.PROJECT and actor.can_allocate_projects:
+        return account_projects(session, actor)
+    return set()
+
+
+def _audit(session: Session, actor: Account, action: str, target: Account, detail: dict,
+           reason: Optional[str] = None, remote_addr: Optional[str] = None) -> None:
+    audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action=action,
+                 target_type="account", target_id=target.id, detail=detail, reason=reason, remote_addr=remote_addr)
+
+
+def create_account(session: Session, actor: Account, new: NewAccount,
+                   remote_addr: Optional[str] = None) -> tuple[Account, str]:
+    """Create an account `actor` may create; returns it and its initial password (shown once)."""
+    if new.role not in creatable_roles(actor):
+        raise AccountError("role_not_allowed")
+    username = (new.username or "").strip().lower()
+    if not USERNAME.match(username):
+        raise AccountError("bad_username")
+    if not (new.display_name or "").strip():
+        raise AccountError("name_required")
+    if session.scalar(select(Account.id).where(Account.username == username)) is not None:
+        raise AccountError("username_taken")
+    account = Account(username=username, display_name=new.display_name.strip()[:100], role=new.role,
+                      created_by=actor.id, must_change_password=True, created_at=utcnow())
+    projects: list[int] = []
+    if actor.role == Role.ADMIN:
+        if new.role in Role.BUREAU:
+            if new.district_id is None or session.get(District, new.district_id) is None:
+                raise AccountError("district_required")
+            account.district_id = new.district_id
+            if new.reviewer_enterprise_id is not None:
+                if session.get(Enterprise, new.reviewer_enterprise_id) is None:
+                    raise AccountError("unknown_enterprise")
+                account.enterprise_id = new.reviewer_enterprise_id
+    elif new.role in (Role.PROJECT, Role.PAYROLL_SPECIALIST):
+        projects = sorted(set(new.project_ids))
+        if not projects:
+            raise AccountError("projects_required")
+        if not set(projects) <= allocatable_projects(session, actor):
+            raise AccountError("project_not_allowed")
+        if new.role == Role.PAYROLL_SPECIALIST and len(projects) != 1:
+            raise AccountError("one_project_only")
+        account.enterprise_id = actor.enterprise_id
+        account.project_id = projects[0]
+        account.can_allocate_projects = bool(new.can_allocate_projects) and actor.role == Role.ENTERPRISE \
+            and new.role == Role.PROJECT
+    elif new.role == Role.COMPANY:
+        company = session.get(Company, new.company_id) if new.company_id else None
+        if company is None or company.project_id != actor.project_id or company.kind not in COMPANY_KINDS:
+            raise AccountError("company_not_allowed")
+        account.project_id, account.company_id = actor.project_id, company.id
+        account.enterprise_id = actor.enterprise_id
+        account.can_collect, account.can_login = bool(new.can_collect), bool(new.can_login)
+    password = random_initial_password()
+    account.password_hash = hash_password(password)
+    session.add(account)
+    session.flush()
+    for project_id in projects[1:]:
+        session.add(AccountProject(account_id=account.id, project_id=project_id))
+    _audit(session, actor, "account.create", account,
+           {"role": account.role, "projects": projects, "district_id": account.district_id,
+            "company_id": account.company_id, "can_collect": account.can_collect, "can_login": account.can_login,
+            "can_allocate_projects": account.can_allocate_projects}, remote_addr=remote_addr)
+    return account, password
+
+
+def manages(session: Session, actor: Account, target: Account) -> bool:
+    """Whether `actor` may change `target` (permissions, enabling, disabling)."""
+    if target.id == actor.id:
+        return False
+    if actor.role == Role.SECURITY_ADMIN:
+        return True
+    if actor.role == Role.ADMIN:
+        return target.role in CREATES[Role.ADMIN]
+    if actor.role == Role.ENTERPRISE:
+        return (target.role in (Role.PROJECT, Role.PAYROLL_SPECIALIST) and actor.enterprise_id is not None
+                and (target.enterprise_id == actor.enterprise_id
+                     or target.project_id in _enterprise_projects(session, actor.enterprise_id)))
+    if actor.role == Role.PROJECT:
+        if target.role == Role.COMPANY:
+            return target.project_id is not None and target.project_id == actor.project_id
+        return target.role == Role.PROJECT and target.created_by == actor.id
+    return False
+
+
+def managed_accounts(session: Session, actor: Account) -> list[Account]:
+    """The accounts `actor` manages, for its user-management page."""
+    q = select(Account).where(Account.id != actor.id)
+    if actor.role == Role.SECURITY_ADMIN:
+        pass
+    elif actor.role == Role.ADMIN:
+        q = q.where(Account.role.in_(CREATES[Role.ADMIN]))
+    elif actor.role == Role.ENTERPRISE:
+        projects = _enterprise_projects(session, actor.enterprise_id)
+        q = q.where(Account.role.in_((Role.PROJECT, Role.PAYROLL_SPECIALIST)),
+                    (Account.enterprise_id == actor.enterprise_id) | Account.project_id.in_(projects))
+    elif actor.role == Role.PROJECT:
+        q = q.where(((Account.role == Role.COMPANY) & (Account.project_id == actor.project_id))
+                    | ((Account.role == Role.PROJECT) & (Account.created_by == actor.id)))
+    else:
+        return []
+    return list(session.scalars(q.order_by(Account.role, Account.username)))
+
+
+def _managed(session: Session, actor: Account, account_id: int) -> Account:
+    target = session.get(Account, account_id)
+    if target is None or not manages(session, actor, target):
+        raise AccountError("not_found")
+    return target
+
+
+def set_projects(session: Session, actor: Account, account_id: int, project_ids: Iterable[int],
+                 remote_addr: Optional[str] = None) -> None:
+    """ACC-4: choose the projects of an allocated project account / payroll specialist."""
+    target = _managed(session, actor, account_id)
+    if target.role not in (Role.PROJECT, Role.PAYROLL_SPECIALIST):
+        raise AccountError("not_found")
+    projects = sorted(set(project_ids))
+    if not projects:
+        raise AccountError("projects_required")
+    if not set(projects) <= allocatable_projects(session, actor):
+        raise AccountError("project_not_allowed")
+    if target.role == Role.PAYROLL_SPECIALIST and len(projects) != 1:
+        raise AccountError("one_project_only")
+    before = sorted(account_projects(session, target))
+    if before == projects:
+        return
+    target.project_id = projects[0]
+    session.execute(delete(AccountProject).where(AccountProject.account_id == target.id))
+    for project_id in projects[1:]:
+        session.add(AccountProject(account_id=target.id, project_id=project_id))
+    end_sessions(target)  # its scope changed: it signs in again with the new one
+    _audit(session, actor, "account.projects", target, {"before": before, "after": projects}, remote_addr=remote_addr)
+
+
+def set_company_permissions(session: Session, actor: Account, account_id: int, *, can_collect: bool,
+                            can_login: bool, remote_addr: Optional[str] = None) -> None:
+    target = _managed(session, actor, account_id)
+    if target.role != Role.COMPANY:
+        raise AccountError("not_found")
+    before = {"can_collect": target.can_collect, "can_login": target.can_login}
+    after = {"can_collect": bool(can_collect), "can_login": bool(can_login)}
+    if before == after:
+        return
+    target.can_collect, target.can_login = after["can_collect"], after["can_login"]
+    if not target.can_login:
+        end_sessions(target)
+    _audit(session, actor, "account.permissions", target, {"before": before, "after": after}, remote_addr=remote_addr)
+
+
+def set_active(session: Session, actor: Account, account_id: int, active: bool, reason: str,
+               remote_addr: Optional[str] = None) -> None:
+    """Enable or disable an account; disabling ends every session of it at once."""
+    if not (reason or "").strip():
+        raise AccountError("reason_required")
+    target = _managed(session, actor, account_id)
+    if bool(target.is_active) == active:
+        return
+    target.is_active = active
+    if not active:
+        end_sessions(target)
+    _audit(session, actor, "account.enable" if active else "account.disable", target, {"role": target.role},
+           reason=reason.strip()[:300], remote_addr=remote_addr)
+
+
+def unlock(session: Session, actor: Account, account_id: int, remote_addr: Optional[str] = None) -> None:
+    """The security administrator lifts a login lockout."""
+    if actor.role != Role.SECURITY_ADMIN:
+        raise AccountError("not_found")
+    target = _managed(session, actor, account_id)
+    target.locked_until = utcnow()  # failures before now no longer count toward a lockout
+    _audit(session, actor, "account.unlock", target, {}, remote_addr=remote_addr)
+
+
+def conflict_of_interest(session: Session, reviewer: Account, builder_credit_code: str,
+                         contractor_credit_code: str) -> bool:
+    """A reviewer may not decide on a project of their own enterprise (separation of duties)."""
+    if reviewer.enterprise_id is None:
+        return False
+    enterprise = session.get(Enterprise, reviewer.enterprise_id)
+    return enterprise is not None and enterprise.credit_code in (builder_credit_code, contractor_credit_code)
