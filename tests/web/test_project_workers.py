@@ -340,3 +340,20 @@ def test_an_exit_whose_start_failed_can_be_started_again(project_client, service
 def _account_id(services, username: str) -> int:
     with services.Session() as db:
         return db.scalar(select(Account.id).where(Account.username == username))
+
+
+def test_an_exited_worker_shows_the_revocation_until_the_devices_apply_it(project_client, services, site):
+    from domain import worker_exit as wx
+    from domain.models import SiteAccessRevocation, utcnow
+
+    pw_id = site["pw_ids"][0]
+    project_client.post(f"/project/workers/{pw_id}/exit", data={"reason": "合同期满"})
+    with services.Session.begin() as db:
+        wx.finish_exit(db, pw_id, utcnow(), f"worker-exit-{pw_id}")
+    page = project_client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
+    assert 'data-status="exited"' in page and 'data-consumed="no"' in page and 'id="request-exit"' not in page
+    with services.Session.begin() as db:
+        db.scalar(select(SiteAccessRevocation).where(SiteAccessRevocation.project_worker_id == pw_id)).consumed_at = utcnow()
+    assert 'data-consumed="yes"' in project_client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
+    response = project_client.post(f"/project/workers/{pw_id}/exit", data={"reason": "再次"}, follow_redirects=True)
+    assert "flash-error" in response.get_data(as_text=True)

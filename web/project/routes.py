@@ -21,6 +21,7 @@ from domain.models import (
     Project,
     ProjectWorker,
     Role,
+    SiteAccessRevocation,
     StoredFile,
     Team,
     WageLineStatus,
@@ -234,13 +235,15 @@ def worker(pw_id: int):
         lines = [{"id": line.line_id, "month": line.month, "net": fen_to_yuan(line.net_fen),
                   "status": line.status, "status_label": _label(LINE_STATUS, line.status)} for line in found.lines]
         requester = db.get(Account, pw.exit_requested_by) if pw.exit_requested_by else None
+        revocation = db.scalar(select(SiteAccessRevocation).where(SiteAccessRevocation.project_worker_id == pw.id))
+        revoked = {"issued_at": revocation.issued_at, "consumed_at": revocation.consumed_at} if revocation else None
         workflow_id = pw.exit_workflow_id if pw.status == wx.EXITING else None
         is_requester = pw.exit_requested_by == current_user.id
     view = _exit_view(workflow_id)
     return render_template(
         "project/worker.html", w=row, lines=lines, months=found.months_without_run,
         unpaid_total=fen_to_yuan(found.unpaid_fen), clear=found.clear,
-        requester=requester.display_name if requester else "", is_requester=is_requester,
+        requester=requester.display_name if requester else "", is_requester=is_requester, revoked=revoked,
         view=view, reachable=view is not None, state_label=_label(EXIT_STATE, view.state) if view else "",
         exit_form=ExitForm(formdata=None), cancel_form=CancelExitForm(formdata=None), plain_form=PlainForm(formdata=None))
 
