@@ -19,11 +19,12 @@ import hashlib
 import hmac
 import json
 import weakref
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, bindparam, event, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -161,14 +162,17 @@ def _checked_checkpoint(session: Session, key: bytes) -> dict:
 
 
 def _link(session: Session, key: bytes, chain: dict, ids_and_values: Iterable[tuple[int, dict]]) -> list[tuple[str, str]]:
-    hashes = []
+    hashes, params = [], []
     for row_id, values in ids_and_values:
         prev = chain["head_hash"]
         row_hash = row_mac(key, prev, values)
-        session.execute(LOG.update().where(LOG.c.id == row_id).values(prev_hash=prev, row_hash=row_hash)
-                        .execution_options(**{_MAINTENANCE: True}))
         chain.update(chain_seq=chain["chain_seq"] + 1, head_id=row_id, head_hash=row_hash)
         hashes.append((prev, row_hash))
+        params.append({"row_id": row_id, "prev": prev, "hash": row_hash})
+    if params:
+        session.execute(LOG.update().where(LOG.c.id == bindparam("row_id"))
+                        .values(prev_hash=bindparam("prev"), row_hash=bindparam("hash"))
+                        .execution_options(**{_MAINTENANCE: True}), params)
     return hashes
 
 
@@ -236,6 +240,9 @@ def _refuse_bulk_change(state) -> None:
 CHANGED, INSERTED, DELETED, OUT_OF_ORDER, CHECKPOINT = "changed", "inserted", "deleted", "out of order", "checkpoint"
 
 
+MAX_LISTED = 1000  # problems printed by Report.format (a wrong key makes every row one)
+
+
 @dataclass
 class Problem:
     row_id: Optional[int]
@@ -268,21 +275,26 @@ class Report:
                          + (f" ({self.pruned} older rows pruned under the retention policy)" if self.pruned else ""))
         else:
             lines.append(f"PROBLEMS: {len(self.problems)} in {self.rows} audit rows")
-            lines.extend(f"  {p}" for p in self.problems)
+            lines.extend(f"  {p}" for p in self.problems[:MAX_LISTED])
+            if len(self.problems) > MAX_LISTED:
+                lines.append(f"  ... and {len(self.problems) - MAX_LISTED} more")
         if self.note:
             lines.append(self.note)
         lines.append(f"head: row {self.head_id} {self.head_hash}")
         return "\n".join(lines)
 
 
+def _short(h: str) -> int:
+    return int(h[:16], 16)
+
+
 def verify(session: Session, key: bytes) -> Report:
-    """Walk the chain in id order. The checkpoint is read before the rows, so rows committed while this
-    runs are checked too and are not mistaken for problems."""
+    """Walk the chain in id order, streaming the rows; memory holds an 8-byte prefix per row, plus
+    look-ahead rows only past a row that fails its hash. The checkpoint is read before the rows, so rows
+    committed while this runs are checked too and are not mistaken for problems."""
     report = Report()
-    chain_row = session.execute(select(CHAIN).where(CHAIN.c.id == CHAIN_ID)).mappings().first()
-    rows = [dict(r) for r in session.execute(select(LOG).order_by(LOG.c.id)).mappings()]
-    report.rows = len(rows)
     problems = report.problems
+    chain_row = session.execute(select(CHAIN).where(CHAIN.c.id == CHAIN_ID)).mappings().first()
     if chain_row is None:
         problems.append(Problem(None, CHECKPOINT, "the checkpoint row (audit_chain id 1) is missing"))
         chain = dict(chain_seq=0, head_id=None, head_hash=GENESIS, base_seq=0, base_id=None, base_hash=GENESIS,
@@ -290,67 +302,90 @@ def verify(session: Session, key: bytes) -> Report:
     else:
         chain = dict(chain_row)
         if chain["mac"] is None:
-            if chain["chain_seq"] or any(r["row_hash"] is not None for r in rows):
+            hashed = session.scalar(select(func.count()).select_from(LOG).where(LOG.c.row_hash.is_not(None)))
+            if chain["chain_seq"] or hashed:
                 problems.append(Problem(None, CHECKPOINT, "the checkpoint was reset to its initial state"))
-            elif rows:
-                report.note = (f"the chain has not started: {len(rows)} rows written before SEC-3 are chained by "
-                               "the next audited commit")
-                report.rows = len(rows)
+            else:
+                report.rows = session.scalar(select(func.count()).select_from(LOG))
+                if report.rows:
+                    report.note = (f"the chain has not started: {report.rows} rows written before SEC-3 are "
+                                   "chained by the next audited commit")
                 return report
         elif not _same(chain["mac"], checkpoint_mac(key, chain)):
             problems.append(Problem(None, CHECKPOINT, "the checkpoint (head/base) fails its MAC: changed in the "
                                                       "database, or SHIMING_AUDIT_KEY is not the key that wrote it"))
     report.pruned, report.head_id, report.head_hash = chain["base_seq"], chain["head_id"], chain["head_hash"]
 
-    macs_ok = [r["row_hash"] is not None and r["prev_hash"] is not None
-               and _same(r["row_hash"], row_mac(key, r["prev_hash"], r)) for r in rows]
+    def authentic(r: dict) -> bool:
+        return r["row_hash"] is not None and r["prev_hash"] is not None \
+            and _same(r["row_hash"], row_mac(key, r["prev_hash"], r))
+
+    stream = ((r, authentic(r)) for r in map(dict, session.execute(
+        select(LOG).order_by(LOG.c.id).execution_options(stream_results=True)).mappings()))
+    ahead: deque = deque()  # rows read but not walked yet
+    ahead_good: deque = deque()  # the authentic ones among them
+    ahead_claims: deque = deque()  # those with a prev_hash (claiming a place in the chain)
+
+    def take() -> Optional[tuple[dict, bool]]:
+        item = next(stream, None) if not ahead else ahead.popleft()
+        if item is not None and ahead_good and ahead_good[0] is item:
+            ahead_good.popleft()
+        if item is not None and ahead_claims and ahead_claims[0] is item:
+            ahead_claims.popleft()
+        return item
+
+    def look_ahead() -> tuple[Optional[str], Optional[str]]:
+        """prev_hash of the next row claiming a place and of the next authentic row (the head after the last)."""
+        while not ahead_good:
+            item = next(stream, None)
+            if item is None:
+                break
+            ahead.append(item)
+            if item[0]["prev_hash"] is not None:
+                ahead_claims.append(item)
+            if item[1]:
+                ahead_good.append(item)
+        claim = ahead_claims[0][0]["prev_hash"] if ahead_claims else chain["head_hash"]
+        good = ahead_good[0][0]["prev_hash"] if ahead_good else chain["head_hash"]
+        return claim, good
+
     expected = chain["base_hash"]  # hash of the row before the next one
     last_good_id = chain["base_id"]
-    seen = {chain["base_hash"]}
-    links_used: set[str] = set()
-    # for each row: the prev_hash of the next row claiming a place in the chain, and of the next authentic
-    # row (the checkpoint's head after the last one), found in one backward pass
-    next_claim, next_good = [None] * len(rows), [None] * len(rows)
-    claim = good = chain["head_hash"]
-    for i in range(len(rows) - 1, -1, -1):
-        next_claim[i], next_good[i] = claim, good
-        if rows[i]["prev_hash"] is not None:
-            claim = rows[i]["prev_hash"]
-        if macs_ok[i]:
-            good = rows[i]["prev_hash"]
-    for i, r in enumerate(rows):
-        link_after = next_good[i]
+    seen = {_short(chain["base_hash"])}
+    head_seen = _same(chain["head_hash"], chain["base_hash"])
+    while (item := take()) is not None:
+        r, ok = item
+        report.rows += 1
         if chain["base_id"] is not None and r["id"] <= chain["base_id"]:
             problems.append(Problem(r["id"], INSERTED, f"row at or before the pruned base (row {chain['base_id']})"))
             continue
         if r["row_hash"] is None or r["prev_hash"] is None:
             problems.append(Problem(r["id"], INSERTED, "row without a hash: not written through the audit chain"))
             continue
-        if not macs_ok[i]:
-            if _same(next_claim[i], r["row_hash"]) or _same(link_after, r["row_hash"]):
+        if not ok:
+            next_claim, link_after = look_ahead()
+            if _same(next_claim, r["row_hash"]) or _same(link_after, r["row_hash"]):
                 problems.append(Problem(r["id"], CHANGED, "contents do not match the row's hash"))
                 expected, last_good_id = r["row_hash"], r["id"]
-                seen.add(r["row_hash"])
-                report.chained += 1
             elif _same(link_after, expected) or not _same(r["prev_hash"], expected):
                 problems.append(Problem(r["id"], INSERTED, "row is not part of the chain (its hash is forged)"))
+                continue
             else:  # contents and its hash column both altered; the chain runs through it
                 problems.append(Problem(r["id"], CHANGED, "contents and hash do not match"))
                 expected, last_good_id = link_after, r["id"]
-                report.chained += 1
-            continue
-        if not _same(r["prev_hash"], expected):
-            if r["prev_hash"] in seen or r["prev_hash"] in links_used:
-                problems.append(Problem(r["id"], OUT_OF_ORDER,
-                                        "row links to an earlier row than the one before it (reordered or forked)"))
-            else:
-                after = f"after row {last_good_id}" if last_good_id is not None else "at the start"
-                problems.append(Problem(r["id"], DELETED, f"row(s) missing {after}, before row {r['id']}"))
-        links_used.add(r["prev_hash"])
-        expected, last_good_id = r["row_hash"], r["id"]
-        seen.add(r["row_hash"])
+        else:
+            if not _same(r["prev_hash"], expected):
+                if _short(r["prev_hash"]) in seen:
+                    problems.append(Problem(r["id"], OUT_OF_ORDER,
+                                            "row links to an earlier row than the one before it (reordered or forked)"))
+                else:
+                    after = f"after row {last_good_id}" if last_good_id is not None else "at the start"
+                    problems.append(Problem(r["id"], DELETED, f"row(s) missing {after}, before row {r['id']}"))
+            expected, last_good_id = r["row_hash"], r["id"]
+        seen.add(_short(expected))
+        head_seen = head_seen or _same(expected, chain["head_hash"])
         report.chained += 1
-    if chain_row is not None and chain["mac"] is not None and chain["head_hash"] not in seen:
+    if chain_row is not None and chain["mac"] is not None and not head_seen:
         after = f"after row {last_good_id}" if last_good_id is not None else "from the start"
         problems.append(Problem(chain["head_id"], DELETED,
                                 f"the newest row(s) are missing: the chain's head is row {chain['head_id']}, "

@@ -187,6 +187,19 @@ def test_a_deleted_newest_row_stays_visible_after_new_rows_are_appended(chained)
     assert kinds(check(svc)) == [(more[0], audit.DELETED)]
 
 
+def test_a_row_linked_to_an_earlier_row_is_out_of_order(chained):
+    # what a writer bypassing the chain lock would leave (a fork); made with the key, so only the link is wrong
+    svc, ids = chained
+    with svc.engine.connect() as conn:
+        fork_from = conn.execute(text("SELECT row_hash FROM audit_log WHERE id = :id"), {"id": ids[1]}).scalar()
+    values = dict(id=ids[-1] + 1, actor_id=None, actor_name="x", action="test.fork", target_type="t", target_id="1",
+                  business_key=None, reason=None, detail=None, remote_addr=None, created_at=utcnow())
+    sql(svc, "INSERT INTO audit_log (id, actor_name, action, target_type, target_id, created_at, prev_hash, row_hash) "
+             "VALUES (:id, :actor_name, :action, :target_type, :target_id, :created_at, :prev, :hash)",
+        prev=fork_from, hash=audit.row_mac(svc.settings.audit_key, fork_from, values), **values)
+    assert kinds(check(svc)) == [(ids[-1] + 1, audit.OUT_OF_ORDER)]
+
+
 def test_rewinding_the_checkpoint_to_hide_a_deletion_is_caught_and_stops_further_writes(chained):
     svc, ids = chained
     with svc.engine.connect() as conn:
