@@ -349,3 +349,34 @@ def test_the_audit_key_is_generated_in_development_and_required_in_production(tm
     monkeypatch.setenv("SHIMING_AUDIT_KEY", "not hex")
     with pytest.raises(ConfigError, match="SHIMING_AUDIT_KEY"):
         Settings.from_env(env="development", **base)
+
+
+def test_shiming_audit_prune_keeps_rows_within_retention(chained):
+    svc, ids = chained
+    dry = run_cli(svc, "prune", "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.startswith("would remove 0 audit rows older than 180 days"), dry
+    done = run_cli(svc, "prune")
+    assert done.returncode == 0 and done.stdout.startswith("removed 0 audit rows"), done
+    assert check(svc).ok
+    sql(svc, "DELETE FROM audit_log WHERE id = :id", id=ids[0])
+    refused = run_cli(svc, "prune")
+    assert refused.returncode == 1 and "pruning refused" in refused.stderr
+
+
+def test_rows_written_before_the_chain_existed_are_chained_by_the_first_audited_commit(tmp_path):
+    from tests.conftest import make_services
+
+    svc = make_services(tmp_path, seed=False)
+    try:
+        for i in (1, 2):  # what a database migrated from 0004 holds
+            sql(svc, "INSERT INTO audit_log (actor_name, action, target_type, target_id, created_at) "
+                     "VALUES ('old', 'legacy', 't', :i, :at)", i=str(i), at=utcnow())
+        report = check(svc)
+        assert report.ok and "has not started: 2 rows" in report.format()
+        new = write(svc, 1)
+        report = check(svc)
+        assert report.ok and report.chained == 3 and report.head_id == new[0], report.format()
+        sql(svc, "UPDATE audit_log SET actor_name = 'changed' WHERE id = 1")
+        assert kinds(check(svc)) == [(1, audit.CHANGED)]
+    finally:
+        svc.engine.dispose()
