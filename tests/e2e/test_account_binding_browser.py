@@ -68,6 +68,7 @@ def add_account(page, base: str, number: str, name: str) -> None:
     page.select_option("#bank_code", "REFBANK")
     page.fill("#account_number", number)
     page.fill("#account_name", name)
+    page.fill("#add-login-password", LOGIN_PASSWORD)
     page.fill("#add-security-password", SECURITY_PASSWORD)
     page.click("#add-account")
 

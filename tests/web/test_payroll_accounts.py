@@ -37,7 +37,7 @@ def _english(client, services, username: str = "payroll_a"):
 
 
 def _add(client, **overrides):
-    data = {"security_password": PASSWORD, "bank_code": "REFBANK", "account_number": NUMBER, "account_name": NAME}
+    data = {"login_password": "Login2026x", "security_password": PASSWORD, "bank_code": "REFBANK", "account_number": NUMBER, "account_name": NAME}
     data.update(overrides)
     return client.post("/payroll/accounts/add", data=data)
 
@@ -106,6 +106,20 @@ def test_a_wrong_security_password_writes_nothing_and_counts_toward_the_lockout(
     assert "Wrong security password" in response.get_data(as_text=True)
     assert _rows(services) == [] and bridge.calls == 0
     assert _failed_count(services, specialist["id"]) == 1
+
+
+def test_a_wrong_login_password_writes_nothing_and_is_audited(client, services, specialist, bridge):
+    """ACC-5: re-authentication before a wage account changes."""
+    from domain.models import AuditLog
+
+    _english(client, services)
+    response = _add(client, login_password="Wrong2026x")
+    assert response.status_code == 422 and "login password is wrong" in response.get_data(as_text=True)
+    assert _rows(services) == [] and bridge.calls == 0
+    assert _failed_count(services, specialist["id"]) == 0  # the security password was not even tried
+    with services.Session() as db:
+        actions = db.scalars(select(AuditLog.action).where(AuditLog.actor_id == specialist["id"])).all()
+    assert any(a.startswith("auth.reauth") for a in actions), actions
 
 
 @pytest.mark.parametrize("field, value, message", [

@@ -28,6 +28,8 @@ from domain.models import Account, Project, WageAccount
 from workflows.account_binding import BindingInput, BindingStatus, WageAccountBindingWorkflow
 
 from ..core import bridge, remote_addr, services
+from ..scoping import get_or_404, record_denied
+from ..security import rate_limit, verify_reauth
 from ..formutil import choices
 from ..i18n import refusal_message
 from ..temporal_bridge import ProcessRefused
@@ -79,6 +81,8 @@ ACCEPT_REFUSALS = {
 
 
 class AddAccountForm(FlaskForm):
+    # ACC-5: the login password again before a wage account changes (re-authentication)
+    login_password = PasswordField(_l("Login password"), validators=[DataRequired(REQUIRED), Length(max=PASSWORD_MAX)])
     security_password = PasswordField(_l("Security password"), validators=[DataRequired(REQUIRED),
                                                                            Length(max=PASSWORD_MAX)])
     bank_code = SelectField(_l("Bank"), choices=choices((code, BANK_LABELS[code]) for code in wa.BANK_CODES),
@@ -111,8 +115,10 @@ def refusal_text(reason: Optional[str]) -> str:
 
 
 def _account_in_scope(db, account_id: int) -> WageAccount:
-    account = db.get(WageAccount, account_id)
-    if account is None or current_user.project_id is None or account.project_id != current_user.project_id:
+    """The wage account, if of the specialist's own project (domain/scope.py); else 404, audited."""
+    account = get_or_404(db, WageAccount, account_id)
+    if account.project_id != current_user.project_id:  # in scope (an allocated project) but not its own
+        record_denied(WageAccount.__tablename__, account_id)
         abort(404)
     return account
 
@@ -147,12 +153,17 @@ def _render_accounts(form: AddAccountForm, status: int = 200):
 
 
 @bp.route("/accounts/add", methods=["POST"])
+@rate_limit("card_binding")
 def add_account():
     form = AddAccountForm()
     if not form.validate_on_submit():
         return _render_accounts(form, 422)
     if current_user.project_id is None:
         abort(404)
+    if not verify_reauth(form.login_password.data, "wage_account"):
+        if not current_user.is_authenticated:  # the wrong password locked the account: its sessions ended
+            return redirect(url_for("auth.login"))
+        return _render_accounts(form, 422)
     try:  # before any write: the attempt is counted in its own transaction (SQLite write lock)
         signing.unlock(services().Session, current_user.id, form.security_password.data, remote_addr=remote_addr())
     except signing.SecurityPasswordError as exc:
