@@ -91,6 +91,7 @@ USER_OF_ROLE = {
     Role.SECURITY_ADMIN: "secadmin",
     Role.AUDITOR: "auditor",
     Role.SUPERVISOR: "supervisor",
+    Role.COMPANY: "company_in",  # made by the `case` / `world` fixtures
 }
 
 
@@ -134,6 +135,15 @@ def case(services, bridge):
         app = db.get(RegistrationApplication, c["id"])
         app.scan_file_id = services.blobs.store_scan(db, tiny_pdf(), 10_000, "scan").id
     c["run_id"] = create_payroll_run(services)
+    with services.Session.begin() as db:
+        from domain.models import Account, Company, CompanyKind, Project
+
+        project_id = db.scalar(select(Project.id).order_by(Project.id))
+        company = Company(project_id=project_id, name="劳务", credit_code="91450100MA5K9XIN1X", kind=CompanyKind.LABOUR_COMPANY)
+        db.add(company)
+        db.flush()
+        db.add(Account(username="company_in", display_name="劳务账号", password_hash="x", role=Role.COMPANY,
+                       project_id=project_id, company_id=company.id, can_login=True))
     return c
 
 
@@ -218,3 +228,136 @@ def test_security_headers_and_cookie_flags(csrf_app):
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     cookie = response.headers.get("Set-Cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+# --- route × role × object inside / outside the caller's scope (ACC-2) ----------------------------
+
+# rules whose object comes from the caller's scope: the prefix names the object's kind
+OBJECT_KINDS = (
+    ("/bureau/task/<int:task_id>", "task"),
+    ("/payroll/run/<int:run_id>", "run"),
+    ("/payroll/accounts/<int:account_id>", "wage_account"),
+    ("/project/workers/<int:pw_id>", "engagement"),
+    ("/accounts/<int:account_id>", "account"),
+)
+# these must answer 200 for an object inside the scope (the others may lack a sub-object: a 404
+# there is fine as long as it is not a scope refusal, which the audit row tells apart)
+DETAIL_PAGES = {"/bureau/task/<int:task_id>", "/payroll/run/<int:run_id>", "/payroll/accounts/<int:account_id>",
+                "/project/workers/<int:pw_id>", "/accounts/<int:account_id>"}
+
+
+def object_kind(rule: str):
+    for prefix, kind in OBJECT_KINDS:
+        if rule.startswith(prefix):
+            return kind
+    return None
+
+
+@pytest.fixture
+def world(services, bridge):
+    """Two projects in two districts, each with a review task, a wage run with a line, a wage account,
+    workers and a company account; the objects each role has inside and outside its scope."""
+    from domain import accounts as acc
+    from domain import registration as reg
+    from domain.models import (
+        Account, Company, CompanyKind, Project, ProjectWorker, RegistrationApplication, WageAccount, WageLine, WageRun,
+    )
+    from shiming.seed_workforce import seed_workforce
+
+    inside_task = create_registration(services)
+    outside_task = create_registration(services, district_code="450107", phone="13912345679")
+    other_app = create_registration(services, district_code="450107", phone="13912345670")
+    with services.Session.begin() as db:
+        a = db.scalar(select(Project).order_by(Project.id))
+        enterprise = db.scalar(select(Account).where(Account.username == "enterprise"))
+        a.enterprise_id = enterprise.enterprise_id
+        b, b_account, _pw = reg.approve(db, services.cipher, db.get(RegistrationApplication, other_app["id"]))
+        db.flush()
+        a_id, b_id, b_account_id = a.id, b.id, b_account.id
+    seed_workforce(services, a_id, workers=2, month="2026-10")
+    seed_workforce(services, b_id, workers=2, month="2026-10")
+    create_payroll_run(services)
+    objects = {}
+    with services.Session.begin() as db:
+        for key, pid in (("in", a_id), ("out", b_id)):
+            wa = db.scalar(select(WageAccount).where(WageAccount.project_id == pid))
+            if wa is None:
+                wa = WageAccount(project_id=pid, bank_code="REFBANK", account_number_enc="x", account_number_hash="x",
+                                 account_last4="0000", account_name="工资专户", status="bound")
+                db.add(wa)
+                db.flush()
+            run = db.scalar(select(WageRun).where(WageRun.project_id == pid))
+            if run is None:
+                run = WageRun(project_id=pid, month="2026-10", workflow_id=f"wage-run-other-{pid}", wage_account_id=wa.id)
+                db.add(run)
+                db.flush()
+            pw = db.scalars(select(ProjectWorker).where(ProjectWorker.project_id == pid)).first()
+            line = WageLine(run_id=run.id, seq=1, worker_id=pw.worker_id, gross_fen=100, net_fen=100)
+            company = Company(project_id=pid, name=f"劳务{key}", credit_code=f"91450100MA5K9X{key.upper():>3}1X"[:18],
+                              kind=CompanyKind.LABOUR_COMPANY)
+            db.add_all([line, company])
+            db.flush()
+            company_account = Account(username=f"company_{key}", display_name="劳务账号", password_hash="x",
+                                      role=Role.COMPANY, project_id=pid, company_id=company.id, can_login=True)
+            db.add(company_account)
+            db.flush()
+            objects[key] = {"run_id": run.id, "line_id": line.id, "wage_account": wa.id, "pw_id": pw.id,
+                            "company_account": company_account.id}
+        ids = {u: db.scalar(select(Account.id).where(Account.username == u))
+               for u in ("reviewer2", "enterprise", "project", "secadmin")}
+    base = {"token": inside_task["token"], "workflow_id": inside_task["workflow_id"], "code": "en",
+            "action": "claim", "change": "disable", "version": 1}
+    # the account a role manages (inside) and one it does not (outside)
+    managed = {Role.ADMIN: (ids["reviewer2"], ids["enterprise"]),
+               Role.SECURITY_ADMIN: (ids["reviewer2"], ids["secadmin"]),
+               Role.ENTERPRISE: (ids["project"], b_account_id),
+               Role.PROJECT: (objects["in"]["company_account"], objects["out"]["company_account"])}
+
+    def values(role: str, where: str, kind: str) -> dict:
+        o = objects[where]
+        v = dict(base, task_id=(inside_task if where == "in" else outside_task)["task_id"], run_id=o["run_id"],
+                 line_id=o["line_id"], pw_id=o["pw_id"])
+        if kind == "account":
+            v["account_id"] = managed.get(role, (ids["project"], ids["project"]))[0 if where == "in" else 1]
+        else:
+            v["account_id"] = o["wage_account"]
+        return v
+
+    return values
+
+
+def _out_of_scope_rows(services) -> int:
+    with services.Session() as db:
+        return len(db.scalars(select(AuditLog.id).where(AuditLog.action == "access.out_of_scope")).all())
+
+
+def test_every_object_route_answers_404_outside_the_scope_and_audits_it(app, services, world):
+    problems = []
+    checked = 0
+    for rule in rules(app):
+        kind = object_kind(rule.rule)
+        entry = ACCESS[rule.rule]
+        if kind is None or entry in (PUBLIC, LOGGED_IN):
+            continue
+        for role in sorted(entry):
+            username = USER_OF_ROLE[role]
+            for where in ("in", "out"):
+                client = app.test_client()
+                enter_session(client, services, username)
+                url = re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",
+                             lambda m: str(world(role, where, kind)[m.group(1) or m.group(2)]), rule.rule)
+                before = _out_of_scope_rows(services)
+                response = _request(client, rule, url)
+                audited = _out_of_scope_rows(services) - before
+                checked += 1
+                if where == "out":
+                    if response.status_code != 404 or audited != 1:
+                        problems.append(f"{url} ({rule.rule}) {role} outside: {response.status_code}, "
+                                        f"{audited} audit rows (want 404 and 1)")
+                else:
+                    if response.status_code in (401, 403) or is_login_redirect(response) or audited:
+                        problems.append(f"{url} ({rule.rule}) {role} inside: {response.status_code}, {audited} audit rows")
+                    elif rule.rule in DETAIL_PAGES and response.status_code != 200:
+                        problems.append(f"{url} {role} inside: detail page answered {response.status_code}")
+    assert checked > 40
+    assert not problems, "\n".join(problems)
