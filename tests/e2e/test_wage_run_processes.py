@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
 from activities.wage_run import SignedStepInput
@@ -254,3 +254,68 @@ def test_wage_run_four_signed_steps_reissue_and_reconcile(stack):
     assert f"line {tampered_seq} differs from the signed wage table" in report.problems
     cli = subprocess.run(shiming_argv("verify-run", str(run_id)), env=stack.env(), capture_output=True, text=True)
     assert cli.returncode == 1 and f"line {tampered_seq}" in cli.stdout
+
+
+def test_no_full_number_in_the_process_logs_or_temporal_histories(stack):
+    """SEC-1 / issue 4: after the runs above, the platform's log files (worker, web, Temporal) and the
+    histories of every finished workflow — raw as stored, and decoded — hold no full ID number, card
+    number, phone or account number."""
+    from tests.helpers.pii_sweep import known_pii, leaks, sweep_files
+
+    known = known_pii(stack.services)
+    assert len([k for k in known.values() if k == "card_number"]) >= 5
+    logs = [stack.home / f"{name}.log" for name in ("worker", "web", "temporal")]
+    assert all(path.exists() for path in logs)
+    assert sweep_files(logs, known) == {}
+
+    async def histories():
+        raw = await Client.connect(stack.temporal_address)  # no codec: what Temporal stores
+        codec = (await stack.client()).data_converter.payload_codec
+        found, count, decoded_any = {}, 0, False
+        async for wf in raw.list_workflows():
+            if wf.status is None or wf.status.name == "RUNNING":
+                continue
+            count += 1
+            history = await raw.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+            payloads = _payloads(history)
+            assert payloads, wf.id
+            stored = history.to_json() + "".join(p.data.decode("utf-8", "replace") for p in payloads)
+            plain = "".join(p.data.decode("utf-8", "replace") for p in await codec.decode(payloads))
+            decoded_any = decoded_any or '"run_id"' in plain  # the decoding really yields the payloads
+            for where, text in (("stored", stored), ("decoded", plain)):
+                hits = leaks(text, known)
+                if hits:
+                    found[f"{wf.id} ({where})"] = hits
+        assert decoded_any
+        return found, count
+
+    found, count = run_in_thread(histories)
+    assert count >= 1
+    assert found == {}
+
+
+def _payloads(history):
+    """Every Payload message inside a history's events (repeated, nested and map fields)."""
+    from temporalio.api.common.v1 import Payload
+
+    out = []
+
+    def walk(message):
+        for field, value in message.ListFields():
+            if field.message_type is None:
+                continue
+            if field.message_type.GetOptions().map_entry:
+                items = list(value.values())
+            elif hasattr(value, "ListFields"):
+                items = [value]
+            else:  # a repeated field
+                items = list(value)
+            for item in items:
+                if isinstance(item, Payload):
+                    out.append(item)
+                elif hasattr(item, "ListFields"):
+                    walk(item)
+
+    for event in history.events:
+        walk(event)
+    return out

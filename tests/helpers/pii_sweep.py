@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
 from typing import Iterable
@@ -65,7 +64,3 @@ def sweep_files(paths: Iterable[Path], known: dict[str, str]) -> dict[str, list[
             if hits:
                 found[str(path)] = hits
     return found
-
-
-def history_leaks(history_json: str, known: dict[str, str]) -> list[str]:
-    return leaks(history_json, known) + leaks(json.dumps(json.loads(history_json)), known)
