@@ -51,7 +51,7 @@ class WorkerExitInput:
     requested_by: int
     # carried over by continue-as-new
     reminders: int = 0
-    next_remind_at: Optional[datetime] = None
+    next_remind_at: Optional[str] = None  # ISO 8601: a datetime here fails to decode in the sandbox
     checks_per_run: int = CHECKS_PER_RUN
 
 
@@ -119,7 +119,8 @@ class WorkerExitWorkflow:
 
     async def _run(self, inp: WorkerExitInput) -> WorkerExitResult:
         self._reminders = inp.reminders
-        next_remind = inp.next_remind_at or workflow.now() + REMIND_EVERY
+        next_remind = (datetime.fromisoformat(inp.next_remind_at) if inp.next_remind_at
+                       else workflow.now() + REMIND_EVERY)
         ref = ExitRef(inp.project_worker_id)
         checks_this_run = 0
         while True:
@@ -144,7 +145,8 @@ class WorkerExitWorkflow:
                 if await self._withdrawn():
                     return WorkerExitResult(ExitState.CANCELLED)
                 workflow.continue_as_new(WorkerExitInput(inp.project_worker_id, inp.requested_by,
-                                                         self._reminders, next_remind, inp.checks_per_run))
+                                                         self._reminders, next_remind.isoformat(),
+                                                         inp.checks_per_run))
             timeout = min(RECHECK_EVERY, next_remind - workflow.now())
             try:
                 await workflow.wait_condition(lambda: self._recheck or self._cancel is not None,
