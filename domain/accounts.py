@@ -250,6 +250,19 @@ def set_active(session: Session, actor: Account, account_id: int, active: bool, 
            reason=reason.strip()[:300], remote_addr=remote_addr)
 
 
+def reset_password(session: Session, actor: Account, account_id: int, remote_addr: Optional[str] = None) -> str:
+    """A manager gives an account a new random initial password (shown once), to be changed at the
+    next login; every session of the account ends."""
+    target = _managed(session, actor, account_id)
+    password = random_initial_password()
+    target.password_hash = hash_password(password)
+    target.must_change_password = True
+    target.password_changed_at = utcnow()
+    end_sessions(target)
+    _audit(session, actor, "account.password_reset", target, {}, remote_addr=remote_addr)
+    return password
+
+
 def unlock(session: Session, actor: Account, account_id: int, remote_addr: Optional[str] = None) -> None:
     """The security administrator lifts a login lockout."""
     if actor.role != Role.SECURITY_ADMIN:

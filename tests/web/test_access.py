@@ -54,6 +54,7 @@ ACCESS = {
     "/accounts/<int:account_id>/permissions": MANAGERS,
     "/accounts/<int:account_id>/<any(disable, enable):change>": MANAGERS,
     "/accounts/<int:account_id>/unlock": {Role.SECURITY_ADMIN},
+    "/accounts/<int:account_id>/reset-password": MANAGERS,
     "/audit/": {Role.AUDITOR},
     "/audit/verify": {Role.AUDITOR},
     "/admin/": {Role.ADMIN},
@@ -144,6 +145,12 @@ def case(services, bridge):
         db.flush()
         db.add(Account(username="company_in", display_name="劳务账号", password_hash="x", role=Role.COMPANY,
                        project_id=project_id, company_id=company.id, can_login=True))
+        # the object of the /accounts/<id>/… routes: disabling or resetting it harms no account of the matrix
+        target = Account(username="matrix_target", display_name="靶账号", password_hash="x", role=Role.BUREAU_REVIEWER,
+                         district_id=db.scalar(select(Account.district_id).where(Account.username == "reviewer")))
+        db.add(target)
+        db.flush()
+        c["account_id"] = target.id
     return c
 
 
@@ -303,14 +310,17 @@ def world(services, bridge):
             db.flush()
             objects[key] = {"run_id": run.id, "line_id": line.id, "wage_account": wa.id, "pw_id": pw.id,
                             "company_account": company_account.id}
+        db.add(Account(username="pm_in", display_name="项目账号", password_hash="x", role=Role.PROJECT,
+                       project_id=a_id, enterprise_id=enterprise.enterprise_id))  # the enterprise manages it
+        db.flush()
         ids = {u: db.scalar(select(Account.id).where(Account.username == u))
-               for u in ("reviewer2", "enterprise", "project", "secadmin")}
+               for u in ("reviewer2", "enterprise", "project", "secadmin", "pm_in")}
     base = {"token": inside_task["token"], "workflow_id": inside_task["workflow_id"], "code": "en",
             "action": "claim", "change": "disable", "version": 1}
     # the account a role manages (inside) and one it does not (outside)
     managed = {Role.ADMIN: (ids["reviewer2"], ids["enterprise"]),
                Role.SECURITY_ADMIN: (ids["reviewer2"], ids["secadmin"]),
-               Role.ENTERPRISE: (ids["project"], b_account_id),
+               Role.ENTERPRISE: (ids["pm_in"], b_account_id),
                Role.PROJECT: (objects["in"]["company_account"], objects["out"]["company_account"])}
 
     def values(role: str, where: str, kind: str) -> dict:

@@ -192,3 +192,20 @@ def test_a_reviewer_cannot_decide_on_a_project_of_their_own_enterprise(client, s
     other = _english(client.application.test_client(), services, "reviewer2")
     other.post(f"/bureau/task/{case['task_id']}/claim", data={"task_id": case["task_id"]})
     assert bridge.calls == 1
+
+
+def test_a_manager_resets_a_password_shown_once_and_the_sessions_end(client, services):
+    reviewer = client.application.test_client()
+    login(reviewer, "reviewer2", "Review2026!")
+    assert reviewer.get("/bureau/inbox").status_code == 200
+    _english(client, services, "admin")
+    target = _account(services, "reviewer2")
+    password = _created_password(client.post(f"/accounts/{target.id}/reset-password"))
+    after = _account(services, "reviewer2")
+    assert after.must_change_password and after.password_hash != target.password_hash
+    assert reviewer.get("/bureau/inbox").status_code == 302  # its session ended
+    assert login(client.application.test_client(), "reviewer2", password).headers["Location"].endswith("/password")
+    assert [r.target_id for r in _audit(services, "account.password_reset")] == [str(target.id)]
+    # the enterprise manages no bureau account: 404
+    enterprise = _english(client.application.test_client(), services, "enterprise")
+    assert enterprise.post(f"/accounts/{target.id}/reset-password").status_code == 404

@@ -314,3 +314,26 @@ def test_cookies_are_secure_in_production(services, bridge):
     finally:
         services.settings.env = "development"
     assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_registrations_that_text_a_phone_are_rate_limited_as_sms(services, bridge):
+    from tests.web.conftest import registration_form
+
+    app = create_app(services, bridge, {"TESTING": True, "WTF_CSRF_ENABLED": False,
+                                        "SHIMING_RATE_LIMITS": {"sms": "2 per minute"}})
+    client = app.test_client()
+    assert client.post("/register/", data=registration_form()).status_code == 302
+    assert client.post("/register/", data=registration_form()).status_code == 302
+    assert client.post("/register/", data=registration_form()).status_code == 429
+    assert client.get("/register/").status_code == 200  # the form itself stays reachable
+
+
+def test_card_binding_is_rate_limited(services, bridge):
+    app = create_app(services, bridge, {"TESTING": True, "WTF_CSRF_ENABLED": False,
+                                        "SHIMING_RATE_LIMITS": {"card_binding": "1 per minute"}})
+    client = app.test_client()
+    login(client, "project")
+    client.post("/password", data={"current_password": "Project2026!", "new_password": "Fresh2026pw",
+                                   "confirm_password": "Fresh2026pw"})
+    assert client.post("/project/workers/1/card", data={}).status_code != 429
+    assert client.post("/project/workers/1/card", data={}).status_code == 429

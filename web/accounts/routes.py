@@ -19,7 +19,7 @@ from domain.models import Account, Company, District, Enterprise, Project, Role
 from ..core import remote_addr, services
 from ..i18n import role_label
 from ..scoping import record_denied
-from ..security import require_roles
+from ..security import rate_limit, require_roles
 from .forms import CompanyPermissionsForm, CreateAccountForm, ProjectsForm, ReasonForm, UnlockForm
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts", template_folder="templates")
@@ -209,6 +209,18 @@ def set_active(account_id: int, change: str):
                                                                  form.reason.data, remote_addr()),
                    _("The account was enabled.") if change == "enable" else
                    _("The account was disabled; its sessions have ended."))
+
+
+@bp.route("/<int:account_id>/reset-password", methods=["POST"])
+@rate_limit("password")
+def reset_password(account_id: int):
+    if not UnlockForm().validate_on_submit():
+        abort(400)
+    with services().Session.begin() as db:
+        target = _managed_or_404(db, account_id)
+        password = acc.reset_password(db, _actor(db), account_id, remote_addr())
+        created = {"id": target.id, "username": target.username, "role": role_label(target.role)}
+    return render_template("accounts/created.html", created=created, password=password, reset=True)
 
 
 @bp.route("/<int:account_id>/unlock", methods=["POST"])

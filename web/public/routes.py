@@ -17,7 +17,7 @@ from workflows.registration import ProjectRegistrationWorkflow, RegistrationInpu
 
 from ..core import bridge, call_process, remote_addr, services
 from ..i18n import application_status, upload_message
-from ..security import home_for
+from ..security import home_for, rate_limit
 from .forms import CorrectionForm, RegistrationForm, ScanUploadForm, StatusForm, SubmitForm, yuan_text
 from .links import find_application, signed_token
 
@@ -47,6 +47,7 @@ def _phone_masked(app: RegistrationApplication) -> str:
 
 
 @bp.route("/register/", methods=["GET", "POST"])
+@rate_limit("sms")  # each application makes the platform text the phone typed into it
 def register():
     form = RegistrationForm()
     with services().Session() as db:
