@@ -161,6 +161,9 @@ WORKFLOW_STATUS = {
 
 WORKFLOW_TYPES = {
     "ProjectRegistrationWorkflow": _l("Project registration"),
+    "WageRunWorkflow": _l("Wage run"),
+    "WageAccountBindingWorkflow": _l("Wage account binding"),
+    "WorkerExitWorkflow": _l("Worker exit"),
 }
 
 PROJECT_STATUS = {

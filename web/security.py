@@ -132,7 +132,7 @@ def home_for(user) -> str:
         return url_for("admin.processes")
     if user.role in Role.BUREAU:
         return url_for("bureau.inbox")
-    if user.role in (Role.PROJECT, Role.ENTERPRISE):
+    if user.role in (Role.PROJECT, Role.ENTERPRISE, Role.SUPERVISOR):
         return url_for("project.home")
     if user.role == Role.PAYROLL_SPECIALIST:
         return url_for("payroll.home")

@@ -35,7 +35,7 @@ ACCESS = {
     "/bureau/task/<int:task_id>/scan": BUREAU,
     "/bureau/task/<int:task_id>/application.docx": BUREAU,
     "/bureau/task/<int:task_id>/<any(claim, unclaim, approve, reject, return):action>": BUREAU,
-    "/project/": {Role.PROJECT, Role.ENTERPRISE},
+    "/project/": {Role.PROJECT, Role.ENTERPRISE, Role.SUPERVISOR},
     "/project/workers": {Role.PROJECT},
     "/project/workers/<int:pw_id>": {Role.PROJECT},
     "/project/workers/<int:pw_id>/exit": {Role.PROJECT},

@@ -209,3 +209,16 @@ def test_a_manager_resets_a_password_shown_once_and_the_sessions_end(client, ser
     # the enterprise manages no bureau account: 404
     enterprise = _english(client.application.test_client(), services, "enterprise")
     assert enterprise.post(f"/accounts/{target.id}/reset-password").status_code == 404
+
+
+def test_the_project_list_follows_the_scope_of_each_role(client, services):
+    own = _demo_project(services)
+    foreign = _second_project(services, enterprise=False)
+    with services.Session() as db:
+        codes = {p.id: p.code for p in db.scalars(select(Project))}
+    supervisor = _page(_english(client, services, "supervisor"), "/project/")
+    assert f'data-project-code="{codes[own]}"' in supervisor and f'data-project-code="{codes[foreign]}"' in supervisor
+    enterprise = _page(_english(client.application.test_client(), services, "enterprise"), "/project/")
+    assert f'data-project-code="{codes[own]}"' in enterprise and codes[foreign] not in enterprise
+    project = _page(_english(client.application.test_client(), services, "project"), "/project/")
+    assert f'data-project-code="{codes[own]}"' in project and codes[foreign] not in project

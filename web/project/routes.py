@@ -62,19 +62,13 @@ bp = Blueprint("project", __name__, url_prefix="/project", template_folder="temp
 
 @bp.before_request
 def guard():
-    return require_roles(Role.PROJECT, Role.ENTERPRISE)
+    # the supervisory authority reads the project list (all projects: its scope is province-wide)
+    return require_roles(Role.PROJECT, Role.ENTERPRISE, Role.SUPERVISOR)
 
 
 def projects_in_scope(db) -> list[Project]:
-    if current_user.role == Role.PROJECT:
-        if current_user.project_id is None:
-            return []
-        q = select(Project).where(Project.id == current_user.project_id)
-    else:
-        if current_user.enterprise_id is None:
-            return []
-        q = select(Project).where(Project.enterprise_id == current_user.enterprise_id).order_by(Project.code)
-    return list(db.scalars(q))
+    """The caller's projects: the scoping rule (domain/scope.py) does the filtering."""
+    return list(db.scalars(select(Project).order_by(Project.code)))
 
 
 @bp.route("/")
