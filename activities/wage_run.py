@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -30,6 +30,7 @@ from domain import wage_table as wt
 from domain.models import (
     Account,
     BankBatch,
+    BankCard,
     BankStatement,
     Project,
     Role,
@@ -206,7 +207,7 @@ class WageRunActivities:
             parsed = wt.parse_upload(session, run.project_id, data)
             if parsed.ok:
                 self._record(session, inp, "wage_table")
-                session.execute(insert(WageLine), [
+                session.execute(insert(WageLine.__table__), [  # plain executemany: no ORM bookkeeping per line
                     dict(run_id=run.id, seq=line.seq, worker_id=line.worker_id, days=line.days,
                          hours_x10=line.hours_x10, gross_fen=line.gross_fen, net_fen=line.net_fen,
                          remark=line.remark, status=WageLineStatus.PENDING)
@@ -257,25 +258,40 @@ class WageRunActivities:
             project = session.get(Project, run.project_id)
             account = session.get(WageAccount, run.wage_account_id)
             wanted = WageLineStatus.PENDING if inp.version == 1 else WageLineStatus.FAILED
+            # plain rows, not ORM objects: a batch holds thousands of lines
+            line_t, worker_t, card_t = WageLine.__table__, Worker.__table__, BankCard.__table__
+            chosen = (line_t.c.run_id == run.id) & (line_t.c.status == wanted)
             rows = session.execute(
-                select(WageLine, Worker).join(Worker, Worker.id == WageLine.worker_id)
-                .where(WageLine.run_id == run.id, WageLine.status == wanted).order_by(WageLine.seq)).all()
+                select(line_t.c.id, line_t.c.seq, line_t.c.worker_id, line_t.c.net_fen, line_t.c.remark,
+                       worker_t.c.name, worker_t.c.id_number_enc)
+                .join(worker_t, worker_t.c.id == line_t.c.worker_id).where(chosen).order_by(line_t.c.seq)).all()
             if not rows:
                 raise _refuse("no lines to pay in this batch", "EmptyBatch")
-            cards = workforce.current_cards(session, [w.id for _, w in rows])
-            file_lines, missing = [], []
-            for line, worker in rows:
-                card = cards.get(worker.id)
+            cards = {}  # worker id -> its current card; the newest wins, as in workforce.current_card
+            for worker_id, card_id, number_enc, bank_name in session.execute(
+                    select(card_t.c.worker_id, card_t.c.id, card_t.c.card_number_enc, card_t.c.bank_name)
+                    .where(card_t.c.is_current.is_(True),
+                           card_t.c.worker_id.in_(select(line_t.c.worker_id).where(chosen)))
+                    .order_by(card_t.c.id)):
+                cards[worker_id] = (card_id, number_enc, bank_name)
+            decrypt = self.s.cipher.decrypt
+            file_lines, missing, marks = [], [], []
+            for line_id, seq, worker_id, net_fen, remark, name, id_number_enc in rows:
+                card = cards.get(worker_id)
                 if card is None:
-                    missing.append(line.seq)
+                    missing.append(seq)
                     continue
+                card_id, number_enc, bank_name = card
                 file_lines.append(WageFileLine(
-                    seq=len(file_lines) + 1, worker_name=worker.name, id_number=workforce.id_number_of(self.s.cipher, worker),
-                    card_number=workforce.card_number_of(self.s.cipher, card), bank_name=card.bank_name,
-                    amount_fen=line.net_fen, remark=line.remark))
-                line.batch_version, line.card_id, line.file_seq = inp.version, card.id, len(file_lines)
+                    seq=len(file_lines) + 1, worker_name=name, id_number=decrypt(id_number_enc, workforce.ID_NUMBER),
+                    card_number=decrypt(number_enc, workforce.CARD_NUMBER), bank_name=bank_name,
+                    amount_fen=net_fen, remark=remark))
+                marks.append({"b_id": line_id, "b_card": card_id, "b_seq": len(file_lines)})
             if missing:
                 raise _refuse(f"{len(missing)} worker(s) have no bank card", "MissingCard", missing[:50])
+            session.execute(update(line_t).where(line_t.c.id == bindparam("b_id"))
+                            .values(batch_version=inp.version, card_id=bindparam("b_card"),
+                                    file_seq=bindparam("b_seq")), marks)
             batch_id = batch_id_for(run.id, inp.version)
             header = WageFileHeader(
                 batch_id=batch_id, payer_account=self.s.cipher.decrypt(account.account_number_enc, "account_number"),
@@ -342,17 +358,28 @@ class WageRunActivities:
                 batch = session.scalar(select(BankBatch).where(BankBatch.batch_id == statement.batch_id))
                 if batch is None or batch.run_id != inp.run_id:
                     raise _refuse("statement of another run", "UnknownStatement")
-                lines = {l.file_seq: l for l in session.scalars(select(WageLine).where(
-                    WageLine.run_id == inp.run_id, WageLine.batch_version == batch.version))}
+                line_t = WageLine.__table__  # plain rows and one executemany per outcome: thousands of lines
+                lines = {file_seq: (line_id, status, net_fen) for line_id, file_seq, status, net_fen in session.execute(
+                    select(line_t.c.id, line_t.c.file_seq, line_t.c.status, line_t.c.net_fen).where(
+                        line_t.c.run_id == inp.run_id, line_t.c.batch_version == batch.version))}
+                paid, failed = [], []
                 for item in statement.lines:
                     line = lines.get(item.seq)
-                    if line is None or line.status != WageLineStatus.SUBMITTED or item.amount_fen != line.net_fen:
+                    if line is None or line[1] != WageLineStatus.SUBMITTED or item.amount_fen != line[2]:
                         continue  # late, duplicate or foreign lines change nothing
                     if item.status == "paid":
-                        line.status, line.paid_at = WageLineStatus.PAID, utcnow()
+                        paid.append({"b_id": line[0]})
                     else:
-                        line.status, line.failure_code, line.failure_reason = (
-                            WageLineStatus.FAILED, item.code[:20], item.reason[:200])
+                        failed.append({"b_id": line[0], "b_code": item.code[:20], "b_reason": item.reason[:200]})
+                    lines[item.seq] = (line[0], None, line[2])  # a line answered twice counts once
+                by_id = line_t.c.id == bindparam("b_id")
+                if paid:
+                    session.execute(update(line_t).where(by_id).values(status=WageLineStatus.PAID, paid_at=utcnow()),
+                                    paid)
+                if failed:
+                    session.execute(update(line_t).where(by_id).values(
+                        status=WageLineStatus.FAILED, failure_code=bindparam("b_code"),
+                        failure_reason=bindparam("b_reason")), failed)
                 batch.status = "answered"
                 stmt_row.applied_at = utcnow()
                 session.flush()

@@ -44,6 +44,7 @@ MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 ACCOUNT_RE = re.compile(r"^[0-9A-Za-z-]{1,40}$")
 CARD_RE = re.compile(r"^[0-9]{8,32}$")
 ID_NUMBER_RE = re.compile(r"^[0-9A-Za-z]{1,32}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f]")
 MAX_AMOUNT_FEN = 10**12  # 100 亿元 per line: far above any wage, far below 2**53
 MAX_LINES = 100_000
 
@@ -163,7 +164,7 @@ def _text(value, name: str, where: str, max_len: int, pattern: re.Pattern | None
           required: bool = True) -> None:
     if not isinstance(value, str) or len(value) > max_len or (required and not value.strip()):
         raise WageFileError("BAD_FIELD", f"{where}: {name}")
-    if any(ord(c) < 0x20 for c in value):
+    if _CONTROL_RE.search(value):
         raise WageFileError("BAD_FIELD", f"{where}: {name} holds a control character")
     if pattern is not None and not pattern.match(value):
         raise WageFileError("BAD_FIELD", f"{where}: {name}")
@@ -361,19 +362,25 @@ STATEMENT_FIELDS = {"version", "type", "statement_id", "batch_id", "issued_at", 
                     "paid_fen", "failed_count", "failed_fen", "lines", "signer", "signature"}
 
 
-def _statement_document(stmt: Statement) -> dict:
+def _statement_totals(stmt: Statement) -> dict:
     paid = [line for line in stmt.lines if line.status == PAID]
+    return {
+        "line_count": len(stmt.lines),
+        "paid_count": len(paid),
+        "paid_fen": stmt.paid_fen,
+        "failed_count": len(stmt.lines) - len(paid),
+        "failed_fen": stmt.failed_fen,
+    }
+
+
+def _statement_document(stmt: Statement) -> dict:
     return {
         "version": STATEMENT_VERSION,
         "type": "statement",
         "statement_id": stmt.statement_id,
         "batch_id": stmt.batch_id,
         "issued_at": stmt.issued_at,
-        "line_count": len(stmt.lines),
-        "paid_count": len(paid),
-        "paid_fen": stmt.paid_fen,
-        "failed_count": len(stmt.lines) - len(paid),
-        "failed_fen": stmt.failed_fen,
+        **_statement_totals(stmt),
         "lines": [{name: getattr(line, name) for name in STATEMENT_LINE_FIELDS} for line in stmt.lines],
     }
 
@@ -407,9 +414,8 @@ def verify_statement(body: bytes, bank_public_key: Ed25519PublicKey) -> Statemen
         _check_statement(stmt)
     except TypeError as exc:
         raise StatementError("malformed", str(exc)) from None
-    expected = _statement_document(stmt)
-    if any(obj[name] != expected[name] for name in ("line_count", "paid_count", "paid_fen", "failed_count",
-                                                     "failed_fen")):
+    expected = _statement_totals(stmt)
+    if any(obj[name] != value for name, value in expected.items()):
         raise StatementError("malformed", "the totals do not match the lines")
     return stmt
 

@@ -7,11 +7,12 @@ day's first to its last punch, whatever the direction recorded (devices mislabel
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from .calendar import LOCAL_TZ
@@ -48,13 +49,63 @@ def _local_midnight_utc(day: date) -> datetime:
 def monthly_summary(session: Session, project_id: int, month: str) -> list[AttendanceRow]:
     """Days and hours of every worker on the project who punched in the month, by worker id.
 
-    One pass over the month's punches (served by the (project, time) index), aggregated in
-    Python as they stream in: portable across SQLite and MySQL, whose date functions differ.
+    One pass over the month's punches (served by the (project, time) index). When the zone keeps
+    one UTC offset all month (always, for China Standard Time) the database aggregates per worker
+    and local day itself (SQLite and MySQL/MariaDB, whose date functions differ); otherwise, or on
+    another database, the punches stream into Python and each one is converted.
     """
     start, end = month_bounds(month)
     names = dict(session.execute(
         select(Worker.id, Worker.name).join(ProjectWorker, ProjectWorker.worker_id == Worker.id)
         .where(ProjectWorker.project_id == project_id)).all())
+    dialect = session.get_bind().dialect.name
+    if _constant_offset(start, end) is not None and dialect in _SECONDS_SQL:
+        totals = _totals_in_sql(session, dialect, project_id, start, end)
+    else:
+        totals = _totals_in_python(session, project_id, start, end)
+    return [
+        AttendanceRow(worker_id=w, name=names[w], days=days,
+                      hours_x10=(seconds + _SECONDS_PER_TENTH_HOUR // 2) // _SECONDS_PER_TENTH_HOUR)
+        for w, days, seconds in sorted(totals) if w in names
+    ]
+
+
+# Whole seconds since 1970 of the naive-UTC `punched_at`, fractions cut off as Python's
+# timedelta.seconds does (SQLite's strftime would round .9995 up: hence the substr).
+_SECONDS_SQL = {
+    "sqlite": "CAST(strftime('%s', substr(punched_at, 1, 19)) AS INTEGER)",
+    "mysql": "TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', punched_at)",
+    "mariadb": "TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', punched_at)",
+}
+_INTEGER_DIVIDE = {"sqlite": "/", "mysql": "DIV", "mariadb": "DIV"}
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _totals_in_sql(session: Session, dialect: str, project_id: int, start: datetime,
+                   end: datetime) -> list[tuple[int, int, int]]:
+    """(worker id, days, seconds) aggregated by the database.
+
+    With one UTC offset all month and `start` a local midnight, the local day of a punch is the
+    whole number of days since `start` and its hours are max - min of its seconds that day.
+    """
+    # SQLite would otherwise compute the per-row seconds once for each of their three uses
+    materialized = "MATERIALIZED " if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 35) else ""
+    sql = text(f"""
+        WITH p AS {materialized}(
+            SELECT worker_id, {_SECONDS_SQL[dialect]} - :start_s AS s
+            FROM punch WHERE project_id = :project_id AND punched_at >= :start AND punched_at < :end)
+        SELECT worker_id, COUNT(*) AS days, SUM(last_s - first_s) AS seconds
+        FROM (SELECT worker_id, s {_INTEGER_DIVIDE[dialect]} 86400 AS day, MIN(s) AS first_s, MAX(s) AS last_s
+              FROM p GROUP BY worker_id, day) AS d
+        GROUP BY worker_id""")
+    rows = session.execute(sql, {"project_id": project_id, "start": start, "end": end,
+                                 "start_s": int((start - _EPOCH).total_seconds())})
+    return [(worker_id, int(days), int(seconds)) for worker_id, days, seconds in rows]
+
+
+def _totals_in_python(session: Session, project_id: int, start: datetime,
+                      end: datetime) -> list[tuple[int, int, int]]:
+    """(worker id, days, seconds), the punches streamed and aggregated as they come."""
     punch = Punch.__table__  # plain Core rows: no ORM loading for half a million of them
     rows = session.execute(
         select(punch.c.worker_id, punch.c.punched_at)
@@ -86,11 +137,7 @@ def monthly_summary(session: Session, project_id: int, month: str) -> list[Atten
         worker_id = key // 64
         days[worker_id] = days.get(worker_id, 0) + 1
         seconds[worker_id] = seconds.get(worker_id, 0) + last[key] - earliest
-    return [
-        AttendanceRow(worker_id=w, name=names[w], days=days[w],
-                      hours_x10=(seconds[w] + _SECONDS_PER_TENTH_HOUR // 2) // _SECONDS_PER_TENTH_HOUR)
-        for w in sorted(days) if w in names
-    ]
+    return [(w, days[w], seconds[w]) for w in days]
 
 
 def _to_local(moment: datetime) -> datetime:

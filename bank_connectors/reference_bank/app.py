@@ -89,7 +89,7 @@ def create_bank_app(home: Path, callback_url: Optional[str] = None, exchange_dir
     def statement(batch_id: str):
         body = bank.statement_body(batch_id)
         if body is None:
-            known = bank.batch_view(batch_id) is not None
+            known = bank.has_batch(batch_id)
             return refusal(404, "NOT_READY" if known else "NOT_FOUND",
                            "the batch is still being paid" if known else "no batch with this id")
         return Response(body, status=200, mimetype="application/json")

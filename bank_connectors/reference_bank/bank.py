@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Optional
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import case, create_engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -104,6 +104,7 @@ class ReferenceBank:
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.keys = load_or_create_keys(config.home / "keys")
         self._pay_queue: queue.Queue[Optional[str]] = queue.Queue()
+        self._decoded: dict[str, tuple[str, list]] = {}  # batch id -> (plaintext sha256, lines) from submit
         self._wake_delivery = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -238,6 +239,7 @@ class ReferenceBank:
         else:
             raise SubmissionRefused(409, IDEMPOTENCY_CONFLICT, "a concurrent submission took this key")
         log.info("accepted batch %s: %d lines, %d fen (%s)", batch_id, header.line_count, header.total_fen, channel)
+        self._decoded[batch_id] = (plaintext_sha256, lines)  # the payer need not decode it again
         self._pay_queue.put(batch_id)
         return SubmitResult(accepted=True, batch_id=batch_id)
 
@@ -246,17 +248,25 @@ class ReferenceBank:
             batch = session.scalar(select(Batch).where(Batch.batch_id == batch_id))
             if batch is None:
                 return None
-            payments = session.scalars(select(Payment).where(Payment.batch_id == batch_id)).all()
+            # counted in SQL: a batch has thousands of payments and this is polled while they are made
+            recorded, paid_fen = session.execute(
+                select(func.count(), func.coalesce(func.sum(case((Payment.status == PAID, Payment.amount_fen),
+                                                                 else_=0)), 0))
+                .where(Payment.batch_id == batch_id)).one()
             statement = session.scalar(select(StatementRecord).where(StatementRecord.batch_id == batch_id))
             return {
                 "batch_id": batch.batch_id, "status": batch.status, "channel": batch.channel,
                 "line_count": batch.line_count, "total_fen": batch.total_fen,
-                "received_at": iso(batch.received_at), "payments_recorded": len(payments),
-                "paid_fen": sum(p.amount_fen for p in payments if p.status == PAID),
+                "received_at": iso(batch.received_at), "payments_recorded": recorded,
+                "paid_fen": int(paid_fen),
                 "statement_id": statement.statement_id if statement else None,
                 "statement_delivered": bool(statement and statement.delivered_at),
                 "delivery_attempts": statement.attempts if statement else 0,
             }
+
+    def has_batch(self, batch_id: str) -> bool:
+        with self.Session() as session:
+            return session.scalar(select(Batch.id).where(Batch.batch_id == batch_id)) is not None
 
     def statement_body(self, batch_id: str) -> Optional[bytes]:
         with self.Session() as session:
@@ -275,40 +285,50 @@ class ReferenceBank:
                 log.exception("paying batch %s failed", batch_id)
 
     def pay_batch(self, batch_id: str) -> None:
+        decoded = self._decoded.pop(batch_id, None)
         with self.Session.begin() as session:
             batch = session.scalar(select(Batch).where(Batch.batch_id == batch_id))
             if batch is None or batch.status == "settled":
                 return
             batch.status = "paying"
-            plaintext = batch.plaintext
-        _header, lines = decode_wage_file(plaintext)
+            plaintext, plaintext_sha256 = batch.plaintext, batch.plaintext_sha256
+        if decoded is not None and decoded[0] == plaintext_sha256:
+            lines = decoded[1]
+        else:  # after a restart: only the stored file is known
+            _header, lines = decode_wage_file(plaintext)
         # Lines are paid in chunks, each one transaction: a restart finds every chunk paid or not.
         # With a pay delay (a slow bank, for demonstrations) each line is its own chunk.
         chunk = 1 if self.config.pay_delay else 500
+        payment, card = Payment.__table__, Card.__table__  # plain rows: thousands per chunk, no ORM objects
         for start in range(0, len(lines), chunk):
             if self.config.pay_delay and self._stop.wait(self.config.pay_delay):
                 return
             with self.Session.begin() as session:
                 part = lines[start:start + chunk]
-                done = set(session.scalars(select(Payment.seq).where(
-                    Payment.batch_id == batch_id, Payment.seq.in_([x.seq for x in part]))))
-                cards = {c.number: c for c in session.scalars(select(Card).where(
-                    Card.number.in_({x.card_number for x in part})))}
+                done = set(session.scalars(select(payment.c.seq).where(
+                    payment.c.batch_id == batch_id, payment.c.seq.in_([x.seq for x in part]))))
+                cards = {number: (holder, status) for number, holder, status in session.execute(
+                    select(card.c.number, card.c.holder_name, card.c.status)
+                    .where(card.c.number.in_({x.card_number for x in part})))}
+                now = utcnow()
+                rows = []
                 for line in part:
                     if line.seq in done:
                         continue  # paid before a restart
-                    card = cards.get(line.card_number)
-                    if card is None:
+                    holder, card_status = cards.get(line.card_number, (None, None))
+                    if holder is None:
                         status, code, reason = FAILED, CARD_UNKNOWN, "no card with this number"
-                    elif card.status != "open":
+                    elif card_status != "open":
                         status, code, reason = FAILED, CARD_CLOSED, "the card is closed"
-                    elif not same_name(card.holder_name, line.worker_name):
+                    elif not same_name(holder, line.worker_name):
                         status, code, reason = FAILED, LINE_NAME_MISMATCH, "the card holder's name differs"
                     else:
                         status, code, reason = PAID, "", ""
-                    session.add(Payment(batch_id=batch_id, seq=line.seq, status=status, code=code, reason=reason,
-                                        card_number=line.card_number, amount_fen=line.amount_fen,
-                                        paid_at=utcnow() if status == PAID else None))
+                    rows.append({"batch_id": batch_id, "seq": line.seq, "status": status, "code": code,
+                                 "reason": reason, "card_number": line.card_number, "amount_fen": line.amount_fen,
+                                 "paid_at": now if status == PAID else None})
+                if rows:
+                    session.execute(insert(payment), rows)
         self._issue_statement(batch_id)
 
     def _issue_statement(self, batch_id: str) -> None:
@@ -317,8 +337,9 @@ class ReferenceBank:
             if session.scalar(select(StatementRecord.statement_id).where(StatementRecord.batch_id == batch_id)):
                 batch.status = "settled"
                 return
-            payments = session.scalars(select(Payment).where(Payment.batch_id == batch_id)
-                                       .order_by(Payment.seq)).all()
+            payments = session.execute(
+                select(Payment.seq, Payment.status, Payment.amount_fen, Payment.code, Payment.reason, Payment.paid_at)
+                .where(Payment.batch_id == batch_id).order_by(Payment.seq)).all()
             now = utcnow()
             statement = Statement(
                 statement_id=statement_id_for(batch_id), batch_id=batch_id, issued_at=iso(now),

@@ -158,3 +158,19 @@ def test_the_demo_workforce_is_valid_and_seeding_twice_adds_nothing(any_db_servi
     for row in rows:
         assert working_days - 5 <= row.days <= working_days
         assert 95 * row.days <= row.hours_x10 <= 110 * row.days  # about 07:30 to 17:30 a day
+
+
+def test_the_database_aggregation_equals_the_python_one_to_the_second(any_db_services, monkeypatch):
+    """The per-dialect SQL (days since the local month start, max - min seconds) against the stream."""
+    svc, project_id, _other, w = build_site(any_db_services)
+    with svc.Session.begin() as session:
+        # fractions of a second are cut off, never rounded up (SQLite's strftime would round .9999)
+        punch(session, project_id, w["D"], "2026-10-16 00:00:00.999900")
+        punch(session, project_id, w["D"], "2026-10-16 09:59:59.999900")
+        punch(session, project_id, w["D"], "2026-10-16 15:59:59.999999")  # 10-16 23:59:59 local
+    with svc.Session() as session:
+        months = ("2026-09", "2026-10", "2026-11")
+        in_sql = [monthly_summary(session, project_id, m) for m in months]
+        monkeypatch.setattr(attendance, "_SECONDS_SQL", {})
+        assert [monthly_summary(session, project_id, m) for m in months] == in_sql
+    assert in_sql[1][1].worker_id == w["D"] and in_sql[1][1].days == 2

@@ -233,3 +233,44 @@ def test_zero_net_amount(table):
     # a zero gross with a zero net is refused for the net only
     assert _errors(_upload(services, project_id, _edit(data, lambda ws: (ws.cell(6, 8, 0), ws.cell(6, 9, 0))))) == [
         (6, NET, "zero_net")]
+
+
+def test_prefilled_cells_are_the_attendance_and_rates_in_both_openpyxl_modes(table):
+    """The sheet XML is written directly (not cell by cell through openpyxl): read it back both ways."""
+    from domain.attendance import monthly_summary
+
+    services, project_id, data = table
+    with services.Session() as session:
+        summary = {row.worker_id: row for row in monthly_summary(session, project_id, MONTH)}
+        rates = {pw.id: (pw.worker_id, pw.daily_rate_fen) for pw in session.scalars(
+            select(ProjectWorker).where(ProjectWorker.project_id == project_id))}
+    for read_only in (False, True):
+        wb = load_workbook(io.BytesIO(data), read_only=read_only)
+        assert wb.sheetnames == ["工资表"]
+        rows = [r for r in wb.worksheets[0].iter_rows(values_only=True)]
+        assert list(rows[0]) == wt.HEADERS
+        total = 0
+        for seq, row in enumerate(rows[1:-1], start=1):
+            worker_id, rate = rates[row[1]]
+            att = summary[worker_id]
+            gross = rate * att.days
+            total += gross
+            assert row[0] == seq and isinstance(row[0], int) and isinstance(row[1], int)
+            assert row[4] == att.days and Decimal(str(row[5])) == Decimal(att.hours_x10) / 10
+            assert [Decimal(str(v)) * 100 for v in row[6:9]] == [rate, gross, gross]
+            assert row[9] is None
+        assert rows[-1][0] == wt.TOTAL_LABEL and Decimal(str(rows[-1][8])) * 100 == total
+        # the sheet declares its size, so a read-only reader need not scan it first
+        assert wb.worksheets[0].calculate_dimension() == f"A1:J{len(rows)}"
+
+
+def test_sheet_text_is_always_text_and_escaped():
+    data = wt._sheet_xlsx("表", ["a", "b", "c"], [("=1+1", " 前后有空格 ", "<&>\"'"), (1, wt._Number("0.05"), None)])
+    ws = load_workbook(io.BytesIO(data)).worksheets[0]
+    assert [[c.value for c in row] for row in ws.iter_rows()] == [
+        ["a", "b", "c"], ["=1+1", " 前后有空格 ", "<&>\"'"], [1, 0.05, None]]
+    assert ws.cell(2, 1).data_type == "s"  # a formula-looking name stays a string
+    assert [wt._fen_text(f) for f in (0, 5, 50, 100, 32050, 32055, -120)] == [
+        "0", "0.05", "0.5", "1", "320.5", "320.55", "-1.2"]
+    with pytest.raises(Exception):
+        wt._sheet_xlsx("表", ["a"], [("bell\x07",)])
