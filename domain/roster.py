@@ -179,9 +179,11 @@ def _save(wb: Workbook) -> bytes:
 
 
 @scope.unscoped()  # workers are found by ID number across projects
-def import_roster(session: Session, cipher: PiiCipher, project_id: int, data: bytes) -> RosterResult:
+def import_roster(session: Session, cipher: PiiCipher, project_id: int, data: bytes,
+                  company_id: Optional[int] = None) -> RosterResult:
     """Check every row of an .xlsx roster; when all are right, save them all, else save nothing.
 
+    With `company_id`, only that company's teams are known (a company account's import).
     Workers are found by ID number (created, or their name kept and phone updated), enrolled on
     the project with the row's team (whose company becomes the employer), trade, daily rate and
     entry date, and given the row's card as their current card when one is filled in.
@@ -195,8 +197,10 @@ def import_roster(session: Session, cipher: PiiCipher, project_id: int, data: by
     rows, errors = _read_rows(data)
     if errors:
         return RosterResult(ok=False, errors=errors)
-    teams = {name: (team_id, company_id) for team_id, company_id, name in session.execute(
-        select(Team.id, Team.company_id, Team.name).where(Team.project_id == project_id))}
+    team_query = select(Team.id, Team.company_id, Team.name).where(Team.project_id == project_id)
+    if company_id is not None:  # a company account enrols into its own company's teams only (ACC-2 "collect")
+        team_query = team_query.where(Team.company_id == company_id)
+    teams = {name: (team_id, team_company) for team_id, team_company, name in session.execute(team_query)}
     parsed, errors = _check_rows(rows, teams, cipher)
     existing = _load_existing(session, parsed)
     errors += _check_against_database(parsed, existing)

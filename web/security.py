@@ -138,6 +138,8 @@ def home_for(user) -> str:
         return url_for("payroll.home")
     if user.role == Role.SECURITY_ADMIN:
         return url_for("accounts.home")
+    if user.role == Role.COMPANY:
+        return url_for("project.workers")
     if user.role == Role.AUDITOR:
         return url_for("audit.log")
     return url_for("public.index")

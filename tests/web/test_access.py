@@ -35,15 +35,15 @@ ACCESS = {
     "/bureau/task/<int:task_id>/scan": BUREAU,
     "/bureau/task/<int:task_id>/application.docx": BUREAU,
     "/bureau/task/<int:task_id>/<any(claim, unclaim, approve, reject, return):action>": BUREAU,
-    "/project/": {Role.PROJECT, Role.ENTERPRISE, Role.SUPERVISOR},
-    "/project/workers": {Role.PROJECT},
-    "/project/workers/<int:pw_id>": {Role.PROJECT},
+    "/project/": {Role.PROJECT, Role.ENTERPRISE, Role.SUPERVISOR, Role.COMPANY},
+    "/project/workers": {Role.PROJECT, Role.COMPANY},
+    "/project/workers/<int:pw_id>": {Role.PROJECT, Role.COMPANY},
     "/project/workers/<int:pw_id>/exit": {Role.PROJECT},
     "/project/workers/<int:pw_id>/exit/start": {Role.PROJECT},
     "/project/workers/<int:pw_id>/exit/recheck": {Role.PROJECT},
     "/project/workers/<int:pw_id>/exit/cancel": {Role.PROJECT},
     "/project/workers/<int:pw_id>/card": {Role.PROJECT},
-    "/project/roster": {Role.PROJECT},
+    "/project/roster": {Role.PROJECT},  # and a company account with "collect"
     "/project/roster/template.xlsx": {Role.PROJECT},
     "/project/roster/errors.xlsx": {Role.PROJECT},
     "/enterprise/settings": {Role.ENTERPRISE},
@@ -304,6 +304,7 @@ def world(services, bridge):
                               kind=CompanyKind.LABOUR_COMPANY)
             db.add_all([line, company])
             db.flush()
+            pw.company_id = company.id  # the company account's own worker: inside its scope
             company_account = Account(username=f"company_{key}", display_name="劳务账号", password_hash="x",
                                       role=Role.COMPANY, project_id=pid, company_id=company.id, can_login=True)
             db.add(company_account)

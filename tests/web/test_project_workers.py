@@ -14,10 +14,13 @@ from domain.models import (
     Account,
     AuditLog,
     BankCard,
+    Company,
     CompanyKind,
     Project,
     ProjectWorker,
+    Role,
     StoredFile,
+    Team,
     Worker,
 )
 from domain.roster import COLUMNS
@@ -357,3 +360,69 @@ def test_an_exited_worker_shows_the_revocation_until_the_devices_apply_it(projec
     assert 'data-consumed="yes"' in project_client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
     response = project_client.post(f"/project/workers/{pw_id}/exit", data={"reason": "再次"}, follow_redirects=True)
     assert "flash-error" in response.get_data(as_text=True)
+
+
+def _company_account(services, site, team_name: str, collect: bool) -> tuple[int, int]:
+    """A company account whose company employs the team `team_name` of the demo project."""
+    from domain.passwords import hash_password
+
+    with services.Session.begin() as db:
+        team = db.scalar(select(Team).where(Team.project_id == site["project_id"], Team.name == team_name))
+        company = db.get(Company, team.company_id)
+        company.kind = CompanyKind.LABOUR_COMPANY
+        account = Account(username=f"co{company.id}{int(collect)}", display_name="劳务企业账号",
+                          password_hash=hash_password("Company2026x"), role=Role.COMPANY,
+                          project_id=site["project_id"], company_id=company.id, can_collect=collect, can_login=True)
+        db.add(account)
+        db.flush()
+        return account.id, company.id
+
+
+def test_a_company_account_sees_its_own_workers_and_collects_into_its_own_teams(client, services, site):
+    """ACC-2: a labour company's account, with the "collect" permission, enrols workers into its teams only."""
+    from tests.web.conftest import enter_session
+
+    own_team, other_team = TEAMS[0], TEAMS[2]  # the seed: teams 0 and 1 are the labour company's, 2 the contractor's
+    account_id, company_id = _company_account(services, site, own_team, collect=True)
+    with services.Session() as db:
+        username = db.get(Account, account_id).username
+        own_workers = db.scalar(select(func.count()).select_from(ProjectWorker).where(
+            ProjectWorker.project_id == site["project_id"], ProjectWorker.company_id == company_id))
+    enter_session(client, services, username)
+    page = client.get("/project/workers").get_data(as_text=True)
+    assert page.count('data-worker-id="') == own_workers and 'id="roster-import"' in page
+    for pw_id in site["pw_ids"]:  # another company's worker of the same project answers 404
+        with services.Session() as db:
+            mine = db.get(ProjectWorker, pw_id).company_id == company_id
+        assert client.get(f"/project/workers/{pw_id}").status_code == (200 if mine else 404)
+    assert client.get(f"/project/workers/{site['pw_ids'][0]}/card").status_code == 403  # cards: the labour specialist
+
+    rows = _rows(2)
+    rows[0][3], rows[1][3] = own_team, other_team
+    refused = client.post("/project/roster", data={"roster": upload(_roster(rows), "roster.xlsx")},
+                          content_type="multipart/form-data")
+    assert refused.status_code == 422
+    report = client.get("/project/roster/errors.xlsx")
+    assert report.status_code == 200
+    cells = [c.value for row in load_workbook(io.BytesIO(report.get_data())).active.iter_rows() for c in row]
+    assert other_team in cells or any(other_team in str(c) for c in cells if c)
+    rows[1][3] = own_team
+    done = client.post("/project/roster", data={"roster": upload(_roster(rows), "roster.xlsx")},
+                       content_type="multipart/form-data")
+    assert done.status_code == 302
+    with services.Session() as db:
+        assert db.scalar(select(func.count()).select_from(ProjectWorker).where(
+            ProjectWorker.company_id == company_id)) == own_workers + 2
+
+
+def test_a_company_account_without_collect_cannot_import(client, services, site):
+    from tests.web.conftest import enter_session
+
+    account_id, _company = _company_account(services, site, TEAMS[0], collect=False)
+    with services.Session() as db:
+        username = db.get(Account, account_id).username
+    enter_session(client, services, username)
+    assert client.get("/project/workers").status_code == 200
+    assert 'id="roster-import"' not in client.get("/project/workers").get_data(as_text=True)
+    assert client.get("/project/roster").status_code == 403
+    assert client.post("/project/roster", data={}).status_code == 403

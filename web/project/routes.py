@@ -63,7 +63,7 @@ bp = Blueprint("project", __name__, url_prefix="/project", template_folder="temp
 @bp.before_request
 def guard():
     # the supervisory authority reads the project list (all projects: its scope is province-wide)
-    return require_roles(Role.PROJECT, Role.ENTERPRISE, Role.SUPERVISOR)
+    return require_roles(Role.PROJECT, Role.ENTERPRISE, Role.SUPERVISOR, Role.COMPANY)
 
 
 def projects_in_scope(db) -> list[Project]:
@@ -143,11 +143,45 @@ LINE_STATUS = {
 }
 
 ROSTER_ERRORS_NAME = "roster-errors-{project_id}.xlsx"
+COMPANY_ROSTER_ERRORS_NAME = "roster-errors-{project_id}-company-{company_id}.xlsx"
+
+
+def _roster_errors_name(project_id: int, company_id: Optional[int]) -> str:
+    if company_id is None:
+        return ROSTER_ERRORS_NAME.format(project_id=project_id)
+    return COMPANY_ROSTER_ERRORS_NAME.format(project_id=project_id, company_id=company_id)
 
 
 def _only_project_account() -> None:
     if current_user.role != Role.PROJECT:
         abort(403)
+
+
+def _project_or_company() -> None:
+    """Reading the workers: the project account, or a company account (its own workers: the scope)."""
+    if current_user.role not in (Role.PROJECT, Role.COMPANY):
+        abort(403)
+
+
+def _may_collect() -> bool:
+    if current_user.role == Role.PROJECT:
+        return True
+    with services().Session() as db:
+        account = db.get(Account, current_user.id)
+        return bool(account and account.role == Role.COMPANY and account.can_collect and account.company_id)
+
+
+def _collector_company() -> Optional[int]:
+    """Who may enrol workers: the project account (None: any team), or a company account with the
+    "collect" permission (its company's id: its own teams only). Anyone else: 403."""
+    if current_user.role == Role.PROJECT:
+        return None
+    if current_user.role == Role.COMPANY:
+        with services().Session() as db:
+            account = db.get(Account, current_user.id)
+            if account.can_collect and account.company_id:
+                return account.company_id
+    abort(403)
 
 
 def _engagement(db, pw_id: int) -> ProjectWorker:
@@ -182,7 +216,7 @@ def _worker_row(cipher, pw: ProjectWorker, worker: Worker, team_name: str, last4
 
 @bp.route("/workers")
 def workers():
-    _only_project_account()
+    _project_or_company()
     which = request.args.get("status", "all")
     if which not in WORKER_FILTERS:
         which = "all"
@@ -201,7 +235,8 @@ def workers():
             rows = [_worker_row(cipher, pw, worker, team, cards[worker.id].last4 if worker.id in cards else None)
                     for pw, worker, team in found]
     filters = [("all", _("All"))] + [(code, str(label)) for code, label in WORKER_STATUS.items()]
-    return render_template("project/workers.html", rows=rows, which=which, filters=filters)
+    return render_template("project/workers.html", rows=rows, which=which, filters=filters,
+                           may_collect=_may_collect())
 
 
 def _exit_view(workflow_id: Optional[str]):
@@ -216,7 +251,7 @@ def _exit_view(workflow_id: Optional[str]):
 
 @bp.route("/workers/<int:pw_id>")
 def worker(pw_id: int):
-    _only_project_account()
+    _project_or_company()
     cipher = services().cipher
     with services().Session() as db:
         pw = _engagement(db, pw_id)
@@ -421,8 +456,8 @@ def card(pw_id: int):
 # ---- roster import ------------------------------------------------------------------------------
 
 
-def _roster_report(db) -> Optional[StoredFile]:
-    name = ROSTER_ERRORS_NAME.format(project_id=current_user.project_id)
+def _roster_report(db, company_id: Optional[int]) -> Optional[StoredFile]:
+    name = _roster_errors_name(current_user.project_id, company_id)
     return db.scalar(select(StoredFile).where(StoredFile.display_name == name)
                      .order_by(StoredFile.id.desc()).limit(1))
 
@@ -437,7 +472,7 @@ def _read_upload(field) -> bytes:
 
 @bp.route("/roster", methods=["GET", "POST"])
 def roster():
-    _only_project_account()
+    company_id = _collector_company()
     if current_user.project_id is None:
         abort(404)
     form = RosterForm()
@@ -453,7 +488,7 @@ def roster():
             except UploadError as exc:
                 flash(upload_message(str(exc)), "error")
             else:
-                result = _import(data)
+                result = _import(data, company_id)
                 if result.ok:
                     flash(_("The roster was imported: %(created)s new and %(updated)s updated workers.",
                             created=result.created, updated=result.updated), "success")
@@ -463,10 +498,10 @@ def roster():
     return render_template("project/roster.html", form=form, result=result), status
 
 
-def _import(data: bytes):
+def _import(data: bytes, company_id: Optional[int] = None):
     project_id = current_user.project_id
     with services().Session.begin() as db:
-        result = import_roster(db, services().cipher, project_id, data)
+        result = import_roster(db, services().cipher, project_id, data, company_id=company_id)
         if result.ok:
             account = db.get(Account, current_user.id)
             audit.record(db, actor_id=account.id, actor_name=account.display_name, action="roster.import",
@@ -477,13 +512,13 @@ def _import(data: bytes):
     # nothing was written above; the masked report is stored on its own
     with services().Session.begin() as db:
         services().blobs.store(db, error_report_xlsx(result.errors), XLSX,
-                               ROSTER_ERRORS_NAME.format(project_id=project_id))
+                               _roster_errors_name(project_id, company_id))
     return result
 
 
 @bp.route("/roster/template.xlsx")
 def roster_template():
-    _only_project_account()
+    _collector_company()
     response = Response(roster_template_xlsx(), mimetype=XLSX)
     response.headers["Content-Disposition"] = 'attachment; filename="roster-template.xlsx"'
     return response
@@ -491,11 +526,11 @@ def roster_template():
 
 @bp.route("/roster/errors.xlsx")
 def roster_errors():
-    _only_project_account()
+    company_id = _collector_company()
     if current_user.project_id is None:
         abort(404)
     with services().Session() as db:
-        report = _roster_report(db)
+        report = _roster_report(db, company_id)
         if report is None:
             abort(404)
         data = services().blobs.get(report.sha256)
