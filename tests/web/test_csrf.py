@@ -53,6 +53,14 @@ def valid_payload(rule: str, case: dict) -> dict:
         return {"sheet": upload(tiny_pdf(), "sheet.pdf"), "security_password": "Secure2026x"}
     if rule.endswith("/bank-file"):
         return {"batch_version": "1", "security_password": "Secure2026x"}
+    if rule == "/accounts/new":
+        return {"username": "csrf-made", "display_name": "CSRF", "role": "supervisor", "district_id": "0",
+                "reviewer_enterprise_id": "0", "company_id": "0"}
+    if rule.startswith("/accounts/") and rule.endswith(":change>"):
+        return {"reason": "no token"}
+    if rule == "/payroll/accounts/add":
+        return {"login_password": "Login2026x", "security_password": "Secure2026x", "bank_code": "REFBANK",
+                "account_number": "6222020200012345678", "account_name": "工资专户"}
     if rule.endswith("/settle"):
         return {"reason": "paid in cash", "security_password": "Secure2026x"}
     return {}
