@@ -88,12 +88,18 @@ def _totals_in_sql(session: Session, dialect: str, project_id: int, start: datet
     With one UTC offset all month and `start` a local midnight, the local day of a punch is the
     whole number of days since `start` and its hours are max - min of its seconds that day.
     """
-    # SQLite would otherwise compute the per-row seconds once for each of their three uses
-    materialized = "MATERIALIZED " if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 35) else ""
+    month_punches = "project_id = :project_id AND punched_at >= :start AND punched_at < :end"
+    materialized = ""
+    if dialect == "sqlite":
+        # The (project, time) index gives the rows in time order, which is not the table's order
+        # when punches arrive late or, as in the benchmark's seed, worker by worker: collecting the
+        # ids first makes SQLite read the rows in table order (a third faster at 10,000 workers).
+        month_punches = f"id IN (SELECT id FROM punch WHERE {month_punches})"
+        if sqlite3.sqlite_version_info >= (3, 35):  # else each row's seconds are computed thrice
+            materialized = "MATERIALIZED "
     sql = text(f"""
         WITH p AS {materialized}(
-            SELECT worker_id, {_SECONDS_SQL[dialect]} - :start_s AS s
-            FROM punch WHERE project_id = :project_id AND punched_at >= :start AND punched_at < :end)
+            SELECT worker_id, {_SECONDS_SQL[dialect]} - :start_s AS s FROM punch WHERE {month_punches})
         SELECT worker_id, COUNT(*) AS days, SUM(last_s - first_s) AS seconds
         FROM (SELECT worker_id, s {_INTEGER_DIVIDE[dialect]} 86400 AS day, MIN(s) AS first_s, MAX(s) AS last_s
               FROM p GROUP BY worker_id, day) AS d
