@@ -7,7 +7,6 @@ is bound and the next wage run uses it.
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from tests.bank_connectors.wage_files import PAYER_ACCOUNT, PAYER_NAME
 from tests.e2e.test_registration_browser import login
 from tests.helpers.stack import start_stack
 from tests.web.conftest import create_payroll_specialist
+from tests.helpers.waiting import reload_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -51,16 +51,6 @@ def stack(tmp_path_factory):
         raise
     yield s
     s.stop()
-
-
-def reload_until(page, predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-        page.reload()
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def add_account(page, base: str, number: str, name: str) -> None:

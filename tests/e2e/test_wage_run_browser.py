@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 import urllib.request
 
 import pytest
@@ -21,20 +20,11 @@ from shiming.seed_workforce import generate_card_number
 from tests.domain.scan_samples import minimal_pdf
 from tests.e2e.test_registration_browser import login
 from tests.e2e.test_wage_run_processes import MONTH, SECURITY_PASSWORDS, stack  # noqa: F401 - fixture
+from tests.helpers.waiting import reload_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LOGIN_PASSWORD = "Login2026x"
-
-
-def reload_until(page, predicate, what: str, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-        page.reload()
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, browser, tmp_path):  # noqa: F811

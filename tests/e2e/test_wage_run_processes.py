@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 from pathlib import Path
-import time
 import urllib.request
 
 import pytest
@@ -33,6 +32,7 @@ from shiming.seed_workforce import generate_card_number, seed_workforce
 from tests.domain.scan_samples import minimal_pdf
 from tests.helpers.stack import run_in_thread, start_stack
 from workflows.wage_run import ReissueInput, WageRunInput, WageRunWorkflow
+from tests.helpers.waiting import poll as _poll
 
 pytestmark = pytest.mark.slow
 
@@ -112,16 +112,6 @@ def _step(services, username, run_id, step, sha, file_id=None, batch_version=0) 
     return SignedStepInput(run_id=run_id, actor_id=actor, step=step, content_sha256=sha, document=signed.document,
                            signature=signed.signature, signing_key_id=signed.signing_key_id, file_id=file_id,
                            batch_version=batch_version)
-
-
-def _poll(fn, what, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_wage_run_four_signed_steps_reissue_and_reconcile(stack):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +21,7 @@ from domain.models import Project, ProjectWorker, SiteAccessRevocation, WageLine
 from shiming.seed import DEMO_ACCOUNTS
 from tests.helpers.stack import run_in_thread, start_stack
 from tests.workflows.test_worker_exit import MONTH, open_month_with_line, set_line
+from tests.helpers.waiting import poll as _poll
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +45,6 @@ class Browser:
         body = urllib.parse.urlencode({"csrf_token": token, **data}).encode()
         with self.opener.open(urllib.request.Request(self.base + path, data=body, method="POST"), timeout=60) as r:
             return r.read().decode()
-
-
-def _poll(fn, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _page_when(b: Browser, path: str, marker: str) -> str:

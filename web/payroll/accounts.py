@@ -30,11 +30,11 @@ from workflows.account_binding import BindingInput, BindingStatus, WageAccountBi
 from ..core import bridge, remote_addr, services
 from ..scoping import get_or_404, record_denied
 from ..security import rate_limit, verify_reauth
-from ..formutil import choices
+from ..formutil import choices, flash_form_problem
 from ..i18n import refusal_message
 from ..temporal_bridge import ProcessRefused
 from .forms import PASSWORD_MAX, REQUIRED
-from .routes import _call, _form_problem, _refusal, bp, security_password_message
+from .routes import _call, _refusal, bp, security_password_message
 
 log = logging.getLogger("shiming.web.payroll")
 
@@ -250,7 +250,7 @@ def accept_agreement(account_id: int):
         workflow_id, status = row.workflow_id, row.status
     form = AcceptAgreementForm()
     if not form.validate_on_submit():
-        _form_problem(form)
+        flash_form_problem(form)
         return redirect(url_for("payroll.account", account_id=account_id))
     if status != wa.BINDING:
         flash(str(ACCEPT_REFUSALS["NotAwaitingAgreement"]), "error")

@@ -37,6 +37,7 @@ from domain.wage_run import WageRunError, maker_checker_required, open_run, sign
 from domain.wage_table import prefill_xlsx
 from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
 
+from ..formutil import flash_form_problem
 from ..core import bridge, remote_addr, services
 from ..i18n import refusal_message, upload_message
 from ..scoping import get_or_404
@@ -397,14 +398,6 @@ def _back(run_id: int, anchor: str = ""):
     return redirect(url_for("payroll.run", run_id=run_id) + (f"#{anchor}" if anchor else ""))
 
 
-def _form_problem(form) -> None:
-    for errors in form.errors.values():
-        if errors:
-            flash(str(errors[0]), "error")
-            return
-    flash(_("This field is required."), "error")
-
-
 def _sign(run_id: int, step: str, content_sha256: str, password: str):
     """The signed step, or None after flashing why the security password was refused."""
     try:
@@ -435,7 +428,7 @@ def submit_table(run_id: int):
         workflow_id = _run_in_scope(db, run_id).workflow_id
     form = WageTableForm()
     if not form.validate_on_submit():
-        _form_problem(form)
+        flash_form_problem(form)
         return _back(run_id, "step-wage-table")
     try:
         data = _read_upload(form.table)
@@ -463,7 +456,7 @@ def submit_sheet(run_id: int):
         workflow_id = _run_in_scope(db, run_id).workflow_id
     form = SignedSheetForm()
     if not form.validate_on_submit():
-        _form_problem(form)
+        flash_form_problem(form)
         return _back(run_id, "step-signed-sheet")
     limit = services().settings.upload_max_bytes
     try:
@@ -492,7 +485,7 @@ def submit_bank_file(run_id: int):
         workflow_id = _run_in_scope(db, run_id).workflow_id
     form = BankFileForm()
     if not form.validate_on_submit():
-        _form_problem(form)
+        flash_form_problem(form)
         return _back(run_id, "step-bank-file")
     view = _query_status(workflow_id)
     batch = getattr(view, "batch", None) if view is not None else None
@@ -535,7 +528,7 @@ def settle(run_id: int, line_id: int):
             abort(404)
     form = SettleForm()
     if not form.validate_on_submit():
-        _form_problem(form)
+        flash_form_problem(form)
         return _back(run_id, "step-reconcile")
     reason = form.reason.data.strip()
     if not reason:

@@ -47,6 +47,7 @@ from workflows.worker_exit import (
     WorkerExitWorkflow,
 )
 
+from ..formutil import flash_form_problem
 from ..core import bridge, remote_addr, services
 from ..i18n import project_status, refusal_message, upload_message
 from ..scoping import get_or_404, record_denied
@@ -281,14 +282,6 @@ def _back(pw_id: int, anchor: str = ""):
     return redirect(url_for("project.worker", pw_id=pw_id) + (f"#{anchor}" if anchor else ""))
 
 
-def _form_problem(form) -> None:
-    for errors in form.errors.values():
-        if errors:
-            flash(str(errors[0]), "error")
-            return
-    flash(_("This field is required."), "error")
-
-
 def _refusal(code: str) -> str:
     if code in EXIT_REFUSALS:
         return str(EXIT_REFUSALS[code])
@@ -328,7 +321,7 @@ def request_exit(pw_id: int):
         _engagement(db, pw_id)
     form = ExitForm()
     if not form.validate_on_submit():
-        _form_problem(form)
+        flash_form_problem(form)
         return _back(pw_id, "exit")
     try:
         with services().Session.begin() as db:
@@ -379,7 +372,7 @@ def cancel_exit(pw_id: int):
         status, workflow_id = pw.status, pw.exit_workflow_id
     form = CancelExitForm()
     if not form.validate_on_submit():
-        _form_problem(form)
+        flash_form_problem(form)
         return _back(pw_id, "exit")
     if status != wx.EXITING or not workflow_id:
         flash(_label(EXIT_ERRORS, "not_exiting"), "error")
@@ -481,7 +474,7 @@ def roster():
     if request.method == "POST":
         status = 422
         if not form.validate_on_submit():
-            _form_problem(form)
+            flash_form_problem(form)
         else:
             try:
                 data = _read_upload(form.roster)
