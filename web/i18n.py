@@ -6,11 +6,14 @@ word goes through gettext.
 """
 from __future__ import annotations
 
+import io
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
 from babel import Locale, support
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import session
 from flask_babel import Babel, Domain, get_locale
 from flask_babel import lazy_gettext as _l
@@ -30,8 +33,26 @@ def catalog_name(locale: Locale) -> str:
     return f"{locale.language}_{locale.territory}" if locale.territory else locale.language
 
 
+def load_catalog(locale: Locale) -> support.Translations | support.NullTranslations:
+    """A locale's translations, compiled in memory from its messages.po.
+
+    No compiled .mo is shipped or read: a catalog compiled at load time cannot go stale, and
+    its content does not depend on the Babel version that would have written a .mo header.
+    """
+    for name in dict.fromkeys([catalog_name(locale), str(locale)]):
+        po = TRANSLATIONS_DIR / name / "LC_MESSAGES" / "messages.po"
+        if po.is_file():
+            with open(po, "rb") as fh:
+                catalog = read_po(fh, locale=name)
+            buf = io.BytesIO()
+            write_mo(buf, catalog)
+            buf.seek(0)
+            return support.Translations(fp=buf, domain="messages")
+    return support.NullTranslations()
+
+
 class CatalogDomain(Domain):
-    """The messages domain, loading each locale's catalog once per process."""
+    """The messages domain, compiling each locale's catalog once per process."""
 
     def get_translations(self):
         locale = get_locale()
@@ -40,7 +61,7 @@ class CatalogDomain(Domain):
         key = str(locale)
         translations = self.cache.get(key)
         if translations is None:
-            translations = support.Translations.load(str(TRANSLATIONS_DIR), [catalog_name(locale), key], "messages")
+            translations = load_catalog(locale)
             self.cache[key] = translations
         return translations
 
