@@ -29,17 +29,24 @@ find_python() {
   echo "Python >= 3.11 is required" >&2; return 1
 }
 
+# Installs come from the lock files in requirements/ (what the tests ran with), then the project
+# itself without dependencies. Refresh the locks with scripts/lock after changing pyproject.toml.
 ensure_venv() {
-  local extras="$1" spec="."
-  [ -n "$extras" ] && spec=".[$extras]"
+  local extras="$1" lock="requirements/base.lock"
+  [ -n "$extras" ] && lock="requirements/test.lock"
   if [ ! -x .venv/bin/python ]; then
     local py; py="$(find_python)"
     "$py" -m venv .venv 2>/dev/null || { apt_install python3-venv && rm -rf .venv && "$py" -m venv .venv; }
   fi
   local stamp=".venv/.installed-${extras:-base}"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e "$spec"
+  if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    local reqs="$lock"
+    if [[ ",$extras," != *",mysql,"* ]]; then
+      # mysqlclient builds only against the MariaDB client headers; without them, leave it out.
+      reqs="$(mktemp)"; grep -v '^mysqlclient==' "$lock" > "$reqs"
+    fi
+    .venv/bin/python -m pip install -q -r "$reqs"
+    .venv/bin/python -m pip install -q --no-deps -e .
     touch "$stamp"
   fi
 }
