@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.helpers.pcsc import SLOT_0, SLOT_1, Pcscd, free_port_pair, wait_card_state
+from tests.helpers.pcsc import SLOT_0, SLOT_1, Pcscd, PcscdError, free_port_pair, wait_card_state
 
 PRESENCE_POLL_SETTLE = 1.0
 
@@ -15,10 +15,13 @@ def pcscd(tmp_path_factory):
     """pcscd with a vpcd reader of two slots: slot 0 (`pcscd.port`) for the ID card, slot 1 for the
     USB key. Fails (never skips) when pcscd or vpcd is missing or another pcscd is running."""
     daemon = Pcscd(tmp_path_factory.mktemp("pcscd"), free_port_pair())
+    problem = None
     try:
         daemon.start()
-    except Exception as exc:
-        pytest.fail(str(exc), pytrace=False)
+    except PcscdError as exc:
+        problem = str(exc)
+    if problem:
+        pytest.fail(problem, pytrace=False)
     yield daemon
     daemon.stop()
 

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from devices.id_card_reader import IDENTITY_FILE_ID, CardReader, PcscCardReader, read_identity
 from domain.id_card import IdCardError, IdCardRefusal, encode_text_block
+from domain.usb_key import UsbKeyRefusal
 from tests.devices.virtual_card import VirtualIdCard, VirtualUsbKey
 from tests.helpers.identities import SAMPLE, TODAY, block_of, expired
 from tests.helpers.pcsc import SLOT_0
@@ -94,7 +95,7 @@ def test_a_reader_that_is_not_connected_gives_a_clear_error(pcscd):
     assert "Vendor Reader 00 00" in error.message
 
 
-def test_no_pcsc_service_means_no_reader(pcscd, tmp_path):
+def test_no_pcsc_service_means_no_reader(tmp_path):
     """A machine without pcscd (here: a client pointed at a socket nobody serves) has no reader."""
     code = ("from devices.id_card_reader import PcscCardReader\n"
             "from domain.id_card import IdCardError\n"
@@ -148,7 +149,9 @@ def test_a_card_is_read_in_a_few_milliseconds_not_40_per_apdu(pcscd, insert_card
     assert len(card.apdus) == 18
 
 
-def test_the_identity_file_id_is_the_documented_one():
+def test_the_exchange_and_every_refusal_code_are_documented():
     assert IDENTITY_FILE_ID == 0x0101
     doc = (ROOT / "docs" / "devices.md").read_text(encoding="utf-8")
-    assert "00 A4 00 0C 02 01 01" in doc and "00 B0" in doc
+    assert "00 A4 00 0C 02 01 01" in doc and "00 B0 <offset hi> <offset lo> <Le>" in doc
+    for code in [*IdCardRefusal, *UsbKeyRefusal]:
+        assert f"`{code.value}`" in doc, code

@@ -42,13 +42,19 @@ def _pid_alive(pid: int) -> bool:
 
 
 def other_pcscd() -> Optional[int]:
-    """The pid of a pcscd already holding the socket, or None."""
+    """The pid of a running pcscd (-1 when only its socket answers), or None."""
     try:
         pid = int(PID_FILE.read_text().strip())
     except (OSError, ValueError):
         pid = None
     if pid is not None and _pid_alive(pid):
         return pid
+    for comm in Path("/proc").glob("[0-9]*/comm"):  # a foreground pcscd writes no pid file
+        try:
+            if comm.read_text().strip() == "pcscd" and _pid_alive(int(comm.parent.name)):
+                return int(comm.parent.name)
+        except (OSError, ValueError):
+            continue
     if SOCKET.exists():
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
