@@ -31,6 +31,7 @@ number (`domain.rules.mask_id_number`).
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -114,7 +115,7 @@ MESSAGES: dict[IdCardRefusal, str] = {
     IdCardRefusal.BAD_NAME: "The name on the card is empty or unreadable.",
     IdCardRefusal.BAD_GENDER_CODE: "The card's gender code {detail} is not valid.",
     IdCardRefusal.BAD_NATION_CODE: "The card's ethnic group code {detail} is not valid.",
-    IdCardRefusal.BAD_BIRTH_DATE: "The card's birth date {detail} is not a valid date.",
+    IdCardRefusal.BAD_BIRTH_DATE: "The card's birth date is not a valid date.",
     IdCardRefusal.BAD_ADDRESS: "The address on the card is empty or unreadable.",
     IdCardRefusal.ID_NUMBER_FORMAT: "The card's ID number {masked} is not 17 digits followed by a digit or X.",
     IdCardRefusal.ID_NUMBER_REGION: "The card's ID number {masked} does not start with a valid region code.",
@@ -179,7 +180,9 @@ def _field(block: bytes, offset: int, length: int) -> str:
 
 
 def _printable(text: str) -> bool:
-    return all(ch.isprintable() for ch in text)
+    """No control characters or line breaks. Private-use characters pass: readers hand out rare
+    characters of names and addresses (生僻字) that way."""
+    return all(unicodedata.category(ch) not in ("Cc", "Zl", "Zp") for ch in text)
 
 
 def _yyyymmdd(text: str) -> Optional[date]:
@@ -227,7 +230,7 @@ def parse_text_block(block: bytes, *, today: Optional[date] = None) -> IdentityR
         raise IdCardError(IdCardRefusal.BAD_NATION_CODE, repr(f["nation_code"]))
     born = _yyyymmdd(f["birth_date"])
     if born is None:
-        raise IdCardError(IdCardRefusal.BAD_BIRTH_DATE, repr(f["birth_date"]))
+        raise IdCardError(IdCardRefusal.BAD_BIRTH_DATE)
     if not f["address"] or not _printable(f["address"]):
         raise IdCardError(IdCardRefusal.BAD_ADDRESS)
 

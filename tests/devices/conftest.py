@@ -29,11 +29,24 @@ def pcscd(tmp_path_factory):
 @pytest.fixture
 def insert_card(pcscd):
     """insert_card(card) puts a virtual card (built on `pcscd.port` or `pcscd.port + 1`) into its
-    slot and waits until PC/SC sees it; every card is removed after the test."""
+    slot and waits until PC/SC sees it; a card already in that slot is taken out first. Every card
+    is removed after the test."""
     inserted = []
+
+    def take_out(card, reader):
+        card.remove()
+        wait_card_state(reader, present=False)
+        # pcscd notices a card gone only at its next presence poll (every 0.4 s); a card inserted
+        # before then would look to it as if the old one had never left.
+        time.sleep(PRESENCE_POLL_SETTLE)
 
     def insert(card):
         reader = SLOT_0 if card.port == pcscd.port else SLOT_1
+        for old, old_reader in inserted:
+            if old_reader == reader and not old.taken_out:
+                take_out(old, reader)
+                old.taken_out = True
+        card.taken_out = False
         card.insert()
         inserted.append((card, reader))
         wait_card_state(reader, present=True)
@@ -41,9 +54,8 @@ def insert_card(pcscd):
 
     yield insert
     for card, reader in inserted:
-        card.remove()
-        wait_card_state(reader, present=False)
-        if card.pulled_mid_exchange:
-            # pcscd learns of a card that vanished mid-APDU only at its next presence poll
-            # (every 0.4 s); a card inserted before then would look like the old one never left.
-            time.sleep(PRESENCE_POLL_SETTLE)
+        if not card.taken_out:
+            card.remove()
+            wait_card_state(reader, present=False)
+            if card.pulled_mid_exchange:
+                time.sleep(PRESENCE_POLL_SETTLE)

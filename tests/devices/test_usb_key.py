@@ -37,6 +37,14 @@ def test_another_keys_signature_does_not_verify(key_card):
     assert not verify_login_signature(other, challenge, signature)
 
 
+def test_a_different_keys_signature_does_not_verify_against_the_registered_key(pcscd, insert_card, key_card):
+    registered = PcscUsbKey(SLOT_1).public_key()
+    insert_card(VirtualUsbKey(pcscd.port + 1, Ed25519PrivateKey.generate()))  # another enterprise's key
+    challenge = os.urandom(32)
+    assert PcscUsbKey(SLOT_1).public_key() != registered
+    assert not verify_login_signature(registered, challenge, PcscUsbKey(SLOT_1).sign(challenge))
+
+
 def test_a_signature_is_bound_to_its_challenge(key_card):
     key = PcscUsbKey(SLOT_1)
     challenge = os.urandom(32)

@@ -130,6 +130,17 @@ def test_an_empty_text_field_is_refused(record, field):
     assert refusal(with_field(block_of(record), field, "")).code is code[field]
 
 
+@given(identities(), st.characters(min_codepoint=0xE000, max_codepoint=0xF8FF))
+def test_a_rare_character_from_the_private_use_area_is_kept(record, rare):
+    record = replace(record, name=record.name[:14] + rare)
+    assert parse_text_block(block_of(record), today=TODAY).name == record.name
+
+
+@given(identities(), st.sampled_from(["\n", "\x07", "\u2028"]))
+def test_a_control_character_in_a_text_field_is_refused(record, control):
+    assert refusal(block_of(replace(record, name=record.name[:1] + control + "x"))).code is IdCardRefusal.BAD_NAME
+
+
 @given(identities(), st.sampled_from(["00", "57", "99", "1"]))
 def test_an_unknown_nation_code_is_refused(record, code):
     assert refusal(with_field(block_of(record), "nation_code", code)).code is IdCardRefusal.BAD_NATION_CODE
