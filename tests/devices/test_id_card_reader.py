@@ -121,6 +121,22 @@ def test_a_file_shorter_than_the_block_is_malformed(pcscd, insert_card):
     assert "200 bytes" in error.message
 
 
+class SmallBufferIdCard(VirtualIdCard):
+    """A card that answers at most 64 bytes and says so with 6C40 (wrong Le, use 0x40)."""
+
+    def respond(self, apdu: bytes) -> bytes:
+        if apdu[1] == 0xB0 and (apdu[4] or 256) > 64:
+            return b"\x6C\x40"
+        return super().respond(apdu)
+
+
+def test_a_card_asking_for_a_smaller_le_is_read_with_it(pcscd, insert_card):
+    card = insert_card(SmallBufferIdCard(pcscd.port, block_of(SAMPLE)))
+    assert read() == SAMPLE
+    assert [a[2:].hex() for a in card.apdus[1:]] == ["000080", "000040", "004080", "004040",
+                                                     "008080", "008040", "00c040"]
+
+
 class LockedIdCard(VirtualIdCard):
     """A card that wants a reader's secure module before it gives its data (6982)."""
 
