@@ -26,6 +26,7 @@ from bank_connectors.wagefile import (
     verify_statement,
 )
 from domain import audit, notify, signing, workforce
+from domain import wage_run as wr
 from domain import wage_table as wt
 from domain.models import (
     Account,
@@ -118,6 +119,13 @@ class SettleLineInput:
     document: str
     signature: str
     signing_key_id: int
+
+
+@dataclass
+class CancelRunInput:
+    run_id: int
+    reason: str
+    actor_id: Optional[int] = None  # the administrator who cancelled, when the page did
 
 
 @dataclass
@@ -416,6 +424,16 @@ class WageRunActivities:
 
     @activity.defn
     @_live
+    def cancel_run(self, inp: CancelRunInput) -> None:
+        """The process was cancelled: close the run's unpaid lines, inbox rows and the run (idempotent)."""
+        with self.s.Session.begin() as session:
+            try:
+                wr.cancel_run(session, inp.run_id, inp.reason, inp.actor_id)
+            except wr.WageRunError as exc:
+                raise _refuse(f"the run cannot be cancelled: {exc.code}", exc.code) from None
+
+    @activity.defn
+    @_live
     def remind_step(self, inp: RemindInput) -> None:
         with self.s.Session.begin() as session:
             run = session.get(WageRun, inp.run_id)
@@ -429,4 +447,4 @@ class WageRunActivities:
 
     def all(self) -> list:
         return [self.apply_wage_table, self.apply_signed_sheet, self.build_bank_batch, self.submit_bank_batch,
-                self.apply_statement, self.settle_line, self.complete_run, self.remind_step]
+                self.apply_statement, self.settle_line, self.complete_run, self.remind_step, self.cancel_run]
