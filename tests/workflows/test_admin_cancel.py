@@ -15,7 +15,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import uuid4
 
@@ -75,6 +75,26 @@ class Platform:
     task_queue: str
     services: object
     app: object
+    started: list = field(default_factory=list)
+
+    async def start(self, run, arg, workflow_id: str) -> WorkflowHandle:
+        handle = await self.client.start_workflow(run, arg, id=workflow_id, task_queue=self.task_queue)
+        self.started.append(handle)
+        return handle
+
+    async def terminate_running(self) -> None:
+        """Ids repeat across tests (fresh databases): leave no process running on the shared dev server."""
+        for handle in self.started + [self.client.get_workflow_handle(i) for i in self.opened_elsewhere()]:
+            try:
+                if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                    await handle.terminate("test finished")
+            except Exception:  # noqa: BLE001 - never started
+                pass
+
+    def opened_elsewhere(self) -> list[str]:
+        """Processes the pages started (a month opened again)."""
+        with self.services.Session() as db:
+            return list(db.scalars(select(WageRun.workflow_id)))
 
     def page(self, username: str):
         """A test client logged in as `username`, in English."""
@@ -103,7 +123,11 @@ async def platform(env, services, tmp_path):
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with Worker(env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
                           activity_executor=executor):
-            yield Platform(env.client, task_queue, services, app)
+            p = Platform(env.client, task_queue, services, app)
+            try:
+                yield p
+            finally:
+                await p.terminate_running()
 
 
 async def get(web, url: str) -> str:
@@ -185,8 +209,7 @@ async def wage_run_at_bank_file(p: Platform, project_id: int) -> tuple[int, Work
         table = wage_table.prefill_xlsx(db, services.cipher, project_id, MONTH)
         table_id = services.blobs.store(db, table, "application/xlsx", "table.xlsx").id
         sheet_id = services.blobs.store(db, minimal_pdf(), "application/pdf", "sheet.pdf").id
-    handle = await p.client.start_workflow(WageRunWorkflow.run, WageRunInput(run_id), id=workflow_id,
-                                           task_queue=p.task_queue)
+    handle = await p.start(WageRunWorkflow.run, WageRunInput(run_id), workflow_id)
     await handle.execute_update(WageRunWorkflow.submit_wage_table, step_input(
         services, "payroll_a", run_id, "wage_table", hashlib.sha256(table).hexdigest(), table_id))
     await handle.execute_update(WageRunWorkflow.submit_signed_sheet, step_input(
@@ -224,8 +247,8 @@ async def test_cancelling_a_wage_run_closes_its_lines_and_tasks_and_the_month_op
         with services.Session.begin() as db:
             pw = wx.request_exit(db, project_id, pw_id, db.get(Account, account(services, "project")), "合同期满")
             exit_id = pw.exit_workflow_id
-        exit_handle = await p.client.start_workflow(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(
-            services, "project")), id=exit_id, task_queue=p.task_queue)
+        exit_handle = await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(
+            services, "project")), exit_id)
 
         async def waiting_on_lines():
             view = await exit_handle.query(WorkerExitWorkflow.status)
@@ -274,8 +297,6 @@ async def test_cancelling_a_wage_run_closes_its_lines_and_tasks_and_the_month_op
         history = await handle.fetch_history()
         await Replayer(workflows=[WageRunWorkflow]).replay_workflow(history)
         record(history, "wage_run_admin_cancelled")
-        await new.terminate("test finished")
-        await exit_handle.terminate("test finished")
 
 
 async def test_cancel_is_refused_while_a_submitted_batch_is_unanswered(dev_env, services, tmp_path):
@@ -299,7 +320,6 @@ async def test_cancel_is_refused_while_a_submitted_batch_is_unanswered(dev_env, 
         assert audits(services, "admin.cancel") == [] and audits(services, "wage_run.cancel") == []
         # the page says whom the run waits for: the bank
         assert "the bank: its statement of the submitted batch" in await get(admin, f"/admin/process/{handle.id}")
-        await handle.terminate("test finished")
 
 
 async def test_cancelling_an_ended_process_is_refused_and_writes_nothing(dev_env, services, tmp_path):
@@ -309,8 +329,7 @@ async def test_cancelling_an_ended_process_is_refused_and_writes_nothing(dev_env
             from domain import registration as reg
             app, _token = reg.create_application(db, services.cipher, registration_data(db))
             app_id, number, workflow_id = app.id, app.number, app.workflow_id
-        handle = await p.client.start_workflow(ProjectRegistrationWorkflow.run, RegistrationInput(app_id, number),
-                                               id=workflow_id, task_queue=p.task_queue)
+        handle = await p.start(ProjectRegistrationWorkflow.run, RegistrationInput(app_id, number), workflow_id)
 
         async def opened():
             return (await handle.query(ProjectRegistrationWorkflow.status)).task_id
@@ -355,8 +374,7 @@ async def test_cancelling_a_binding_unbinds_the_account_so_another_can_be_added(
                                account_number=WAGE_ACCOUNT, account_name="示范项目农民工工资专用账户")
         account_id, workflow_id = row.id, row.workflow_id
     async with platform(dev_env, services, tmp_path) as p:
-        handle = await p.client.start_workflow(WageAccountBindingWorkflow.run, BindingInput(account_id),
-                                               id=workflow_id, task_queue=p.task_queue)
+        handle = await p.start(WageAccountBindingWorkflow.run, BindingInput(account_id), workflow_id)
         admin = p.page("admin")
         page = await get(admin, f"/admin/process/{workflow_id}")
         assert "The bank validates the account" in page and "the bank: validation of the account" in page
@@ -403,14 +421,10 @@ async def test_the_admin_list_and_page_show_step_and_waiting_on_for_every_type(d
                                        account_name="另一个项目工资专户")
             binding_id, binding_wf = binding.id, binding.workflow_id
         handles = [
-            await p.client.start_workflow(ProjectRegistrationWorkflow.run, RegistrationInput(app_id, number),
-                                          id=reg_id, task_queue=p.task_queue),
-            await p.client.start_workflow(WageRunWorkflow.run, WageRunInput(run_id), id=run_wf,
-                                          task_queue=p.task_queue),
-            await p.client.start_workflow(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(services, "project")),
-                                          id=exit_wf, task_queue=p.task_queue),
-            await p.client.start_workflow(WageAccountBindingWorkflow.run, BindingInput(binding_id), id=binding_wf,
-                                          task_queue=p.task_queue),
+            await p.start(ProjectRegistrationWorkflow.run, RegistrationInput(app_id, number), reg_id),
+            await p.start(WageRunWorkflow.run, WageRunInput(run_id), run_wf),
+            await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(services, "project")), exit_wf),
+            await p.start(WageAccountBindingWorkflow.run, BindingInput(binding_id), binding_wf),
         ]
 
         async def exit_waiting():
@@ -434,5 +448,4 @@ async def test_the_admin_list_and_page_show_step_and_waiting_on_for_every_type(d
             assert f"<td>{step}</td>" in row and f"<td>{waiting}</td>" in row, row
             page = await get(admin, f"/admin/process/{workflow_id}")
             assert f"<dd>{step}</dd>" in page and f"<dd>{waiting}</dd>" in page, workflow_id
-        for handle in handles:
-            await handle.terminate("test finished")
+    
