@@ -77,8 +77,8 @@ class Platform:
     app: object
     started: list = field(default_factory=list)
 
-    async def start(self, run, arg, workflow_id: str) -> WorkflowHandle:
-        handle = await self.client.start_workflow(run, arg, id=workflow_id, task_queue=self.task_queue)
+    async def start(self, run, arg, workflow_id: str, task_queue: str | None = None) -> WorkflowHandle:
+        handle = await self.client.start_workflow(run, arg, id=workflow_id, task_queue=task_queue or self.task_queue)
         self.started.append(handle)
         return handle
 
@@ -449,3 +449,34 @@ async def test_the_admin_list_and_page_show_step_and_waiting_on_for_every_type(d
             page = await get(admin, f"/admin/process/{workflow_id}")
             assert f"<dd>{step}</dd>" in page and f"<dd>{waiting}</dd>" in page, workflow_id
     
+
+async def test_with_no_worker_answering_the_pages_show_the_database_view(dev_env, services, tmp_path):
+    project_id = prepare_payroll(services)
+    with services.Session() as db:
+        pw_id = db.scalar(select(ProjectWorker.id).where(ProjectWorker.project_id == project_id)
+                          .order_by(ProjectWorker.id))
+    async with platform(dev_env, services, tmp_path) as p:
+        with services.Session.begin() as db:
+            # another month: the exit waits for MONTH, in which the worker punched
+            run = open_run(db, project_id, "2026-11", db.get(Account, account(services, "payroll_a")))
+            run.step, run.table_uploaded_by = "bank_file", account(services, "payroll_a")
+            run_id, run_wf = run.id, run.workflow_id
+            exit_wf = wx.request_exit(db, project_id, pw_id, db.get(Account, account(services, "project")),
+                                      "合同期满").exit_workflow_id
+        nobody = f"tq-nobody-{uuid4()}"  # no worker polls it: the status queries cannot be answered
+        await p.start(WageRunWorkflow.run, WageRunInput(run_id), run_wf, task_queue=nobody)
+        await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(services, "project")), exit_wf,
+                      task_queue=nobody)
+        expected = {
+            run_wf: ("Bank file", "a payroll specialist other than 工资专员A: submit the bank file"),
+            exit_wf: ("Waiting until the wages owed are paid",
+                      f"the payroll specialists: 0 unpaid line(s), months without a wage run: {MONTH}"),
+        }
+        admin = p.page("admin")
+        listing = await get(admin, "/admin/?status=Running")
+        for workflow_id, (step, waiting) in expected.items():
+            start = listing.index(f'data-workflow-id="{workflow_id}"')
+            row = listing[start:listing.index("</tr>", start)]
+            assert f"<td>{escape(step)}</td>" in row and f"<td>{escape(waiting)}</td>" in row, row
+            page = await get(admin, f"/admin/process/{workflow_id}")
+            assert f"<dd>{escape(step)}</dd>" in page and f"<dd>{escape(waiting)}</dd>" in page, workflow_id

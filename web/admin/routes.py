@@ -27,7 +27,7 @@ from ..security import require_roles
 from ..timeline import case_timeline
 from .engine import STATUS_FILTERS, cancel_process, describe_process, list_processes, retry_process
 from .forms import ReasonForm
-from .steps import account_ids, step_and_waiting
+from .steps import account_ids, step_and_waiting, view_from_db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -86,6 +86,9 @@ def processes():
     ok, rows = call_process(lambda: bridge().run(partial(list_processes, status=status), timeout=ENGINE_TIMEOUT))
     rows = rows or []
     with services().Session() as db:
+        for r in rows:
+            if r.status == "RUNNING" and r.view is None:  # no worker answered: the database's view
+                r.view = view_from_db(db, r.type, r.workflow_id)
         names = _view_names(db, (r.view for r in rows))
     items = []
     for r in rows:
@@ -116,6 +119,8 @@ def process(workflow_id: str):
         business_key = app.number if app else (tasks[0].business_key if tasks else workflow_id)
         timeline = case_timeline(db, business_key, workflow_id)
         view = detail.row.view if detail else None
+        if detail is not None and view is None and detail.row.status == "RUNNING":
+            view = view_from_db(db, detail.row.type, workflow_id)
         names = _names(db, [t.owner_id for t in tasks] + account_ids(view))
         pending = [{
             "id": t.id, "round": t.round, "status": task_status(t.status), "owner": names.get(t.owner_id, ""),

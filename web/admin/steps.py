@@ -1,7 +1,8 @@
 """Where a process is and whom it waits for, in business words, for every process type (ADM-1).
 
 Each function reads its type's `status` query view (workflows/*.py); `names` maps account ids to
-display names. A view of None (the process has ended, or no worker answered) gives "".
+display names. A view of None (the process has ended) gives "". When no worker answers the query,
+`view_from_db` builds the same view from the facts the process owns.
 """
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from typing import Any, Callable
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from activities.wage_run import reconcile_state
+from domain import worker_exit as wx
+from domain.models import HumanTask, ProjectWorker, RegistrationApplication, TaskStatus, WageRun
+from domain.wage_run import maker_checker_required, money_in_flight
+from workflows.registration import RegistrationStatusView
+from workflows.wage_run import WageRunStatus
+from workflows.worker_exit import WorkerExitStatus
 
 from ..i18n import application_status
 
@@ -118,3 +128,40 @@ def step_and_waiting(workflow_type: str, view, names: dict[int, str]) -> tuple[s
 def account_ids(view) -> list:
     """The account ids a view names (for `names`)."""
     return [getattr(view, "claimant_id", None), getattr(view, "table_uploaded_by", None)]
+
+
+def view_from_db(db, workflow_type: str, workflow_id: str):
+    """The database's view of a running process whose `status` query did not answer (no worker):
+    built from the facts it owns, in the shape of its type's status view; None when unknown."""
+    if workflow_type == "ProjectRegistrationWorkflow":
+        app = db.scalar(select(RegistrationApplication).where(RegistrationApplication.workflow_id == workflow_id))
+        if app is None:
+            return None
+        task = db.scalar(select(HumanTask).where(HumanTask.workflow_id == workflow_id,
+                                                 HumanTask.status.in_(TaskStatus.OPEN))
+                         .order_by(HumanTask.round.desc()).limit(1))
+        if app.status == "returned":
+            waiting = "applicant"
+        elif task is not None:
+            waiting = f"reviewer:{task.owner_id}" if task.owner_id else "queue"
+        else:
+            waiting = ""
+        return RegistrationStatusView(app.status, task.round if task else 0, app.revision,
+                                      task.id if task else None, task.owner_id if task else None,
+                                      bool(task and task.reminded_at), bool(task and task.escalated_at), waiting)
+    if workflow_type == "WageRunWorkflow":
+        run = db.scalar(select(WageRun).where(WageRun.workflow_id == workflow_id))
+        if run is None:
+            return None
+        return WageRunStatus(run.step, run.table_uploaded_by, None,
+                             reconcile_state(db, run.id) if run.step == "reconcile" else None, [],
+                             maker_checker_required(db, run.project_id), money_in_flight(db, run.id),
+                             False)
+    if workflow_type == "WorkerExitWorkflow":
+        pw = db.scalar(select(ProjectWorker).where(ProjectWorker.exit_workflow_id == workflow_id))
+        if pw is None or pw.status != wx.EXITING:
+            return None
+        found = wx.outstanding(db, pw)
+        return WorkerExitStatus("checking" if found.clear else "waiting", len(found.lines), found.unpaid_fen,
+                                list(found.months_without_run))
+    return None  # a binding's database row cannot tell validation from the wait for the agreement
