@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -22,12 +23,13 @@ from uuid import uuid4
 from markupsafe import escape
 from sqlalchemy import func, select
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio import activity
 from temporalio.worker import Replayer, Worker
 
 from activities.account_binding import AccountBindingActivities
-from activities.registration import RegistrationActivities
+from activities.registration import OpenReviewTaskInput, OpenReviewTaskResult, RegistrationActivities
 from activities.wage_run import SignedStepInput, WageRunActivities
-from activities.worker_exit import WorkerExitActivities
+from activities.worker_exit import ExitRef, OutstandingResult, WorkerExitActivities
 from bank_connectors.exchange import FileExchangeConnector
 from bank_connectors.keys import load_or_create_keys
 from domain import signing, wage_table
@@ -51,6 +53,9 @@ from domain.models import (
 from domain.passwords import hash_password
 from domain.wage_run import open_run, sign_step
 from shiming.seed_workforce import seed_workforce
+from shiming.temporal import data_converter
+from tests.conftest import make_settings
+from tests.helpers.stack import TEST_PAYLOAD_KEY
 from shiming.worker import WORKFLOWS
 from tests.domain.scan_samples import minimal_pdf
 from tests.helpers.workflow_env import wait_for
@@ -110,20 +115,26 @@ class Platform:
 
 
 @asynccontextmanager
-async def platform(env, services, tmp_path):
+async def platform(env, services, tmp_path, registration=None, worker_exit=None):
     exchange = FileExchangeConnector(tmp_path / "exchange", timeout=0.3, poll_interval=0.05)
     bank = load_or_create_keys(tmp_path / "bank_keys")
     wage = WageRunActivities(services, exchange, load_or_create_keys(tmp_path / "platform_keys").signing,
                              bank.public)
-    activities = (RegistrationActivities(services).all() + wage.all() + WorkerExitActivities(services).all()
+    activities = ((registration or RegistrationActivities(services)).all() + wage.all()
+                  + (worker_exit or WorkerExitActivities(services)).all()
                   + AccountBindingActivities(services, exchange).all())
     task_queue = f"tq-{uuid4()}"
-    bridge = TemporalBridge(env.client.service_client.config.target_host, env.client.namespace, task_queue)
+    # payloads encrypted with the test stacks' key, as in production (docs/payload-encryption.md)
+    converter = data_converter(make_settings(services.settings.home, payload_keys=TEST_PAYLOAD_KEY))
+    client = Client(**{**env.client.config(), "data_converter": converter})
+    target, namespace = env.client.service_client.config.target_host, env.client.namespace
+    bridge = TemporalBridge(target, namespace, task_queue,
+                            connect=lambda: Client.connect(target, namespace=namespace, data_converter=converter))
     app = create_app(services, bridge, {"TESTING": True, "WTF_CSRF_ENABLED": False})
     with ThreadPoolExecutor(max_workers=8) as executor:
-        async with Worker(env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
+        async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
                           activity_executor=executor):
-            p = Platform(env.client, task_queue, services, app)
+            p = Platform(client, task_queue, services, app)
             try:
                 yield p
             finally:
@@ -154,6 +165,12 @@ async def closed_as(handle: WorkflowHandle, status: WorkflowExecutionStatus) -> 
     async def probe():
         return (await handle.describe()).status == status
     await wait_for(probe, f"{handle.id} to be {status.name}")
+
+
+async def replays(workflow, history, services) -> None:
+    """The recorded history replays on the current code (with the platform's payload codec)."""
+    converter = data_converter(make_settings(services.settings.home, payload_keys=TEST_PAYLOAD_KEY))
+    await Replayer(workflows=[workflow], data_converter=converter).replay_workflow(history)
 
 
 def record(history, name: str) -> None:
@@ -295,7 +312,7 @@ async def test_cancelling_a_wage_run_closes_its_lines_and_tasks_and_the_month_op
         assert "A wage run for this month already exists." in page
 
         history = await handle.fetch_history()
-        await Replayer(workflows=[WageRunWorkflow]).replay_workflow(history)
+        await replays(WageRunWorkflow, history, services)
         record(history, "wage_run_admin_cancelled")
 
 
@@ -388,7 +405,7 @@ async def test_cancelling_a_binding_unbinds_the_account_so_another_can_be_added(
         [audited] = audits(services, "wage_account.cancelled", workflow_id)
         assert audited.reason == "账号填错"
         history = await handle.fetch_history()
-        await Replayer(workflows=[WageAccountBindingWorkflow]).replay_workflow(history)
+        await replays(WageAccountBindingWorkflow, history, services)
         record(history, "account_binding_admin_cancelled")
 
 
@@ -480,3 +497,108 @@ async def test_with_no_worker_answering_the_pages_show_the_database_view(dev_env
             assert f"<td>{escape(step)}</td>" in row and f"<td>{escape(waiting)}</td>" in row, row
             page = await get(admin, f"/admin/process/{workflow_id}")
             assert f"<dd>{escape(step)}</dd>" in page and f"<dd>{escape(waiting)}</dd>" in page, workflow_id
+
+
+# ---- a cancel that arrives while an activity runs ---------------------------------------------------
+
+
+class Gate:
+    """Holds an activity at its start until the test opens it (the cancel arrives meanwhile)."""
+
+    def __init__(self):
+        self.entered, self.opened = threading.Event(), threading.Event()
+
+    def hold(self):
+        self.entered.set()
+        self.opened.wait(30)
+
+
+class GatedRegistration(RegistrationActivities):
+    """Holds the opening of review round 2 (after the return and the resubmission)."""
+
+    def __init__(self, services, gate: Gate):
+        super().__init__(services)
+        self.gate = gate
+
+    @activity.defn(name="open_review_task")
+    def open_review_task(self, inp: OpenReviewTaskInput) -> OpenReviewTaskResult:
+        if inp.round == 2:
+            self.gate.hold()
+        return super().open_review_task(inp)
+
+
+class GatedExit(WorkerExitActivities):
+    def __init__(self, services, gate: Gate):
+        super().__init__(services)
+        self.gate = gate
+
+    @activity.defn(name="check_outstanding")
+    def check_outstanding(self, inp: ExitRef) -> OutstandingResult:
+        self.gate.hold()
+        return super().check_outstanding(inp)
+
+
+async def test_a_registration_cancelled_while_its_review_round_opens_is_closed(dev_env, services, tmp_path):
+    from activities.registration import Decision
+    from domain import registration as reg
+    from tests.helpers.factories import registration_data
+    from workflows.registration import ClaimInput, DecideInput, ResubmitInput
+
+    gate = Gate()
+    async with platform(dev_env, services, tmp_path, registration=GatedRegistration(services, gate)) as p:
+        with services.Session.begin() as db:
+            app, _token = reg.create_application(db, services.cipher, registration_data(db))
+            app_id, number, workflow_id = app.id, app.number, app.workflow_id
+        handle = await p.start(ProjectRegistrationWorkflow.run, RegistrationInput(app_id, number), workflow_id)
+
+        async def opened():
+            return (await handle.query(ProjectRegistrationWorkflow.status)).task_id
+        task_id = await wait_for(opened, "review round 1")
+        reviewer = account(services, "reviewer")
+        await handle.execute_update(ProjectRegistrationWorkflow.claim, ClaimInput(reviewer, task_id))
+        await handle.execute_update(ProjectRegistrationWorkflow.decide,
+                                    DecideInput(reviewer, task_id, Decision.RETURN, "缺少盖章"))
+        with services.Session.begin() as db:
+            correction = reg.save_correction(db, services.cipher, db.get(RegistrationApplication, app_id),
+                                             reg.data_of(db.get(RegistrationApplication, app_id), services.cipher),
+                                             None)
+            correction_id, base = correction.id, correction.base_revision
+        await handle.execute_update(ProjectRegistrationWorkflow.resubmit, ResubmitInput(correction_id, base))
+        await asyncio.to_thread(gate.entered.wait, 15)  # round 2 is being opened
+        assert "Cancellation requested." in await post(p.page("admin"), f"/admin/process/{workflow_id}/cancel",
+                                                       data={"reason": "申请重复"})
+        await closed_as(handle, WorkflowExecutionStatus.CANCELED)
+        gate.opened.set()  # the round's activity goes on after the cancel: it must open nothing
+        await asyncio.sleep(1)
+        with services.Session() as db:
+            assert db.get(RegistrationApplication, app_id).status == "cancelled"
+            assert [(t.round, t.status) for t in db.scalars(select(HumanTask).where(
+                HumanTask.workflow_id == workflow_id))] == [(1, TaskStatus.DONE)]
+        history = await handle.fetch_history()
+        await replays(ProjectRegistrationWorkflow, history, services)
+        record(history, "registration_cancelled_during_activity")
+
+
+async def test_an_exit_cancelled_while_it_checks_the_wages_puts_the_worker_back(dev_env, services, tmp_path):
+    project_id = prepare_payroll(services)
+    with services.Session() as db:
+        pw_id = db.scalar(select(ProjectWorker.id).where(ProjectWorker.project_id == project_id)
+                          .order_by(ProjectWorker.id))
+    gate = Gate()
+    async with platform(dev_env, services, tmp_path, worker_exit=GatedExit(services, gate)) as p:
+        with services.Session.begin() as db:
+            exit_wf = wx.request_exit(db, project_id, pw_id, db.get(Account, account(services, "project")),
+                                      "合同期满").exit_workflow_id
+        handle = await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(services, "project")), exit_wf)
+        await asyncio.to_thread(gate.entered.wait, 15)
+        assert "Cancellation requested." in await post(p.page("admin"), f"/admin/process/{exit_wf}/cancel",
+                                                       data={"reason": "误操作"})
+        await closed_as(handle, WorkflowExecutionStatus.CANCELED)
+        gate.opened.set()
+        with services.Session() as db:
+            assert db.get(ProjectWorker, pw_id).status == wx.ACTIVE
+        assert [r.actor_name for r in audits(services, "worker.exit_cancel", exit_wf)] == ["system"]
+        history = await handle.fetch_history()
+        await replays(WorkerExitWorkflow, history, services)
+        if os.environ.get("SHIMING_RECORD_HISTORIES"):
+            (HISTORIES / "worker_exit_cancelled_during_activity.json").write_text(history.to_json())
