@@ -102,6 +102,7 @@ class WageRunWorkflow:
         self._statements: list[str] = []
         self._seen_statements: set[str] = set()
         self._cancel: Optional[BeginCancelInput] = None
+        self._answered_since_submit = False
 
     @workflow.run
     async def run(self, inp: WageRunInput) -> ReconcileState:
@@ -141,6 +142,7 @@ class WageRunWorkflow:
                     self._reconcile = await workflow.execute_activity_method(
                         WageRunActivities.apply_statement, ApplyStatementInput(inp.run_id, statement_id),
                         **ACTIVITY_OPTS)
+                    self._answered_since_submit = True
                     continue
                 break
             if self._step == Step.BANK_FILE:  # a re-issue batch waits for its signed submission
@@ -224,6 +226,7 @@ class WageRunWorkflow:
         finally:
             self._busy = False
         self._submitted_version = self._batch.version
+        self._answered_since_submit = False  # the counts of the last statement predate this batch
         self._step = Step.RECONCILE
         return self._batch
 
@@ -246,7 +249,7 @@ class WageRunWorkflow:
         if self._step != Step.RECONCILE or self._batch is None or self._submitted_version != self._batch.version:
             return False
         r = self._reconcile
-        if r is None or self._statements:
+        if r is None or self._statements or not self._answered_since_submit:
             return True
         return r.line_count - r.paid_lines - r.failed_lines - r.settled_lines > 0
 

@@ -602,3 +602,45 @@ async def test_an_exit_cancelled_while_it_checks_the_wages_puts_the_worker_back(
         await replays(WorkerExitWorkflow, history, services)
         if os.environ.get("SHIMING_RECORD_HISTORIES"):
             (HISTORIES / "worker_exit_cancelled_during_activity.json").write_text(history.to_json())
+
+
+async def test_a_reissued_batch_in_flight_refuses_the_cancel_too(dev_env, services, tmp_path):
+    from bank_connectors.intake import intake_statement
+    from bank_connectors.wagefile import Statement, StatementLine, sign_statement
+    from workflows.wage_run import ReissueInput, StatementArrived
+
+    project_id = prepare_payroll(services)
+    async with platform(dev_env, services, tmp_path) as p:
+        run_id, handle = await wage_run_at_bank_file(p, project_id)
+        batch = (await handle.query(WageRunWorkflow.status)).batch
+        await handle.execute_update(WageRunWorkflow.submit_bank_file, step_input(
+            services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256, batch_version=batch.version))
+        # the bank answers batch 1: the first line failed (closed card), the others were paid
+        with services.Session() as db:
+            sent = db.execute(select(WageLine.file_seq, WageLine.net_fen).where(WageLine.run_id == run_id)
+                              .order_by(WageLine.file_seq)).all()
+        body = sign_statement(Statement("ST-CANCEL-1", batch.batch_id, [
+            StatementLine(seq, "failed", fen, "CARD_CLOSED", "card closed") if seq == 1 else
+            StatementLine(seq, "paid", fen, paid_at="2026-11-05T08:00:00Z") for seq, fen in sent],
+            issued_at="2026-11-05T08:00:00Z"), load_or_create_keys(tmp_path / "bank_keys").signing)
+        result = await asyncio.to_thread(intake_statement, services, body,
+                                         load_or_create_keys(tmp_path / "bank_keys").signing.public_key(), "test")
+        await handle.signal(WageRunWorkflow.statement_arrived, StatementArrived(result.statement_id))
+
+        async def answered():
+            view = await handle.query(WageRunWorkflow.status)
+            return view.reconcile is not None and view.reconcile.failed_lines == 1 and not view.money_in_flight
+        await wait_for(answered, "the statement to be applied")
+        # the failed line is re-issued in batch 2 and submitted: money is in flight again
+        await handle.execute_update(WageRunWorkflow.reissue_failed, ReissueInput(account(services, "payroll_a")))
+        batch2 = (await handle.query(WageRunWorkflow.status)).batch
+        await handle.execute_update(WageRunWorkflow.submit_bank_file, step_input(
+            services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256, batch_version=batch2.version))
+        assert (await handle.query(WageRunWorkflow.status)).money_in_flight
+
+        admin = p.page("admin")
+        page = await post(admin, f"/admin/process/{handle.id}/cancel", data={"reason": REASON})
+        assert "money in flight" in page and "Cancellation requested." not in page
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        assert sorted(lines(services, run_id)) == [WageLineStatus.PAID, WageLineStatus.PAID, WageLineStatus.SUBMITTED]
+        assert audits(services, "admin.cancel") == []
