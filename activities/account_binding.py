@@ -32,6 +32,12 @@ class ValidateAccountResult:
 
 
 @dataclass
+class CancelBindingInput:
+    wage_account_id: int
+    reason: str
+
+
+@dataclass
 class AcceptAgreementInput:
     wage_account_id: int
     actor_id: int
@@ -100,5 +106,11 @@ class AccountBindingActivities:
         with self.s.Session.begin() as session:
             wa.expire(session, self._account(session, inp.wage_account_id))
 
+    @activity.defn
+    def cancel_binding(self, inp: CancelBindingInput) -> None:
+        """The process was cancelled: a binding not yet decided ends `unbound` (idempotent)."""
+        with self.s.Session.begin() as session:
+            wa.cancel(session, self._account(session, inp.wage_account_id), inp.reason)
+
     def all(self) -> list:
-        return [self.validate_wage_account, self.accept_agreement, self.expire_binding]
+        return [self.validate_wage_account, self.accept_agreement, self.expire_binding, self.cancel_binding]

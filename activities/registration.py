@@ -128,6 +128,8 @@ class RegistrationActivities:
             app = session.get(RegistrationApplication, inp.application_id)
             if app is None:
                 raise ApplicationError("unknown application", type="UnknownApplication", non_retryable=True)
+            if app.status == RegistrationStatus.CANCELLED:  # the cancel's clean-up ran first: open nothing
+                raise ApplicationError("the application was cancelled", type="CaseFinished", non_retryable=True)
             task = session.scalar(select(HumanTask).where(
                 HumanTask.workflow_id == inp.workflow_id, HumanTask.kind == TASK_KIND, HumanTask.round == inp.round))
             if task is None:
@@ -209,6 +211,9 @@ class RegistrationActivities:
             actor = self._actor(session, inp.actor_id)
             if task.status == TaskStatus.DONE:  # a retry after the commit: nothing to do twice
                 return RecordDecisionResult(app.status, app.project_id)
+            if app.status == RegistrationStatus.CANCELLED or task.status == TaskStatus.CANCELED:
+                # the process was cancelled while the decision was on its way: the cancel stands
+                raise ApplicationError("the application was cancelled", type="CaseFinished", non_retryable=True)
             task.status, task.finished_at, task.outcome = TaskStatus.DONE, utcnow(), inp.decision
             task.owner_id = actor.id
             app.last_reason = inp.reason or None

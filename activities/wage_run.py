@@ -26,6 +26,7 @@ from bank_connectors.wagefile import (
     verify_statement,
 )
 from domain import audit, notify, signing, workforce
+from domain import wage_run as wr
 from domain import wage_table as wt
 from domain.models import (
     Account,
@@ -121,6 +122,13 @@ class SettleLineInput:
 
 
 @dataclass
+class CancelRunInput:
+    run_id: int
+    reason: str
+    actor_id: Optional[int] = None  # the administrator who cancelled, when the page did
+
+
+@dataclass
 class RemindInput:
     run_id: int
     step: str
@@ -148,6 +156,15 @@ def reconcile_state(session, run_id: int) -> ReconcileState:
 
 def _refuse(message: str, code: str, *details) -> ApplicationError:
     return ApplicationError(message, *details, type=code, non_retryable=True)
+
+
+def _open_run(session, run_id: int) -> WageRun:
+    """The run, refused (`CaseFinished`) once cancelled: a step on its way when the process was
+    cancelled applies nothing — above all, no bank file is sent for a cancelled run."""
+    run = session.get(WageRun, run_id)
+    if run is not None and run.status == wr.CANCELLED:
+        raise _refuse("the wage run was cancelled", "CaseFinished")
+    return run
 
 
 class WageRunActivities:
@@ -200,7 +217,7 @@ class WageRunActivities:
     @_live
     def apply_wage_table(self, inp: SignedStepInput) -> ReconcileState:
         with self.s.Session.begin() as session:
-            run = session.get(WageRun, inp.run_id)
+            run = _open_run(session, inp.run_id)
             if run.table_sha256 == inp.content_sha256:  # retry after commit
                 return reconcile_state(session, run.id)
             data = self._blob(session, inp.file_id, inp.content_sha256)
@@ -234,7 +251,7 @@ class WageRunActivities:
     @_live
     def apply_signed_sheet(self, inp: SignedStepInput) -> None:
         with self.s.Session.begin() as session:
-            run = session.get(WageRun, inp.run_id)
+            run = _open_run(session, inp.run_id)
             self._blob(session, inp.file_id, inp.content_sha256)
             if self._record(session, inp, "signed_sheet"):
                 run.sheet_file_id, run.step = inp.file_id, "bank_file"
@@ -254,7 +271,7 @@ class WageRunActivities:
             if existing is not None:
                 return BatchInfo(existing.batch_id, existing.version, existing.file_sha256, existing.line_count,
                                  existing.total_fen, existing.file_id)
-            run = session.get(WageRun, inp.run_id)
+            run = _open_run(session, inp.run_id)
             project = session.get(Project, run.project_id)
             account = session.get(WageAccount, run.wage_account_id)
             wanted = WageLineStatus.PENDING if inp.version == 1 else WageLineStatus.FAILED
@@ -313,6 +330,7 @@ class WageRunActivities:
     @_live
     def submit_bank_batch(self, inp: SignedStepInput) -> None:
         with self.s.Session.begin() as session:
+            _open_run(session, inp.run_id)
             batch = session.scalar(select(BankBatch).where(BankBatch.run_id == inp.run_id,
                                                            BankBatch.version == inp.batch_version))
             if batch is None or batch.file_sha256 != inp.content_sha256:
@@ -390,6 +408,7 @@ class WageRunActivities:
     @_live
     def settle_line(self, inp: SettleLineInput) -> ReconcileState:
         with self.s.Session.begin() as session:
+            _open_run(session, inp.run_id)
             line = session.get(WageLine, inp.line_id)
             if line is None or line.run_id != inp.run_id:
                 raise _refuse("unknown wage line", "UnknownLine")
@@ -416,6 +435,16 @@ class WageRunActivities:
 
     @activity.defn
     @_live
+    def cancel_run(self, inp: CancelRunInput) -> None:
+        """The process was cancelled: close the run's unpaid lines, inbox rows and the run (idempotent)."""
+        with self.s.Session.begin() as session:
+            try:
+                wr.cancel_run(session, inp.run_id, inp.reason, inp.actor_id)
+            except wr.WageRunError as exc:
+                raise _refuse(f"the run cannot be cancelled: {exc.code}", exc.code) from None
+
+    @activity.defn
+    @_live
     def remind_step(self, inp: RemindInput) -> None:
         with self.s.Session.begin() as session:
             run = session.get(WageRun, inp.run_id)
@@ -429,4 +458,4 @@ class WageRunActivities:
 
     def all(self) -> list:
         return [self.apply_wage_table, self.apply_signed_sheet, self.build_bank_batch, self.submit_bank_batch,
-                self.apply_statement, self.settle_line, self.complete_run, self.remind_step]
+                self.apply_statement, self.settle_line, self.complete_run, self.remind_step, self.cancel_run]

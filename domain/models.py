@@ -474,7 +474,8 @@ class WageRun(Base):
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
     workflow_id: Mapped[str] = mapped_column(String(100))
     wage_account_id: Mapped[int] = mapped_column(ForeignKey("wage_account.id"))
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | completed | cancelled
+    # open | completed | cancelled; a cancelled month may be opened again as a new run (domain/wage_run.py)
+    status: Mapped[str] = mapped_column(String(16), default="open")
     step: Mapped[str] = mapped_column(String(20), default="wage_table")
     table_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
     table_sha256: Mapped[Optional[str]] = mapped_column(String(64))
@@ -492,6 +493,7 @@ class WageLineStatus:
     PAID = "paid"
     FAILED = "failed"
     SETTLED = "settled"
+    CANCELLED = "cancelled"  # the run was cancelled before this line was paid: never payable, owes nothing here
 
 
 class WageLine(Base):

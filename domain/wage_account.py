@@ -5,7 +5,9 @@ number encrypted at rest (PII cipher, context "account_number") and shown as its
 only. WageAccountBindingWorkflow (id = `workflow_id_for(project, account)`) asks the bank to
 validate it; the bank refuses (status `refused`, the bank's code and reason kept) or the specialist
 accepts the agreement, signed with their security password (status `bound`). An agreement not
-accepted in time leaves the binding `unbound` with reason `EXPIRED`.
+accepted in time leaves the binding `unbound` with reason `EXPIRED`; an administrator's cancel of
+the process while it is not bound yet leaves it `unbound` with reason `CANCELLED` (the project may
+then add an account again).
 
 A project has at most one account that is `binding` or `bound` at a time.
 """
@@ -28,6 +30,7 @@ ACCOUNT_NUMBER = "account_number"  # PII cipher context and look-up hash kind
 BINDING, BOUND, REFUSED, UNBOUND = "binding", "bound", "refused", "unbound"
 ACTIVE = (BINDING, BOUND)
 EXPIRED = "EXPIRED"  # refusal_reason of a binding whose agreement was not accepted in time
+CANCELLED = "CANCELLED"  # refusal_reason of a binding whose process an administrator cancelled
 
 # The banks a project can bind an account at; the worker's configured connector talks to it.
 BANK_CODES = ("REFBANK",)
@@ -129,6 +132,19 @@ def expire(session: Session, account: WageAccount) -> bool:
     audit.record(session, actor_id=None, actor_name="system", action="wage_account.expired",
                  target_type="wage_account", target_id=account.id, business_key=account.workflow_id,
                  reason=EXPIRED)
+    return True
+
+
+def cancel(session: Session, account: WageAccount, reason: str) -> bool:
+    """The process was cancelled before the account was bound: status `unbound`, reason CANCELLED.
+    False when the binding was already decided (bound, refused, expired) or cancelled."""
+    if account.status != BINDING:
+        return False
+    account.status = UNBOUND
+    account.refusal_reason = CANCELLED
+    audit.record(session, actor_id=None, actor_name="system", action="wage_account.cancelled",
+                 target_type="wage_account", target_id=account.id, business_key=account.workflow_id,
+                 reason=(reason or CANCELLED)[:REASON_MAX])
     return True
 
 

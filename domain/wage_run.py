@@ -4,11 +4,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit, signing
-from .models import Account, Enterprise, Project, WageAccount, WageRun, WageStepSignature
+from .models import (
+    Account,
+    AuditLog,
+    BankBatch,
+    Enterprise,
+    HumanTask,
+    Project,
+    TaskStatus,
+    WageAccount,
+    WageLine,
+    WageLineStatus,
+    WageRun,
+    WageStepSignature,
+    utcnow,
+)
 
 MONTH_LEN = 7
 
@@ -19,9 +33,18 @@ class WageRunError(Exception):
         self.code = code
 
 
-def workflow_id_for(project_code: str, month: str) -> str:
-    """The business key: one run per project and month."""
-    return f"wage-run-{project_code}-{month}"
+CANCELLED = "cancelled"
+# lines that may still be paid: a cancel turns them `cancelled`. Submitted lines are money in flight
+# and are never cancelled (the cancel is refused while a batch is unanswered).
+CANCELLABLE_LINE_STATUSES = (WageLineStatus.PENDING, WageLineStatus.FAILED)
+
+
+def workflow_id_for(project_code: str, month: str, attempt: int = 1) -> str:
+    """The business key: one live run per project and month. A month whose run was cancelled may be
+    opened again: the n-th run of a month gets the suffix `-r<n>` (n >= 2), so the workflow id and
+    the unique `wage_run.workflow_id` stay one-to-one."""
+    base = f"wage-run-{project_code}-{month}"
+    return base if attempt <= 1 else f"{base}-r{attempt}"
 
 
 def open_run(session: Session, project_id: int, month: str, actor: Account) -> WageRun:
@@ -34,7 +57,11 @@ def open_run(session: Session, project_id: int, month: str, actor: Account) -> W
                                                        WageAccount.status == "bound"))
     if account is None:
         raise WageRunError("no_wage_account")
-    workflow_id = workflow_id_for(project.code, month)
+    earlier = list(session.scalars(select(WageRun.status).where(WageRun.project_id == project_id,
+                                                                 WageRun.month == month)))
+    if any(status != CANCELLED for status in earlier):
+        raise WageRunError("run_exists")
+    workflow_id = workflow_id_for(project.code, month, len(earlier) + 1)
     if session.scalar(select(WageRun.id).where(WageRun.workflow_id == workflow_id)) is not None:
         raise WageRunError("run_exists")
     run = WageRun(project_id=project_id, month=month, workflow_id=workflow_id, wage_account_id=account.id)
@@ -43,6 +70,53 @@ def open_run(session: Session, project_id: int, month: str, actor: Account) -> W
     audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.open",
                  target_type="wage_run", target_id=run.id, business_key=workflow_id)
     return run
+
+
+def money_in_flight(session: Session, run_id: int) -> bool:
+    """A submitted batch of the run has not been answered by the bank yet."""
+    return session.scalar(select(func.count()).select_from(BankBatch).where(
+        BankBatch.run_id == run_id, BankBatch.status == "submitted")) > 0
+
+
+def cancel_run(session: Session, run_id: int, reason: str, actor_id: int | None = None) -> bool:
+    """Close what a cancelled run owns, in one transaction; idempotent (False: already cancelled).
+
+    Unpaid lines (pending, failed) become `cancelled` — never payable, never blocking an exit; open
+    inbox rows of the run's process close (CANCELED); the run is `cancelled`, audited with the
+    reason (`wage_run.cancel`). Paid and settled lines stay as they are. Refused (`finished`) for a
+    completed run and (`money_in_flight`) while a submitted batch is unanswered.
+    """
+    run = session.get(WageRun, run_id)
+    if run is None:
+        raise WageRunError("not_found")
+    if run.status == CANCELLED:
+        return False
+    if run.status != "open":
+        raise WageRunError("finished")
+    if money_in_flight(session, run_id):
+        raise WageRunError("money_in_flight")
+    reason = (reason or "").strip()[:300] or "cancelled"
+    cancelled = session.execute(update(WageLine).where(
+        WageLine.run_id == run_id, WageLine.status.in_(CANCELLABLE_LINE_STATUSES))
+        .values(status=WageLineStatus.CANCELLED)).rowcount
+    now = utcnow()
+    for task in session.scalars(select(HumanTask).where(HumanTask.workflow_id == run.workflow_id,
+                                                        HumanTask.status.in_(TaskStatus.OPEN))):
+        task.status, task.finished_at, task.outcome = TaskStatus.CANCELED, now, "cancelled"
+    run.status, run.completed_at = CANCELLED, now
+    actor = session.get(Account, actor_id) if actor_id else None
+    audit.record(session, actor_id=actor.id if actor else None, actor_name=actor.display_name if actor else "system",
+                 action="wage_run.cancel", target_type="wage_run", target_id=run.id, business_key=run.workflow_id,
+                 reason=reason, detail={"cancelled_lines": cancelled, "month": run.month})
+    session.flush()
+    return True
+
+
+def cancel_reason(session: Session, run: WageRun) -> str:
+    """Why the run was cancelled (its `wage_run.cancel` audit row), or ""."""
+    return session.scalar(select(AuditLog.reason).where(
+        AuditLog.action == "wage_run.cancel", AuditLog.business_key == run.workflow_id)
+        .order_by(AuditLog.id.desc()).limit(1)) or ""
 
 
 def maker_checker_required(session: Session, project_id: int) -> bool:

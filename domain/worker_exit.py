@@ -39,6 +39,8 @@ EXITING = "exiting"
 EXITED = "exited"
 STATUSES = (ACTIVE, EXITING, EXITED)
 DONE_LINE_STATUSES = (WageLineStatus.PAID, WageLineStatus.SETTLED)
+# a line of a cancelled run is never payable: it owes nothing (the month's attendance still counts)
+CLOSED_LINE_STATUSES = DONE_LINE_STATUSES + (WageLineStatus.CANCELLED,)
 HANDLED_RUN_STATUSES = ("open", "completed")
 REASON_MAX = 200
 
@@ -96,7 +98,7 @@ def unpaid_lines(session: Session, project_id: int, worker_id: int) -> list[Unpa
         select(WageLine.id, WageLine.run_id, WageRun.month, WageLine.net_fen, WageLine.status)
         .join(WageRun, WageRun.id == WageLine.run_id)
         .where(WageRun.project_id == project_id, WageRun.status == "open", WageLine.worker_id == worker_id,
-               WageLine.status.not_in(DONE_LINE_STATUSES))
+               WageLine.status.not_in(CLOSED_LINE_STATUSES))
         .order_by(WageRun.month, WageLine.seq))
     return [UnpaidLine(*row) for row in rows]
 

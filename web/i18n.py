@@ -122,6 +122,11 @@ REFUSALS = {
     "NoResetPoint": _l("The process history has no point to retry from."),
     "Unavailable": _l("The process service is not reachable right now. Please try again later."),
     "Refused": _l("The process refused this action."),
+    # administrator's cancel (web/admin/engine.py cancel_process)
+    "MoneyInFlight": _l("The wage run cannot be cancelled now: a submitted bank file has not been answered by "
+                        "the bank yet (money in flight). Cancel it once the bank's statement has arrived."),
+    "CancelRequested": _l("Cancellation of this process was already requested."),
+    "Cancelling": _l("This process is being cancelled: no further step is possible."),
 }
 
 UPLOAD_ERRORS = {

@@ -28,6 +28,8 @@ ACTIONS = {
     "registration.return_for_correction": _l("%(actor)s returned it for correction: %(reason)s"),
     "admin.cancel": _l("%(actor)s cancelled the process: %(reason)s"),
     "admin.retry": _l("%(actor)s retried the process: %(reason)s"),
+    "wage_run.cancel": _l("The wage run was cancelled; its unpaid lines will not be paid: %(reason)s"),
+    "wage_account.cancelled": _l("The binding of the wage account was cancelled: %(reason)s"),
 }
 FALLBACK = _l("%(actor)s: %(action)s")
 ROUND_OPENED = _l("Review round %(round)s opened, due %(due)s")

@@ -3,7 +3,8 @@
 The bank validates the account (a refusal ends the case, its reason recorded); then the case
 waits for the payroll specialist to accept the agreement, signed with their security password,
 through the `accept_agreement` update. Not accepted within EXPIRE_AFTER, the binding expires.
-The workflow carries the account row's id only, never its number.
+The workflow carries the account row's id only, never its number. Cancelled by an administrator
+before it is bound, the binding ends `unbound` (reason CANCELLED) so the project may add another.
 """
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities.account_binding import AcceptAgreementInput, AccountBindingActivities, BindingRef
+    from activities.account_binding import (
+        AcceptAgreementInput,
+        AccountBindingActivities,
+        BindingRef,
+        CancelBindingInput,
+    )
 
 EXPIRE_AFTER = timedelta(days=7)
 ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(seconds=60),
@@ -29,6 +35,7 @@ class BindingStatus:
     BOUND = "bound"
     REFUSED = "refused"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 @dataclass
@@ -63,6 +70,21 @@ class WageAccountBindingWorkflow:
 
     @workflow.run
     async def run(self, inp: BindingInput) -> BindingResult:
+        try:
+            return await self._run(inp)
+        except (asyncio.CancelledError, ActivityError) as exc:  # cancelled while waiting, or during an activity
+            if not is_cancelled_exception(exc):
+                raise
+            if workflow.patched("wage-account-binding-cancel-closes") and self._status in (
+                    BindingStatus.VALIDATING, BindingStatus.AWAITING_AGREEMENT):
+                self._status = BindingStatus.CANCELLED
+                await workflow.execute_activity_method(
+                    AccountBindingActivities.cancel_binding,
+                    CancelBindingInput(inp.wage_account_id, workflow.cancellation_reason() or "cancelled"),
+                    **ACTIVITY_OPTS)
+            raise
+
+    async def _run(self, inp: BindingInput) -> BindingResult:
         self._account_id = inp.wage_account_id
         checked = await workflow.execute_activity_method(
             AccountBindingActivities.validate_wage_account, BindingRef(inp.wage_account_id), **ACTIVITY_OPTS)

@@ -13,7 +13,7 @@ from typing import Optional
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.registration import (
@@ -109,7 +109,11 @@ class ProjectRegistrationWorkflow:
                 await workflow.wait_condition(lambda: self._resubmitted)
             await workflow.wait_condition(workflow.all_handlers_finished)
             return RegistrationResult(self._status, self._round, self._project_id)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ActivityError) as exc:
+            # cancelled while waiting; or (since the patch) while an activity ran: it closes its rows too
+            if not isinstance(exc, asyncio.CancelledError) and not (
+                    is_cancelled_exception(exc) and workflow.patched("registration-cancel-during-activity")):
+                raise
             self._status = "cancelled"
             await workflow.execute_activity_method(
                 RegistrationActivities.cancel_registration,

@@ -4,6 +4,12 @@ Four steps, each submitted through an update carrying the specialist's signature
 wage table → signed sheet → bank file (maker-checker) → reconciliation of the bank's statements.
 The workflow carries ids and hashes only; lines and files live in the database and blob store,
 so its history has the same length for 10 or 10,000 workers.
+
+Cancel (administrator, web/admin): the `begin_cancel` update is refused while money is in flight
+(a submitted batch the bank has not answered), while another action runs, or once the run has
+finished; accepted, it refuses every further step. The administrator's cancellation of the process
+(reason = the cancel's reason) then runs `cancel_run`: unpaid lines `cancelled`, inbox rows closed,
+run `cancelled` with the reason; the month may be opened again as a new run.
 """
 from __future__ import annotations
 
@@ -14,13 +20,14 @@ from typing import Optional
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.wage_run import (
         ApplyStatementInput,
         BatchInfo,
         BuildBatchInput,
+        CancelRunInput,
         ReconcileState,
         RemindInput,
         RunRef,
@@ -42,6 +49,7 @@ class Step:
     BANK_FILE = "bank_file"
     RECONCILE = "reconcile"
     COMPLETED = "completed"
+    CANCELLED = "cancelled"
 
 
 @dataclass
@@ -61,12 +69,21 @@ class ReissueInput:
 
 
 @dataclass
+class BeginCancelInput:
+    actor_id: int
+    reason: str
+
+
+@dataclass
 class WageRunStatus:
     step: str
     table_uploaded_by: Optional[int]
     batch: Optional[BatchInfo]
     reconcile: Optional[ReconcileState]
     pending_statements: list[str] = field(default_factory=list)
+    maker_checker: bool = True
+    money_in_flight: bool = False  # a submitted batch the bank has not fully answered
+    cancelling: bool = False  # an administrator's cancel was accepted
 
 
 def _refuse(message: str, code: str) -> None:
@@ -84,10 +101,34 @@ class WageRunWorkflow:
         self._reconcile: Optional[ReconcileState] = None
         self._statements: list[str] = []
         self._seen_statements: set[str] = set()
+        self._cancel: Optional[BeginCancelInput] = None
+        self._answered_since_submit = False
 
     @workflow.run
     async def run(self, inp: WageRunInput) -> ReconcileState:
         self._inp = inp
+        try:
+            return await self._run(inp)
+        except (asyncio.CancelledError, ActivityError) as exc:  # cancelled while waiting, or during an activity
+            if not is_cancelled_exception(exc):
+                raise
+            if workflow.patched("wage-run-cancel-closes-run"):
+                await self._close_cancelled(inp)
+            raise
+
+    async def _close_cancelled(self, inp: WageRunInput) -> None:
+        """The process was cancelled: its unpaid lines, inbox rows and the run are closed in the database."""
+        reason = (self._cancel.reason if self._cancel else "") or workflow.cancellation_reason() or "cancelled"
+        actor = self._cancel.actor_id if self._cancel else None
+        try:
+            await workflow.execute_activity_method(
+                WageRunActivities.cancel_run, CancelRunInput(inp.run_id, reason, actor), **ACTIVITY_OPTS)
+        except ActivityError:  # refused by the database (money in flight, run completed): its view stands
+            workflow.logger.warning("wage run %s: cancelled but the run could not be closed", inp.run_id)
+            return
+        self._step = Step.CANCELLED
+
+    async def _run(self, inp: WageRunInput) -> ReconcileState:
         await self._wait_step(lambda: self._step != Step.WAGE_TABLE, Step.WAGE_TABLE)
         await self._wait_step(lambda: self._step != Step.SIGNED_SHEET, Step.SIGNED_SHEET)
         while True:
@@ -101,6 +142,7 @@ class WageRunWorkflow:
                     self._reconcile = await workflow.execute_activity_method(
                         WageRunActivities.apply_statement, ApplyStatementInput(inp.run_id, statement_id),
                         **ACTIVITY_OPTS)
+                    self._answered_since_submit = True
                     continue
                 break
             if self._step == Step.BANK_FILE:  # a re-issue batch waits for its signed submission
@@ -130,6 +172,7 @@ class WageRunWorkflow:
     # --- step 1: wage table ----------------------------------------------------------------------
 
     def _check(self, step: str, inp: SignedStepInput) -> None:
+        self._refuse_if_cancelling()
         if self._step != step:
             _refuse(f"the run is not at step {step}", "WrongStep")
         if self._busy:
@@ -183,6 +226,7 @@ class WageRunWorkflow:
         finally:
             self._busy = False
         self._submitted_version = self._batch.version
+        self._answered_since_submit = False  # the counts of the last statement predate this batch
         self._step = Step.RECONCILE
         return self._batch
 
@@ -195,6 +239,39 @@ class WageRunWorkflow:
             _refuse("the signed bank file is not the current one", "StaleBatch")
 
     # --- step 4: reconciliation --------------------------------------------------------------------
+
+    def _refuse_if_cancelling(self) -> None:
+        if self._cancel is not None:
+            _refuse("the run is being cancelled", "Cancelling")
+
+    def _money_in_flight(self) -> bool:
+        """A submitted batch whose lines the bank has not all answered (or a statement not applied yet)."""
+        if self._step != Step.RECONCILE or self._batch is None or self._submitted_version != self._batch.version:
+            return False
+        r = self._reconcile
+        if r is None or self._statements or not self._answered_since_submit:
+            return True
+        return r.line_count - r.paid_lines - r.failed_lines - r.settled_lines > 0
+
+    # --- administrator's cancel -------------------------------------------------------------------
+
+    @workflow.update
+    def begin_cancel(self, inp: BeginCancelInput) -> str:
+        """Accept an administrator's cancel: no further step is taken; the process cancel follows."""
+        self._validate_begin_cancel(inp)
+        self._cancel = BeginCancelInput(inp.actor_id, inp.reason.strip())
+        return self._step
+
+    @begin_cancel.validator
+    def _validate_begin_cancel(self, inp: BeginCancelInput) -> None:
+        if self._step in (Step.COMPLETED, Step.CANCELLED) or self._all_closed():
+            _refuse("the run has finished", "CaseFinished")
+        if not inp.reason.strip():
+            _refuse("a reason is required", "ReasonRequired")
+        if self._money_in_flight():
+            _refuse("a submitted batch is still unanswered by the bank", "MoneyInFlight")
+        if self._busy:
+            _refuse("another action on this run is in progress", "Busy")
 
     @workflow.signal
     def statement_arrived(self, inp: StatementArrived) -> None:
@@ -217,6 +294,7 @@ class WageRunWorkflow:
 
     @reissue_failed.validator
     def _validate_reissue(self, inp: ReissueInput) -> None:
+        self._refuse_if_cancelling()
         if self._step != Step.RECONCILE or self._busy:
             _refuse("failed lines can be re-issued only during reconciliation", "WrongStep")
         if self._reconcile is None or self._reconcile.failed_lines == 0:
@@ -235,6 +313,7 @@ class WageRunWorkflow:
 
     @settle_line.validator
     def _validate_settle(self, inp: SettleLineInput) -> None:
+        self._refuse_if_cancelling()
         if self._step != Step.RECONCILE or self._busy:
             _refuse("lines can be settled only during reconciliation", "WrongStep")
         if not inp.reason.strip():
@@ -242,4 +321,6 @@ class WageRunWorkflow:
 
     @workflow.query
     def status(self) -> WageRunStatus:
-        return WageRunStatus(self._step, self._table_uploaded_by, self._batch, self._reconcile, list(self._statements))
+        return WageRunStatus(self._step, self._table_uploaded_by, self._batch, self._reconcile, list(self._statements),
+                             getattr(self, "_inp", WageRunInput(0)).maker_checker, self._money_in_flight(),
+                             self._cancel is not None)

@@ -17,7 +17,7 @@ from typing import Optional
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.worker_exit import (
@@ -105,7 +105,11 @@ class WorkerExitWorkflow:
     async def run(self, inp: WorkerExitInput) -> WorkerExitResult:
         try:
             return await self._run(inp)
-        except asyncio.CancelledError:  # an administrator cancelled the process: the worker stays
+        except (asyncio.CancelledError, ActivityError) as exc:  # an administrator cancelled: the worker stays
+            # cancelled while waiting; or (since the patch) while an activity ran (a check, a reminder)
+            if not isinstance(exc, asyncio.CancelledError) and not (
+                    is_cancelled_exception(exc) and workflow.patched("worker-exit-cancel-during-activity")):
+                raise
             if self._state not in (ExitState.EXITED, ExitState.CANCELLED):
                 self._state = ExitState.CANCELLED
                 try:

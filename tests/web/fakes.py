@@ -78,7 +78,7 @@ class FakeHandle:
     async def query(self, query, *args, **kwargs):
         return self._execution().view
 
-    async def cancel(self):
+    async def cancel(self, **kwargs):
         self._execution()
         self.client.cancelled.append(self.id)
 

@@ -12,6 +12,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from shiming.temporal import data_converter
+from tests.conftest import make_settings
+from tests.helpers.stack import TEST_PAYLOAD_KEY
 from workflows.registration import ProjectRegistrationWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("registration_*.json"))
@@ -26,12 +29,14 @@ def event_types(history: WorkflowHistory) -> set[int]:
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-async def test_recorded_history_replays_without_nondeterminism(path):
+async def test_recorded_history_replays_without_nondeterminism(path, tmp_path):
     history = load(path)
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED in event_types(history), \
         f"{path.name} has no update: it would not exercise the update handlers"
 
-    result = await Replayer(workflows=[ProjectRegistrationWorkflow]).replay_workflow(history)
+    # histories recorded through the platform's payload codec (test stacks' key) or before it, in plain
+    converter = data_converter(make_settings(tmp_path, payload_keys=TEST_PAYLOAD_KEY))
+    result = await Replayer(workflows=[ProjectRegistrationWorkflow], data_converter=converter).replay_workflow(history)
 
     assert result.replay_failure is None
 

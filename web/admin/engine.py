@@ -6,21 +6,32 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Optional
+from typing import Any, Optional
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.registration import ProjectRegistrationWorkflow, RegistrationStatusView
+from workflows.account_binding import WageAccountBindingWorkflow
+from workflows.registration import ProjectRegistrationWorkflow
+from workflows.wage_run import BeginCancelInput, WageRunWorkflow
+from workflows.worker_exit import WorkerExitWorkflow
 
 from ..temporal_bridge import ProcessRefused
 
 QUERY_TIMEOUT = 3.0
 RETRYABLE = (WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT)
 STATUS_FILTERS = ("Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut", "ContinuedAsNew")
+# each process type's own `status` query: where it is and whom it waits for (web/admin/steps.py reads it)
+STATUS_QUERIES = {
+    "ProjectRegistrationWorkflow": ProjectRegistrationWorkflow.status,
+    "WageRunWorkflow": WageRunWorkflow.status,
+    "WorkerExitWorkflow": WorkerExitWorkflow.status,
+    "WageAccountBindingWorkflow": WageAccountBindingWorkflow.status,
+}
 
 
 @dataclass
@@ -31,7 +42,7 @@ class ProcessRow:
     status: str  # WorkflowExecutionStatus name, e.g. "RUNNING"
     start_time: Optional[datetime]
     close_time: Optional[datetime]
-    view: Optional[RegistrationStatusView] = None  # the `status` query of a running registration
+    view: Any = None  # the `status` query of a running process (its type's status view)
 
 
 @dataclass
@@ -47,11 +58,15 @@ class ProcessDetail:
     pending_activities: list[PendingActivity] = field(default_factory=list)
 
 
-async def _status_view(client: Client, workflow_id: str, run_id: str = "") -> Optional[RegistrationStatusView]:
+async def _status_view(client: Client, workflow_id: str, run_id: str = "",
+                       workflow_type: str = "ProjectRegistrationWorkflow") -> Any:
     """The process's own view of where it is; None when it cannot answer in time (no worker)."""
+    query = STATUS_QUERIES.get(workflow_type)
+    if query is None:
+        return None
     try:
         handle = client.get_workflow_handle(workflow_id, run_id=run_id or None)
-        return await asyncio.wait_for(handle.query(ProjectRegistrationWorkflow.status), QUERY_TIMEOUT)
+        return await asyncio.wait_for(handle.query(query), QUERY_TIMEOUT)
     except Exception:  # noqa: BLE001 - a missing answer is shown as unknown, never as an error page
         return None
 
@@ -66,8 +81,8 @@ async def list_processes(client: Client, status: str = "", limit: int = 200) -> 
     async for wf in client.list_workflows(query, limit=limit):
         rows.append(ProcessRow(wf.id, wf.run_id, wf.workflow_type, _status_name(wf.status),
                                wf.start_time, wf.close_time))
-    running = [r for r in rows if r.status == "RUNNING" and r.type == "ProjectRegistrationWorkflow"]
-    views = await asyncio.gather(*(_status_view(client, r.workflow_id, r.run_id) for r in running))
+    running = [r for r in rows if r.status == "RUNNING" and r.type in STATUS_QUERIES]
+    views = await asyncio.gather(*(_status_view(client, r.workflow_id, r.run_id, r.type) for r in running))
     for row, view in zip(running, views):
         row.view = view
     return rows
@@ -83,16 +98,42 @@ async def describe_process(client: Client, workflow_id: str) -> Optional[Process
         raise
     row = ProcessRow(desc.id, desc.run_id, desc.workflow_type, _status_name(desc.status),
                      desc.start_time, desc.close_time)
-    if desc.status == WorkflowExecutionStatus.RUNNING and desc.workflow_type == "ProjectRegistrationWorkflow":
-        row.view = await _status_view(client, workflow_id, desc.run_id)
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        row.view = await _status_view(client, workflow_id, desc.run_id, desc.workflow_type)
     pending = [PendingActivity(a.activity_type.name, a.attempt, a.last_failure.message)
                for a in desc.raw_description.pending_activities]
     return ProcessDetail(row, pending)
 
 
-async def cancel_process(client: Client, workflow_id: str) -> None:
+async def cancel_process(client: Client, workflow_id: str, reason: str = "", actor_id: Optional[int] = None) -> None:
+    """Cancel the running process `workflow_id`; the workflow itself closes what it owns.
+
+    Refused, and nothing is requested, when the process has ended (`CaseFinished`) or a cancel was
+    already requested (`CancelRequested`). A wage run first accepts the cancel through its
+    `begin_cancel` update, which refuses while money is in flight (`MoneyInFlight`) or another
+    action runs (`Busy`) and stops every further step.
+    """
     try:
-        await client.get_workflow_handle(workflow_id).cancel()
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ProcessRefused("CaseFinished", str(exc)) from None
+        raise
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        raise ProcessRefused("CaseFinished", f"the process is {_status_name(desc.status).lower()}")
+    handle = client.get_workflow_handle(workflow_id, run_id=desc.run_id)
+    history = await handle.fetch_history()
+    if any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED for e in history.events):
+        raise ProcessRefused("CancelRequested")
+    if desc.workflow_type == "WageRunWorkflow":
+        try:
+            await handle.execute_update(WageRunWorkflow.begin_cancel, BeginCancelInput(actor_id or 0, reason))
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            code = cause.type if isinstance(cause, ApplicationError) and cause.type else "Refused"
+            raise ProcessRefused(code, str(cause)) from None
+    try:
+        await handle.cancel(reason=reason)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ProcessRefused("CaseFinished", str(exc)) from None

@@ -4,11 +4,22 @@ from functools import partial
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
 from domain import audit
-from domain.models import Account, HumanTask, RegistrationApplication, Role, TaskStatus
+from domain.models import (
+    Account,
+    HumanTask,
+    ProjectWorker,
+    RegistrationApplication,
+    Role,
+    TaskStatus,
+    WageAccount,
+    WageRun,
+)
+from domain.wage_run import cancel_reason
 
 from ..core import bridge, call_process, remote_addr, services
 from ..i18n import application_status, task_status, workflow_status, workflow_type
@@ -16,6 +27,7 @@ from ..security import require_roles
 from ..timeline import case_timeline
 from .engine import STATUS_FILTERS, cancel_process, describe_process, list_processes, retry_process
 from .forms import ReasonForm
+from .steps import account_ids, step_and_waiting, view_from_db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -37,21 +49,33 @@ def _names(db, ids) -> dict[int, str]:
     return {a.id: a.display_name for a in db.scalars(select(Account).where(Account.id.in_(ids)))}
 
 
-def waiting_on_text(view, names: dict[int, str]) -> str:
-    if view is None:
-        return ""
-    waiting = view.waiting_on or ""
-    if waiting.startswith("reviewer:"):
-        return _("reviewer %(name)s", name=names.get(view.claimant_id, waiting.split(":", 1)[1]))
-    if waiting == "queue":
-        return _("the reviewers' queue")
-    if waiting == "applicant":
-        return _("the applicant's correction")
-    return waiting
+RUN_STATUS = {"open": _l("Open"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
+ENGAGEMENT_STATUS = {"active": _l("Active"), "exiting": _l("Exit requested"), "exited": _l("Exited")}
+ACCOUNT_STATUS = {"binding": _l("Being bound"), "bound": _l("Bound"), "refused": _l("Refused by the bank"),
+                  "unbound": _l("Not bound")}
 
 
-def _step_text(view) -> str:
-    return application_status(view.status) if view is not None else ""
+def _view_names(db, views) -> dict[int, str]:
+    return _names(db, (i for v in views if v is not None for i in account_ids(v)))
+
+
+def _business_status(db, workflow_id: str, app) -> tuple[str, str]:
+    """(label, value) of the facts the process owns in the database, for every process type."""
+    if app is not None:
+        return _("Application status"), application_status(app.status)
+    run = db.scalar(select(WageRun).where(WageRun.workflow_id == workflow_id))
+    if run is not None:
+        value = str(RUN_STATUS.get(run.status, run.status))
+        if run.status == "cancelled":
+            value = _("Cancelled: %(reason)s", reason=cancel_reason(db, run) or "—")
+        return _("Wage run status"), value
+    pw = db.scalar(select(ProjectWorker).where(ProjectWorker.exit_workflow_id == workflow_id))
+    if pw is not None:
+        return _("Engagement status"), str(ENGAGEMENT_STATUS.get(pw.status, pw.status))
+    account = db.scalar(select(WageAccount).where(WageAccount.workflow_id == workflow_id))
+    if account is not None:
+        return _("Wage account status"), str(ACCOUNT_STATUS.get(account.status, account.status))
+    return "", ""
 
 
 @bp.route("/")
@@ -62,16 +86,22 @@ def processes():
     ok, rows = call_process(lambda: bridge().run(partial(list_processes, status=status), timeout=ENGINE_TIMEOUT))
     rows = rows or []
     with services().Session() as db:
-        names = _names(db, (r.view.claimant_id for r in rows if r.view is not None))
-    items = [{
-        "workflow_id": r.workflow_id,
-        "type": workflow_type(r.type),
-        "status": r.status,
-        "status_label": workflow_status(r.status),
-        "step": _step_text(r.view),
-        "waiting_on": waiting_on_text(r.view, names),
-        "start_time": r.start_time,
-    } for r in rows]
+        for r in rows:
+            if r.status == "RUNNING" and r.view is None:  # no worker answered: the database's view
+                r.view = view_from_db(db, r.type, r.workflow_id)
+        names = _view_names(db, (r.view for r in rows))
+    items = []
+    for r in rows:
+        step, waiting_on = step_and_waiting(r.type, r.view, names)
+        items.append({
+            "workflow_id": r.workflow_id,
+            "type": workflow_type(r.type),
+            "status": r.status,
+            "status_label": workflow_status(r.status),
+            "step": step,
+            "waiting_on": waiting_on,
+            "start_time": r.start_time,
+        })
     filters = [(code, workflow_status(FILTER_STATUS[code])) for code in STATUS_FILTERS]
     return render_template("admin/processes.html", items=items, engine_ok=ok, status=status, status_filters=filters)
 
@@ -89,18 +119,22 @@ def process(workflow_id: str):
         business_key = app.number if app else (tasks[0].business_key if tasks else workflow_id)
         timeline = case_timeline(db, business_key, workflow_id)
         view = detail.row.view if detail else None
-        names = _names(db, [t.owner_id for t in tasks] + [view.claimant_id if view else None])
+        if detail is not None and view is None and detail.row.status == "RUNNING":
+            view = view_from_db(db, detail.row.type, workflow_id)
+        names = _names(db, [t.owner_id for t in tasks] + account_ids(view))
         pending = [{
             "id": t.id, "round": t.round, "status": task_status(t.status), "owner": names.get(t.owner_id, ""),
             "due_at": t.due_at, "escalated": t.escalated_at is not None,
         } for t in tasks if t.status in TaskStatus.OPEN]
-        app_status = application_status(app.status) if app else ""
+        business_label, business_status = _business_status(db, workflow_id, app)
+        step, waiting_on = step_and_waiting(detail.row.type, view, names) if detail else ("", "")
     settings = services().settings
     ui_url = f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"
     return render_template(
         "admin/process.html", workflow_id=workflow_id, business_key=business_key, detail=detail, engine_ok=ok,
-        status_label=workflow_status(detail.row.status) if detail else "", step=_step_text(view),
-        waiting_on=waiting_on_text(view, names), app_status=app_status, timeline=timeline, pending=pending,
+        status_label=workflow_status(detail.row.status) if detail else "", step=step,
+        waiting_on=waiting_on, business_label=business_label, business_status=business_status,
+        timeline=timeline, pending=pending,
         type_label=workflow_type(detail.row.type) if detail else "", ui_url=ui_url, cancel_form=ReasonForm(formdata=None), retry_form=ReasonForm(formdata=None),
     )
 
@@ -109,6 +143,8 @@ def _business_key(workflow_id: str) -> str:
     with services().Session() as db:
         number = db.scalar(select(RegistrationApplication.number)
                            .where(RegistrationApplication.workflow_id == workflow_id))
+        if number is None:
+            number = db.scalar(select(HumanTask.business_key).where(HumanTask.workflow_id == workflow_id).limit(1))
     return number or workflow_id
 
 
@@ -130,13 +166,15 @@ def _admin_action(workflow_id: str, action: str, run, done_message: str):
     return redirect(url_for("admin.process", workflow_id=workflow_id))
 
 
-async def _cancel(client, workflow_id: str, reason: str) -> None:
-    await cancel_process(client, workflow_id)
+def _cancel_as(actor_id: int):
+    async def cancel(client, workflow_id: str, reason: str) -> None:
+        await cancel_process(client, workflow_id, reason=reason, actor_id=actor_id)
+    return cancel
 
 
 @bp.route("/process/<workflow_id>/cancel", methods=["POST"])
 def cancel(workflow_id: str):
-    return _admin_action(workflow_id, "admin.cancel", _cancel, _("Cancellation requested."))
+    return _admin_action(workflow_id, "admin.cancel", _cancel_as(current_user.id), _("Cancellation requested."))
 
 
 @bp.route("/process/<workflow_id>/retry", methods=["POST"])

@@ -33,7 +33,7 @@ from domain.models import (
 )
 from domain.registration import fen_to_yuan
 from domain.rules import mask_card_number
-from domain.wage_run import WageRunError, maker_checker_required, open_run, sign_step
+from domain.wage_run import WageRunError, cancel_reason, maker_checker_required, open_run, sign_step
 from domain.wage_table import prefill_xlsx
 from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
 
@@ -67,6 +67,7 @@ STEP_LABELS = {
     Step.BANK_FILE: _l("3. Bank file"),
     Step.RECONCILE: _l("4. Reconciliation"),
     Step.COMPLETED: _l("Completed"),
+    Step.CANCELLED: _l("Cancelled"),
 }
 
 RUN_STATUS = {
@@ -81,6 +82,7 @@ LINE_STATUS = {
     WageLineStatus.PAID: _l("Paid"),
     WageLineStatus.FAILED: _l("Failed"),
     WageLineStatus.SETTLED: _l("Settled otherwise"),
+    WageLineStatus.CANCELLED: _l("Cancelled (will not be paid)"),
 }
 
 RUN_ERRORS = {
@@ -104,6 +106,7 @@ PAYROLL_REFUSALS = {
     "NotFailed": _l("Only a failed line can be settled."),
     "MissingCard": _l("A worker of the table has no payroll card."),
     "EmptyBatch": _l("The wage table has no line to pay."),
+    "Cancelling": _l("This wage run is being cancelled by an administrator: no further step is possible."),
 }
 
 
@@ -323,6 +326,7 @@ def run(run_id: int):
                       "total": fen_to_yuan(b.total_fen), "status": b.status, "has_file": b.file_id is not None}
                      for b in batches],
             error_report=report, has_key=has_key,
+            cancel_reason=cancel_reason(db, run) if run.status == "cancelled" else "",
         )
     view = _query_status(context["run"].workflow_id)
     batch = getattr(view, "batch", None) if view is not None else None

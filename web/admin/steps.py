@@ -1,0 +1,167 @@
+"""Where a process is and whom it waits for, in business words, for every process type (ADM-1).
+
+Each function reads its type's `status` query view (workflows/*.py); `names` maps account ids to
+display names. A view of None (the process has ended) gives "". When no worker answers the query,
+`view_from_db` builds the same view from the facts the process owns.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from activities.wage_run import reconcile_state
+from domain import worker_exit as wx
+from domain.models import HumanTask, ProjectWorker, RegistrationApplication, TaskStatus, WageRun
+from domain.wage_run import maker_checker_required, money_in_flight
+from workflows.registration import RegistrationStatusView
+from workflows.wage_run import WageRunStatus
+from workflows.worker_exit import WorkerExitStatus
+
+from ..i18n import application_status
+
+WAGE_STEPS = {
+    "wage_table": _l("Wage table"),
+    "signed_sheet": _l("Signed sheet"),
+    "bank_file": _l("Bank file"),
+    "reconcile": _l("Reconciliation"),
+    "completed": _l("Completed"),
+    "cancelled": _l("Cancelled"),
+}
+
+EXIT_STEPS = {
+    "checking": _l("Checking the wages owed"),
+    "waiting": _l("Waiting until the wages owed are paid"),
+    "finishing": _l("Recording the exit"),
+    "exited": _l("Exited"),
+    "cancelling": _l("Withdrawing the exit"),
+    "cancelled": _l("Cancelled"),
+}
+
+BINDING_STEPS = {
+    "validating": _l("The bank validates the account"),
+    "awaiting_agreement": _l("Waiting for the agreement"),
+    "bound": _l("Bound"),
+    "refused": _l("Refused by the bank"),
+    "expired": _l("Expired"),
+    "cancelled": _l("Cancelled"),
+}
+
+
+def _label(table: dict, code: str) -> str:
+    value = table.get(code)
+    return str(value) if value is not None else code
+
+
+def _registration(view, names: dict[int, str]) -> tuple[str, str]:
+    waiting = view.waiting_on or ""
+    if waiting.startswith("reviewer:"):
+        who = _("reviewer %(name)s", name=names.get(view.claimant_id, waiting.split(":", 1)[1]))
+    elif waiting == "queue":
+        who = _("the reviewers' queue")
+    elif waiting == "applicant":
+        who = _("the applicant's correction")
+    else:
+        who = waiting
+    return application_status(view.status), who
+
+
+def _wage_run(view, names: dict[int, str]) -> tuple[str, str]:
+    step = _label(WAGE_STEPS, view.step)
+    if getattr(view, "cancelling", False):
+        return step, _("the cancellation to finish")
+    if view.step == "wage_table":
+        return step, _("a payroll specialist of the project: upload the wage table")
+    if view.step == "signed_sheet":
+        return step, _("a payroll specialist of the project: upload the sheet signed by the workers")
+    if view.step == "bank_file":
+        if getattr(view, "maker_checker", True) and view.table_uploaded_by:
+            return step, _("a payroll specialist other than %(name)s: submit the bank file",
+                           name=names.get(view.table_uploaded_by, str(view.table_uploaded_by)))
+        return step, _("a payroll specialist of the project: submit the bank file")
+    if view.step == "reconcile":
+        if getattr(view, "money_in_flight", False):
+            return step, _("the bank: its statement of the submitted batch")
+        if view.reconcile is not None and view.reconcile.failed_lines:
+            return step, _("a payroll specialist of the project: re-issue or settle %(n)s failed line(s)",
+                           n=view.reconcile.failed_lines)
+    return step, ""
+
+
+def _worker_exit(view, names: dict[int, str]) -> tuple[str, str]:
+    step = _label(EXIT_STEPS, view.state)
+    if view.state == "waiting":
+        months = ", ".join(view.months_without_run) or "-"
+        return step, _("the payroll specialists: %(lines)s unpaid line(s), months without a wage run: %(months)s",
+                       lines=view.unpaid_lines, months=months)
+    if view.state in ("checking", "finishing", "cancelling"):
+        return step, _("the system")
+    return step, ""
+
+
+def _binding(view, names: dict[int, str]) -> tuple[str, str]:
+    step = _label(BINDING_STEPS, view.status)
+    if view.status == "validating":
+        return step, _("the bank: validation of the account")
+    if view.status == "awaiting_agreement":
+        return step, _("a payroll specialist of the project: accept the agreement")
+    return step, ""
+
+
+DESCRIBE: dict[str, Callable[[Any, dict[int, str]], tuple[str, str]]] = {
+    "ProjectRegistrationWorkflow": _registration,
+    "WageRunWorkflow": _wage_run,
+    "WorkerExitWorkflow": _worker_exit,
+    "WageAccountBindingWorkflow": _binding,
+}
+
+
+def step_and_waiting(workflow_type: str, view, names: dict[int, str]) -> tuple[str, str]:
+    describe = DESCRIBE.get(workflow_type)
+    if view is None or describe is None:
+        return "", ""
+    return describe(view, names)
+
+
+def account_ids(view) -> list:
+    """The account ids a view names (for `names`)."""
+    return [getattr(view, "claimant_id", None), getattr(view, "table_uploaded_by", None)]
+
+
+def view_from_db(db, workflow_type: str, workflow_id: str):
+    """The database's view of a running process whose `status` query did not answer (no worker):
+    built from the facts it owns, in the shape of its type's status view; None when unknown."""
+    if workflow_type == "ProjectRegistrationWorkflow":
+        app = db.scalar(select(RegistrationApplication).where(RegistrationApplication.workflow_id == workflow_id))
+        if app is None:
+            return None
+        task = db.scalar(select(HumanTask).where(HumanTask.workflow_id == workflow_id,
+                                                 HumanTask.status.in_(TaskStatus.OPEN))
+                         .order_by(HumanTask.round.desc()).limit(1))
+        if app.status == "returned":
+            waiting = "applicant"
+        elif task is not None:
+            waiting = f"reviewer:{task.owner_id}" if task.owner_id else "queue"
+        else:
+            waiting = ""
+        return RegistrationStatusView(app.status, task.round if task else 0, app.revision,
+                                      task.id if task else None, task.owner_id if task else None,
+                                      bool(task and task.reminded_at), bool(task and task.escalated_at), waiting)
+    if workflow_type == "WageRunWorkflow":
+        run = db.scalar(select(WageRun).where(WageRun.workflow_id == workflow_id))
+        if run is None:
+            return None
+        return WageRunStatus(run.step, run.table_uploaded_by, None,
+                             reconcile_state(db, run.id) if run.step == "reconcile" else None, [],
+                             maker_checker_required(db, run.project_id), money_in_flight(db, run.id),
+                             False)
+    if workflow_type == "WorkerExitWorkflow":
+        pw = db.scalar(select(ProjectWorker).where(ProjectWorker.exit_workflow_id == workflow_id))
+        if pw is None or pw.status != wx.EXITING:
+            return None
+        found = wx.outstanding(db, pw)
+        return WorkerExitStatus("checking" if found.clear else "waiting", len(found.lines), found.unpaid_fen,
+                                list(found.months_without_run))
+    return None  # a binding's database row cannot tell validation from the wait for the agreement
