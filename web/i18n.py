@@ -17,6 +17,7 @@ from babel.messages.pofile import read_po
 from flask import session
 from flask_babel import Babel, Domain, get_locale
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 
 from domain.calendar import LOCAL_TZ
 
@@ -155,13 +156,53 @@ APPLICATION_STATUS = {
     "cancelled": _l("Cancelled"),
 }
 
+# Status labels: each kind of thing has its own table and its own msgids (a message context per
+# kind), so that one word is never translated for another kind ("Active" of a project is 在建, of
+# an account it is 已启用).
 TASK_STATUS = {
-    "NEW": _l("New"),
-    "ASSIGNED": _l("Claimed"),
-    "DONE": _l("Done"),
-    "CANCELED": _l("Cancelled"),
-    "ERROR": _l("Error"),
+    "NEW": _lp("task status", "New"),
+    "ASSIGNED": _lp("task status", "Claimed"),
+    "DONE": _lp("task status", "Done"),
+    "CANCELED": _lp("task status", "Cancelled"),
+    "ERROR": _lp("task status", "Error"),
 }
+
+ACCOUNT_STATUS = {
+    "enabled": _lp("account status", "Enabled"),
+    "disabled": _lp("account status", "Disabled"),
+}
+
+RUN_STATUS = {
+    "open": _lp("wage run status", "Open"),
+    "completed": _lp("wage run status", "Completed"),
+    "cancelled": _lp("wage run status", "Cancelled"),
+}
+
+LINE_STATUS = {
+    "pending": _lp("wage line status", "Pending"),
+    "submitted": _lp("wage line status", "Sent to the bank"),
+    "paid": _lp("wage line status", "Paid"),
+    "failed": _lp("wage line status", "Failed"),
+    "settled": _lp("wage line status", "Settled otherwise"),
+    "cancelled": _lp("wage line status", "Cancelled"),
+}
+
+# the steps of a wage run, without numbers: the step list is an ordered list that numbers them
+STEP_LABELS = {
+    "wage_table": _lp("wage run step", "Wage table"),
+    "signed_sheet": _lp("wage run step", "Signed sheet"),
+    "bank_file": _lp("wage run step", "Bank file"),
+    "reconcile": _lp("wage run step", "Reconciliation"),
+    "completed": _lp("wage run step", "Completed"),
+}
+
+# why the bank did not pay a line (statement line codes, bank_connectors/wagefile.py)
+BANK_FAILURES = {
+    "CARD_CLOSED": _l("The payroll card is closed."),
+    "CARD_UNKNOWN": _l("The bank does not know this payroll card."),
+    "NAME_MISMATCH": _l("The name does not match the holder of the payroll card."),
+}
+BANK_FAILURE_OTHER = _l("The bank did not pay this line.")
 
 OUTCOMES = {
     "approve": _l("Approved"),
@@ -188,7 +229,7 @@ WORKFLOW_TYPES = {
 }
 
 PROJECT_STATUS = {
-    "active": _l("Active"),
+    "active": _lp("project status", "Under construction"),
 }
 
 
@@ -237,3 +278,26 @@ def workflow_type(name: Optional[str]) -> str:
 
 def project_status(code: Optional[str]) -> str:
     return _lookup(PROJECT_STATUS, code)
+
+
+def account_status(active: bool) -> str:
+    return str(ACCOUNT_STATUS["enabled" if active else "disabled"])
+
+
+def run_status(code: Optional[str]) -> str:
+    return _lookup(RUN_STATUS, code)
+
+
+def line_status(code: Optional[str]) -> str:
+    return _lookup(LINE_STATUS, code)
+
+
+def step_label(code: Optional[str]) -> str:
+    return _lookup(STEP_LABELS, code)
+
+
+def bank_failure(code: Optional[str]) -> str:
+    """A bank's reason code for a line it did not pay, in the reader's words (never the code)."""
+    if not code:
+        return ""
+    return str(BANK_FAILURES.get(code, BANK_FAILURE_OTHER))
