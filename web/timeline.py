@@ -55,6 +55,7 @@ ACTIONS = {
     "worker.exit_cancel": _l("%(actor)s withdrew the exit: %(reason)s"),
     "worker.exit": _l("The worker's exit was recorded (exit date %(exit_date)s)"),
     "site_access.revoke": _l("The worker's site access was revoked"),
+    "worker.card_replace": _l("%(actor)s replaced a worker's payroll card"),
 }
 FALLBACK = _l("%(actor)s made a change to the case")
 # actors that are not people: audit rows name them "system" and "bank (<channel>)"

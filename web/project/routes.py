@@ -260,7 +260,7 @@ def worker(pw_id: int):
         row["bank_name"] = card.bank_name if card else ""
         found = wx.outstanding(db, pw)
         failures = dict(db.execute(select(WageLine.id, WageLine.failure_code).where(
-            WageLine.id.in_([line.line_id for line in found.lines])))) if found.lines else {}
+            WageLine.id.in_([line.line_id for line in found.lines]))).all()) if found.lines else {}
         lines = [{"id": line.line_id, "month": line.month, "net": fen_to_yuan(line.net_fen),
                   "status": line.status, "status_label": _label(LINE_STATUS, line.status),
                   "failure": bank_failure(failures.get(line.line_id))} for line in found.lines]
