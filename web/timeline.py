@@ -58,6 +58,16 @@ ACTIONS = {
     "worker.card_replace": _l("%(actor)s replaced a worker's payroll card"),
 }
 FALLBACK = _l("%(actor)s made a change to the case")
+# a decision whose words have no place for its reason still shows the reason
+WITH_REASON = _l("%(text)s — reason: %(reason)s")
+# why a statement said to come from the bank was refused (bank_connectors StatementError codes)
+STATEMENT_REFUSALS = {
+    "bad_signature": _l("the bank's signature does not verify"),
+    "malformed": _l("the statement is not in the agreed format"),
+    "unknown_batch": _l("it answers no bank file the platform sent"),
+    "unknown batch": _l("it answers no bank file the platform sent"),
+}
+STATEMENT_REFUSED_OTHER = _l("the statement could not be accepted")
 # actors that are not people: audit rows name them "system" and "bank (<channel>)"
 PLATFORM = _l("The platform")
 BANK = _l("The bank")
@@ -96,6 +106,9 @@ def _reason(row: AuditLog) -> str:
         from .payroll.accounts import refusal_text  # the bank's account codes have their words there
 
         return refusal_text(row.reason)
+    if row.action.startswith("bank_statement."):  # "code: technical detail" -> the code's words
+        code = row.reason.split(":", 1)[0].strip()
+        return str(STATEMENT_REFUSALS.get(code, STATEMENT_REFUSED_OTHER))
     return row.reason
 
 
@@ -113,7 +126,10 @@ def _describe(row: AuditLog) -> str:
               "step": step_label(detail.get("step")) or "—",
               "account": detail.get("account", ""),
               "exit_date": detail.get("exit_date", "—")}
-    return str(template) % values
+    text = str(template) % values
+    if row.reason and "%(reason)s" not in template._args[0]:
+        text = str(WITH_REASON) % {"text": text, "reason": values["reason"]}
+    return text
 
 
 def case_timeline(session: Session, business_key: str, workflow_id: Optional[str] = None) -> list[Entry]:

@@ -248,6 +248,27 @@ def test_the_timeline_of_a_binding_gives_the_banks_reason_in_words(app, services
     assert "银行拒绝了该工资专户：账户名称与银行记录不符。" in timeline and "NAME_MISMATCH" not in timeline
 
 
+def test_every_decision_shows_its_reason_and_a_refused_statement_says_why_in_words(app, services, bridge, run):
+    from tests.web.conftest import create_registration
+
+    case = create_registration(services)
+    wf = run["workflow_id"]
+    with services.Session.begin() as db:
+        audit.record(db, actor_id=None, actor_name="李审核", action="registration.approve", target_type="registration",
+                     target_id=case["id"], business_key=case["number"], reason="材料齐全")
+        audit.record(db, actor_id=None, actor_name="bank (exchange)", action="bank_statement.refused",
+                     target_type="wage_run", target_id=run["id"], business_key=wf,
+                     reason="bad_signature: the bank's signature does not verify")
+    bridge.client.executions[case["workflow_id"]] = FakeExecution(case["workflow_id"])
+    bridge.client.executions[wf] = FakeExecution(wf, workflow_type="WageRunWorkflow")
+    client = _as(app.test_client(), services, "admin")
+    page = _text(client.get(f"/admin/process/{case['workflow_id']}").get_data(as_text=True))
+    assert "李审核 审核通过了申请（理由：材料齐全）" in page
+    page = _text(client.get(f"/admin/process/{wf}").get_data(as_text=True))
+    assert "一份自称来自银行的回单被拒收：银行签名验证不通过" in page
+    assert "bad_signature" not in page and "bank (exchange)" not in page
+
+
 PROCESS_PREFIXES = ("registration.", "task.", "admin.", "wage_account.", "wage_run.", "wage_step.",
                     "bank_statement.", "worker.", "site_access.")
 
