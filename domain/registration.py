@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit
+from .accounts import enterprise_of_contractor
 from .calendar import LOCAL_TZ
 from .models import (
     Account,
     District,
-    Enterprise,
     HumanTask,
     Project,
     RegistrationApplication,
@@ -255,7 +255,7 @@ def approve(session: Session, cipher: PiiCipher, app: RegistrationApplication) -
         project = Project(code=f"P{app.number[3:]}", district_id=app.district_id, registration_id=app.id,
                           created_at=utcnow())
         _copy_facts(project, data_of(app, cipher), cipher)
-        enterprise = session.scalar(select(Enterprise).where(Enterprise.credit_code == project.contractor_credit_code))
+        enterprise = enterprise_of_contractor(session, project.contractor_credit_code)
         project.enterprise_id = enterprise.id if enterprise is not None else None
         session.add(project)
         session.flush()
