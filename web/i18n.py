@@ -20,6 +20,8 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 
 from domain.calendar import LOCAL_TZ
+from domain.models import TaskStatus, WageLineStatus
+from workflows.wage_run import Step
 
 LANGUAGES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
@@ -160,11 +162,11 @@ APPLICATION_STATUS = {
 # kind), so that one word is never translated for another kind ("Active" of a project is 在建, of
 # an account it is 已启用).
 TASK_STATUS = {
-    "NEW": _lp("task status", "New"),
-    "ASSIGNED": _lp("task status", "Claimed"),
-    "DONE": _lp("task status", "Done"),
-    "CANCELED": _lp("task status", "Cancelled"),
-    "ERROR": _lp("task status", "Error"),
+    TaskStatus.NEW: _lp("task status", "New"),
+    TaskStatus.ASSIGNED: _lp("task status", "Claimed"),
+    TaskStatus.DONE: _lp("task status", "Done"),
+    TaskStatus.CANCELED: _lp("task status", "Cancelled"),
+    TaskStatus.ERROR: _lp("task status", "Error"),
 }
 
 ACCOUNT_STATUS = {
@@ -179,21 +181,21 @@ RUN_STATUS = {
 }
 
 LINE_STATUS = {
-    "pending": _lp("wage line status", "Pending"),
-    "submitted": _lp("wage line status", "Sent to the bank"),
-    "paid": _lp("wage line status", "Paid"),
-    "failed": _lp("wage line status", "Failed"),
-    "settled": _lp("wage line status", "Settled otherwise"),
-    "cancelled": _lp("wage line status", "Cancelled"),
+    WageLineStatus.PENDING: _lp("wage line status", "Pending"),
+    WageLineStatus.SUBMITTED: _lp("wage line status", "Sent to the bank"),
+    WageLineStatus.PAID: _lp("wage line status", "Paid"),
+    WageLineStatus.FAILED: _lp("wage line status", "Failed"),
+    WageLineStatus.SETTLED: _lp("wage line status", "Settled otherwise"),
+    "cancelled": _lp("wage line status", "Cancelled"),  # an administrator's cancel of the run
 }
 
 # the steps of a wage run, without numbers: the step list is an ordered list that numbers them
 STEP_LABELS = {
-    "wage_table": _lp("wage run step", "Wage table"),
-    "signed_sheet": _lp("wage run step", "Signed sheet"),
-    "bank_file": _lp("wage run step", "Bank file"),
-    "reconcile": _lp("wage run step", "Reconciliation"),
-    "completed": _lp("wage run step", "Completed"),
+    Step.WAGE_TABLE: _lp("wage run step", "Wage table"),
+    Step.SIGNED_SHEET: _lp("wage run step", "Signed sheet"),
+    Step.BANK_FILE: _lp("wage run step", "Bank file"),
+    Step.RECONCILE: _lp("wage run step", "Reconciliation"),
+    Step.COMPLETED: _lp("wage run step", "Completed"),
 }
 
 # why the bank did not pay a line (statement line codes, bank_connectors/wagefile.py)
