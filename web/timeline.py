@@ -39,7 +39,7 @@ ACTIONS = {
     # wage account binding
     "wage_account.start": _l("%(actor)s asked the bank to bind the wage account %(account)s"),
     "wage_account.refused": _l("The bank refused the wage account: %(reason)s"),
-    "wage_account.expired": _l("The agreement was not accepted in time: the binding ended"),
+    "wage_account.expired": _l("The binding ended: %(reason)s"),
     "wage_account.bound": _l("%(actor)s accepted the agreement: the wage account is bound"),
     # wage run
     "wage_run.open": _l("%(actor)s opened the wage run"),

@@ -242,10 +242,13 @@ def test_the_timeline_of_a_binding_gives_the_banks_reason_in_words(app, services
     with services.Session.begin() as db:
         audit.record(db, actor_id=None, actor_name="bank", action="wage_account.refused", target_type="wage_account",
                      target_id=1, business_key=wf, reason="NAME_MISMATCH: the name does not match")
+        audit.record(db, actor_id=None, actor_name="system", action="wage_account.expired", target_type="wage_account",
+                     target_id=1, business_key=wf, reason="EXPIRED")
     bridge.client.executions[wf] = FakeExecution(wf, workflow_type="WageAccountBindingWorkflow")
     page = _as(app.test_client(), services, "admin").get(f"/admin/process/{wf}").get_data(as_text=True)
     timeline = _text(re.search(r'<ol class="timeline" id="timeline">.*?</ol>', page, re.S).group(0))
     assert "银行拒绝了该工资专户：账户名称与银行记录不符。" in timeline and "NAME_MISMATCH" not in timeline
+    assert "绑定已终止：" in timeline and "EXPIRED" not in timeline
 
 
 def test_every_decision_shows_its_reason_and_a_refused_statement_says_why_in_words(app, services, bridge, run):
