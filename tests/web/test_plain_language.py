@@ -171,6 +171,12 @@ def test_the_error_report_says_what_is_wrong_in_the_readers_language_with_row_nu
     assert english[0] == ["Row", "Column", "What is wrong", "Value found"]
     assert [3, "出勤天数", "The days worked must be a whole number from 0 to 31.", "四十"] in english
 
+    # the run page lists the problems in the same words
+    page = client.get(f"/payroll/run/{run['id']}").get_data(as_text=True)
+    problems = re.search(r'<table class="grid" id="table-problems">.*?</table>', page, re.S).group(0)
+    assert '<tr data-row="3">' in problems and "出勤天数须为 0 至 31 之间的整数。" in problems
+    assert "姓名与该人员编号登记的姓名不一致。" in problems and not any(code in problems for code in codes)
+
 
 def test_the_totals_row_has_its_row_number_in_the_report(client, services, run):
     holder = {}

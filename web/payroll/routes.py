@@ -44,7 +44,7 @@ from ..i18n import bank_failure, refusal_message, upload_message
 from ..scoping import get_or_404
 from ..security import SCAN_CSP, require_roles
 from ..temporal_bridge import ProcessRefused
-from .table_report import readable_report
+from .table_report import problems_of, readable_report
 from .forms import (
     BankFileForm,
     ChangeSecurityPasswordForm,
@@ -306,6 +306,7 @@ def run(run_id: int):
                       "total": fen_to_yuan(b.total_fen), "status": b.status, "has_file": b.file_id is not None}
                      for b in batches],
             error_report=report, has_key=has_key,
+            table_problems=problems_of(services().blobs.get(report.sha256)) if report else [],
         )
     view = _query_status(context["run"].workflow_id)
     batch = getattr(view, "batch", None) if view is not None else None

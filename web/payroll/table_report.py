@@ -56,6 +56,19 @@ def column_name(column: str) -> str:
     return str(label) if label is not None else column
 
 
+SHOWN_ON_PAGE = 20  # the run page lists the first problems; the report has them all
+
+
+def problems_of(stored: bytes, limit: int = SHOWN_ON_PAGE) -> list[dict]:
+    """The first problems of a stored report, for the run page; none when it cannot be read."""
+    try:
+        errors = wt.read_error_report(stored)
+    except ValueError:
+        return []
+    return [{"row": e.row or "", "column": column_name(e.column), "what": describe(e), "value": e.value}
+            for e in errors[:limit]]
+
+
 def readable_report(stored: bytes) -> bytes:
     """The stored report, for the reader; ValueError when `stored` is not such a report."""
     errors = wt.read_error_report(stored)
