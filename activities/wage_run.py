@@ -421,7 +421,8 @@ class WageRunActivities:
             line.status, line.settled_reason = WageLineStatus.SETTLED, inp.reason[:300]
             actor = session.get(Account, inp.actor_id)
             audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.settle_line",
-                         target_type="wage_line", target_id=line.id, business_key=f"run-{inp.run_id}",
+                         target_type="wage_line", target_id=line.id,
+                         business_key=session.get(WageRun, inp.run_id).workflow_id,  # the run's timeline
                          reason=inp.reason)
             return reconcile_state(session, inp.run_id)
 

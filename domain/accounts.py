@@ -1,9 +1,14 @@
 """The account hierarchy (ACC-1, ACC-2, ACC-4) and who may manage whom.
 
-- The system administrator initialises supervisory-authority and district-bureau accounts.
+- The system administrator initialises supervisory-authority, district-bureau and enterprise
+  accounts. An enterprise account names its enterprise by unified social credit code; creating it
+  creates the enterprise if it is new and links every project whose general contractor has that
+  code and that no enterprise owns yet (ACC-6, `link_projects`).
 - An enterprise (general contractor) allocates project accounts and payroll specialists for its
   own projects: role (a project account may get the project-allocation permission) → projects.
   A project account with that permission allocates project accounts within its own projects.
+- A project account appoints the payroll specialists of its own project as long as the project's
+  enterprise has no enterprise account (ACC-6); from the day it has one, the enterprise does.
 - A project account creates subcontractor and labour-company accounts for its project, each with
   a "collect" (may enrol workers) and a "login" permission, and disables them.
 - The security administrator enables and disables any account but its own and unlocks logins;
@@ -25,14 +30,17 @@ from sqlalchemy.orm import Session
 from . import audit, scope
 from .models import Account, AccountProject, Company, CompanyKind, District, Enterprise, Project, Role, utcnow
 from .passwords import end_sessions, hash_password, random_initial_password
+from .rules import is_valid_credit_code, normalize_credit_code
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,63}$")
 
 # the roles each role may create
 CREATES = {
-    Role.ADMIN: (Role.SUPERVISOR, Role.BUREAU_REVIEWER, Role.BUREAU_CHIEF),
+    Role.ADMIN: (Role.SUPERVISOR, Role.BUREAU_REVIEWER, Role.BUREAU_CHIEF, Role.ENTERPRISE),
     Role.ENTERPRISE: (Role.PROJECT, Role.PAYROLL_SPECIALIST),
-    Role.PROJECT: (Role.COMPANY,),  # plus Role.PROJECT with the project-allocation permission
+    # plus Role.PROJECT with the project-allocation permission, and Role.PAYROLL_SPECIALIST while
+    # the project's enterprise has no enterprise account (ACC-6)
+    Role.PROJECT: (Role.COMPANY,),
 }
 COMPANY_KINDS = (CompanyKind.SUBCONTRACTOR, CompanyKind.LABOUR_COMPANY)
 
@@ -57,16 +65,43 @@ class NewAccount:
     can_login: bool = True
     can_allocate_projects: bool = False
     reviewer_enterprise_id: Optional[int] = None  # a reviewer's declared enterprise (conflict of interest)
+    enterprise_name: str = ""  # an enterprise account: its enterprise, found or created by credit code
+    enterprise_credit_code: str = ""
 
 
-def creatable_roles(actor: Account) -> tuple[str, ...]:
+def creatable_roles(actor: Account, session: Optional[Session] = None) -> tuple[str, ...]:
+    """The roles `actor` may create; with `session`, also the payroll specialist a project account
+    appoints while its project's enterprise has no enterprise account."""
     roles = CREATES.get(actor.role, ())
     if actor.role == Role.PROJECT and actor.can_allocate_projects:
         roles = roles + (Role.PROJECT,)
+    if actor.role == Role.PROJECT and session is not None and _appointing_projects(session, actor):
+        roles = roles + (Role.PAYROLL_SPECIALIST,)
     return roles
 
 
-def _enterprise_projects(session: Session, enterprise_id: Optional[int]) -> set[int]:
+def enterprise_has_account(session: Session, enterprise_id: Optional[int]) -> bool:
+    """Whether an enterprise account (enabled or not) exists for the enterprise."""
+    if enterprise_id is None:
+        return False
+    return session.scalar(select(Account.id).where(Account.role == Role.ENTERPRISE,
+                                                   Account.enterprise_id == enterprise_id).limit(1)) is not None
+
+
+def _appointing_projects(session: Session, actor: Account) -> set[int]:
+    """ACC-6: the projects of a project account whose enterprise has no enterprise account yet; the
+    project account appoints their payroll specialists."""
+    if actor.role != Role.PROJECT:
+        return set()
+    ids = account_projects(session, actor)
+    if not ids:
+        return set()
+    with scope.unscoped():
+        projects = session.execute(select(Project.id, Project.enterprise_id).where(Project.id.in_(ids))).all()
+    return {pid for pid, enterprise_id in projects if not enterprise_has_account(session, enterprise_id)}
+
+
+def enterprise_projects(session: Session, enterprise_id: Optional[int]) -> set[int]:
     if enterprise_id is None:
         return set()
     with scope.unscoped():
@@ -80,13 +115,52 @@ def account_projects(session: Session, account: Account) -> set[int]:
     return ids
 
 
-def allocatable_projects(session: Session, actor: Account) -> set[int]:
-    """The projects `actor` may hand to the accounts it allocates."""
+def allocatable_projects(session: Session, actor: Account, role: Optional[str] = None) -> set[int]:
+    """The projects `actor` may hand to the accounts of `role` it allocates (any role: `None`)."""
     if actor.role == Role.ENTERPRISE:
-        return _enterprise_projects(session, actor.enterprise_id)
-    if actor.role == Role.PROJECT and actor.can_allocate_projects:
-        return account_projects(session, actor)
+        return enterprise_projects(session, actor.enterprise_id)
+    if actor.role == Role.PROJECT:
+        ids: set[int] = set()
+        if actor.can_allocate_projects and role in (None, Role.PROJECT):
+            ids |= account_projects(session, actor)
+        if role in (None, Role.PAYROLL_SPECIALIST):
+            ids |= _appointing_projects(session, actor)
+        return ids
     return set()
+
+
+def link_projects(session: Session, enterprise: Enterprise) -> list[int]:
+    """ACC-6: the projects whose general contractor has the enterprise's credit code and that no
+    enterprise owns yet become the enterprise's, with the accounts acting for them; returns their ids."""
+    with scope.unscoped():
+        projects = list(session.scalars(select(Project).where(
+            Project.contractor_credit_code == enterprise.credit_code, Project.enterprise_id.is_(None))))
+        for project in projects:
+            project.enterprise_id = enterprise.id
+            for account in session.scalars(select(Account).where(Account.project_id == project.id,
+                                                                 Account.enterprise_id.is_(None))):
+                account.enterprise_id = enterprise.id
+    return sorted(p.id for p in projects)
+
+
+def enterprise_of_contractor(session: Session, credit_code: str) -> Optional[Enterprise]:
+    """The enterprise a new project belongs to: the one with its general contractor's credit code."""
+    return session.scalar(select(Enterprise).where(Enterprise.credit_code == normalize_credit_code(credit_code)))
+
+
+def _enterprise_for_account(session: Session, name: str, credit_code: str) -> tuple[Enterprise, bool]:
+    code = normalize_credit_code(credit_code or "")
+    if not is_valid_credit_code(code):
+        raise AccountError("bad_credit_code")
+    enterprise = session.scalar(select(Enterprise).where(Enterprise.credit_code == code))
+    if enterprise is not None:
+        return enterprise, False
+    if not (name or "").strip():
+        raise AccountError("enterprise_name_required")
+    enterprise = Enterprise(name=name.strip()[:200], credit_code=code, created_at=utcnow())
+    session.add(enterprise)
+    session.flush()
+    return enterprise, True
 
 
 def _audit(session: Session, actor: Account, action: str, target: Account, detail: dict,
@@ -98,7 +172,7 @@ def _audit(session: Session, actor: Account, action: str, target: Account, detai
 def create_account(session: Session, actor: Account, new: NewAccount,
                    remote_addr: Optional[str] = None) -> tuple[Account, str]:
     """Create an account `actor` may create; returns it and its initial password (shown once)."""
-    if new.role not in creatable_roles(actor):
+    if new.role not in creatable_roles(actor, session):
         raise AccountError("role_not_allowed")
     username = (new.username or "").strip().lower()
     if not USERNAME.match(username):
@@ -110,7 +184,14 @@ def create_account(session: Session, actor: Account, new: NewAccount,
     account = Account(username=username, display_name=new.display_name.strip()[:100], role=new.role,
                       created_by=actor.id, must_change_password=True, created_at=utcnow())
     projects: list[int] = []
-    if actor.role == Role.ADMIN:
+    linked: list[int] = []
+    enterprise_created = False
+    if actor.role == Role.ADMIN and new.role == Role.ENTERPRISE:
+        enterprise, enterprise_created = _enterprise_for_account(session, new.enterprise_name,
+                                                                 new.enterprise_credit_code)
+        account.enterprise_id = enterprise.id
+        linked = link_projects(session, enterprise)
+    elif actor.role == Role.ADMIN:
         if new.role in Role.BUREAU:
             if new.district_id is None or session.get(District, new.district_id) is None:
                 raise AccountError("district_required")
@@ -123,11 +204,12 @@ def create_account(session: Session, actor: Account, new: NewAccount,
         projects = sorted(set(new.project_ids))
         if not projects:
             raise AccountError("projects_required")
-        if not set(projects) <= allocatable_projects(session, actor):
+        if not set(projects) <= allocatable_projects(session, actor, new.role):
             raise AccountError("project_not_allowed")
         if new.role == Role.PAYROLL_SPECIALIST and len(projects) != 1:
             raise AccountError("one_project_only")
-        account.enterprise_id = actor.enterprise_id
+        with scope.unscoped():
+            account.enterprise_id = actor.enterprise_id or session.get(Project, projects[0]).enterprise_id
         account.project_id = projects[0]
         account.can_allocate_projects = bool(new.can_allocate_projects) and actor.role == Role.ENTERPRISE \
             and new.role == Role.PROJECT
@@ -147,7 +229,9 @@ def create_account(session: Session, actor: Account, new: NewAccount,
     _audit(session, actor, "account.create", account,
            {"role": account.role, "projects": projects, "district_id": account.district_id,
             "company_id": account.company_id, "can_collect": account.can_collect, "can_login": account.can_login,
-            "can_allocate_projects": account.can_allocate_projects}, remote_addr=remote_addr)
+            "can_allocate_projects": account.can_allocate_projects,
+            "enterprise_id": account.enterprise_id if new.role == Role.ENTERPRISE else None,
+            "enterprise_created": enterprise_created, "projects_linked": linked}, remote_addr=remote_addr)
     return account, password
 
 
@@ -162,10 +246,12 @@ def manages(session: Session, actor: Account, target: Account) -> bool:
     if actor.role == Role.ENTERPRISE:
         return (target.role in (Role.PROJECT, Role.PAYROLL_SPECIALIST) and actor.enterprise_id is not None
                 and (target.enterprise_id == actor.enterprise_id
-                     or target.project_id in _enterprise_projects(session, actor.enterprise_id)))
+                     or target.project_id in enterprise_projects(session, actor.enterprise_id)))
     if actor.role == Role.PROJECT:
         if target.role == Role.COMPANY:
             return target.project_id is not None and target.project_id == actor.project_id
+        if target.role == Role.PAYROLL_SPECIALIST:
+            return target.project_id in _appointing_projects(session, actor)
         return target.role == Role.PROJECT and target.created_by == actor.id
     return False
 
@@ -178,12 +264,14 @@ def managed_accounts(session: Session, actor: Account) -> list[Account]:
     elif actor.role == Role.ADMIN:
         q = q.where(Account.role.in_(CREATES[Role.ADMIN]))
     elif actor.role == Role.ENTERPRISE:
-        projects = _enterprise_projects(session, actor.enterprise_id)
+        projects = enterprise_projects(session, actor.enterprise_id)
         q = q.where(Account.role.in_((Role.PROJECT, Role.PAYROLL_SPECIALIST)),
                     (Account.enterprise_id == actor.enterprise_id) | Account.project_id.in_(projects))
     elif actor.role == Role.PROJECT:
         q = q.where(((Account.role == Role.COMPANY) & (Account.project_id == actor.project_id))
-                    | ((Account.role == Role.PROJECT) & (Account.created_by == actor.id)))
+                    | ((Account.role == Role.PROJECT) & (Account.created_by == actor.id))
+                    | ((Account.role == Role.PAYROLL_SPECIALIST)
+                       & Account.project_id.in_(sorted(_appointing_projects(session, actor)))))
     else:
         return []
     return list(session.scalars(q.order_by(Account.role, Account.username)))
@@ -205,7 +293,7 @@ def set_projects(session: Session, actor: Account, account_id: int, project_ids:
     projects = sorted(set(project_ids))
     if not projects:
         raise AccountError("projects_required")
-    if not set(projects) <= allocatable_projects(session, actor):
+    if not set(projects) <= allocatable_projects(session, actor, target.role):
         raise AccountError("project_not_allowed")
     if target.role == Role.PAYROLL_SPECIALIST and len(projects) != 1:
         raise AccountError("one_project_only")

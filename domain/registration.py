@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit
+from .accounts import enterprise_of_contractor
 from .calendar import LOCAL_TZ
 from .models import (
     Account,
@@ -243,12 +244,19 @@ def apply_correction(session: Session, cipher: PiiCipher, correction_id: int) ->
 
 
 def approve(session: Session, cipher: PiiCipher, app: RegistrationApplication) -> tuple[Project, Account, Optional[str]]:
-    """Create the project and its account; returns the initial password only when newly created."""
+    """Create the project and its account; returns the initial password only when newly created.
+
+    ACC-6: the project belongs to its general contractor's enterprise, found by the contractor's
+    unified social credit code; when no enterprise has that code yet, the project stays without
+    one until the administrator creates that enterprise's account (`accounts.link_projects`).
+    """
     project = session.scalar(select(Project).where(Project.registration_id == app.id))
     if project is None:
         project = Project(code=f"P{app.number[3:]}", district_id=app.district_id, registration_id=app.id,
                           created_at=utcnow())
         _copy_facts(project, data_of(app, cipher), cipher)
+        enterprise = enterprise_of_contractor(session, project.contractor_credit_code)
+        project.enterprise_id = enterprise.id if enterprise is not None else None
         session.add(project)
         session.flush()
     account = session.scalar(select(Account).where(Account.project_id == project.id, Account.role == Role.PROJECT))
@@ -257,7 +265,8 @@ def approve(session: Session, cipher: PiiCipher, app: RegistrationApplication) -
         password = random_initial_password()
         account = Account(username=project.code.lower(), display_name=app.name[:100],
                           password_hash=hash_password(password), role=Role.PROJECT,
-                          district_id=app.district_id, project_id=project.id, is_active=True,
+                          district_id=app.district_id, project_id=project.id, enterprise_id=project.enterprise_id,
+                          is_active=True,
                           must_change_password=True, created_at=utcnow())
         session.add(account)
         session.flush()

@@ -201,11 +201,14 @@ def parse_upload(session: Session, project_id: int, data: bytes) -> TableResult:
     }
     seen: set[int] = set()
     declared_total = None
+    total_row, last_row = 0, 1  # the totals row's number; the last non-empty row's
     for number, row in enumerate(rows, start=2):
         row = list(row) + [None] * (len(HEADERS) - len(row))
         if all(c is None or str(c).strip() == "" for c in row):
             continue
+        last_row = number
         if str(row[0]).strip() == TOTAL_LABEL:
+            total_row = number
             try:
                 declared_total = yuan_cell_to_fen(row[8])
             except WageTableError as exc:
@@ -215,10 +218,10 @@ def parse_upload(session: Session, project_id: int, data: bytes) -> TableResult:
             result.errors.append(TableRowError(number, "file", "too_many_rows"))
             break
         _parse_row(number, row, engagements, seen, result)
-    if declared_total is None:
-        result.errors.append(TableRowError(0, TOTAL_LABEL, "missing_total"))
-    elif not result.errors and declared_total != result.total_fen:
-        result.errors.append(TableRowError(0, TOTAL_LABEL, "total_mismatch", str(_fen_to_yuan(declared_total))))
+    if declared_total is None and not total_row:  # where the totals row should have been: after the last row
+        result.errors.append(TableRowError(last_row + 1, TOTAL_LABEL, "missing_total"))
+    elif declared_total is not None and not result.errors and declared_total != result.total_fen:
+        result.errors.append(TableRowError(total_row, TOTAL_LABEL, "total_mismatch", str(_fen_to_yuan(declared_total))))
     if not result.lines and not result.errors:
         result.errors.append(TableRowError(0, "file", "empty"))
     return result
@@ -285,12 +288,55 @@ def _parse_row(number: int, row: list, engagements: dict, seen: set, result: Tab
     result.total_fen += net
 
 
+REPORT_SHEET = "错误报告"
+REPORT_HEADER = ["行号", "列", "错误", "代码", "值"]
+
+
 def error_report_xlsx(errors: list[TableRowError], messages: dict[str, str] | None = None) -> bytes:
+    """The stored record of a refused table: row, column, code and value of each problem. The web
+    shows it to the reader in the reader's language (`readable_report_xlsx`)."""
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet("错误报告")
-    ws.append(["行号", "列", "错误", "代码", "值"])
+    ws = wb.create_sheet(REPORT_SHEET)
+    ws.append(REPORT_HEADER)
     for e in errors:
         ws.append([e.row or "", e.column, (messages or {}).get(e.code, e.code), e.code, e.value])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def read_error_report(data: bytes) -> list[TableRowError]:
+    """The problems of a report written by `error_report_xlsx`; ValueError when it is not one."""
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        rows = wb.worksheets[0].iter_rows(values_only=True)
+        header = [str(c) if c is not None else "" for c in next(rows, ())]
+    except Exception as exc:  # noqa: BLE001 - any unreadable report is the same problem
+        raise ValueError("not an error report") from exc
+    if header[: len(REPORT_HEADER)] != REPORT_HEADER:
+        raise ValueError("not an error report")
+    out = []
+    for row in rows:
+        row = list(row) + [None] * (len(REPORT_HEADER) - len(row))
+        number = int(row[0]) if row[0] not in (None, "") else 0
+        out.append(TableRowError(number, str(row[1] or ""), str(row[3] or ""),
+                                 "" if row[4] is None else str(row[4])))
+    return out
+
+
+def readable_report_xlsx(errors: list[TableRowError], header: list[str], describe, column_name) -> bytes:
+    """The report for a person: row number, column, what is wrong (`describe(error)`), the value
+    found; no codes. `header` holds the four column titles in the reader's language."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(REPORT_SHEET)
+    ws.append(header)
+    for e in errors:
+        ws.append([e.row or "", column_name(e.column), describe(e), _safe_cell(e.value)])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _safe_cell(value: str) -> str:
+    value = ILLEGAL_CHARACTERS_RE.sub("", value or "")
+    return "'" + value if value.startswith("=") else value  # openpyxl would write it as a formula

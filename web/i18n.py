@@ -17,8 +17,11 @@ from babel.messages.pofile import read_po
 from flask import session
 from flask_babel import Babel, Domain, get_locale
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 
 from domain.calendar import LOCAL_TZ
+from domain.models import TaskStatus, WageLineStatus
+from workflows.wage_run import Step
 
 LANGUAGES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
@@ -160,13 +163,54 @@ APPLICATION_STATUS = {
     "cancelled": _l("Cancelled"),
 }
 
+# Status labels: each kind of thing has its own table and its own msgids (a message context per
+# kind), so that one word is never translated for another kind ("Active" of a project is 在建, of
+# an account it is 已启用).
 TASK_STATUS = {
-    "NEW": _l("New"),
-    "ASSIGNED": _l("Claimed"),
-    "DONE": _l("Done"),
-    "CANCELED": _l("Cancelled"),
-    "ERROR": _l("Error"),
+    TaskStatus.NEW: _lp("task status", "New"),
+    TaskStatus.ASSIGNED: _lp("task status", "Claimed"),
+    TaskStatus.DONE: _lp("task status", "Done"),
+    TaskStatus.CANCELED: _lp("task status", "Cancelled"),
+    TaskStatus.ERROR: _lp("task status", "Error"),
 }
+
+ACCOUNT_STATUS = {
+    "enabled": _lp("account status", "Enabled"),
+    "disabled": _lp("account status", "Disabled"),
+}
+
+RUN_STATUS = {
+    "open": _lp("wage run status", "Open"),
+    "completed": _lp("wage run status", "Completed"),
+    "cancelled": _lp("wage run status", "Cancelled"),
+}
+
+LINE_STATUS = {
+    WageLineStatus.PENDING: _lp("wage line status", "Pending"),
+    WageLineStatus.SUBMITTED: _lp("wage line status", "Sent to the bank"),
+    WageLineStatus.PAID: _lp("wage line status", "Paid"),
+    WageLineStatus.FAILED: _lp("wage line status", "Failed"),
+    WageLineStatus.SETTLED: _lp("wage line status", "Settled otherwise"),
+    WageLineStatus.CANCELLED: _lp("wage line status", "Cancelled (will not be paid)"),  # the run was cancelled
+}
+
+# the steps of a wage run, without numbers: the step list is an ordered list that numbers them
+STEP_LABELS = {
+    Step.WAGE_TABLE: _lp("wage run step", "Wage table"),
+    Step.SIGNED_SHEET: _lp("wage run step", "Signed sheet"),
+    Step.BANK_FILE: _lp("wage run step", "Bank file"),
+    Step.RECONCILE: _lp("wage run step", "Reconciliation"),
+    Step.COMPLETED: _lp("wage run step", "Completed"),
+    Step.CANCELLED: _lp("wage run step", "Cancelled"),
+}
+
+# why the bank did not pay a line (statement line codes, bank_connectors/wagefile.py)
+BANK_FAILURES = {
+    "CARD_CLOSED": _l("The payroll card is closed."),
+    "CARD_UNKNOWN": _l("The bank does not know this payroll card."),
+    "NAME_MISMATCH": _l("The name does not match the holder of the payroll card."),
+}
+BANK_FAILURE_OTHER = _l("The bank did not pay this line.")
 
 OUTCOMES = {
     "approve": _l("Approved"),
@@ -193,7 +237,7 @@ WORKFLOW_TYPES = {
 }
 
 PROJECT_STATUS = {
-    "active": _l("Active"),
+    "active": _lp("project status", "Under construction"),
 }
 
 
@@ -242,3 +286,26 @@ def workflow_type(name: Optional[str]) -> str:
 
 def project_status(code: Optional[str]) -> str:
     return _lookup(PROJECT_STATUS, code)
+
+
+def account_status(active: bool) -> str:
+    return str(ACCOUNT_STATUS["enabled" if active else "disabled"])
+
+
+def run_status(code: Optional[str]) -> str:
+    return _lookup(RUN_STATUS, code)
+
+
+def line_status(code: Optional[str]) -> str:
+    return _lookup(LINE_STATUS, code)
+
+
+def step_label(code: Optional[str]) -> str:
+    return _lookup(STEP_LABELS, code)
+
+
+def bank_failure(code: Optional[str]) -> str:
+    """A bank's reason code for a line it did not pay, in the reader's words (never the code)."""
+    if not code:
+        return ""
+    return str(BANK_FAILURES.get(code, BANK_FAILURE_OTHER))

@@ -168,18 +168,26 @@ def test_net_above_gross(table):
 def test_totals_row_mismatch(table):
     services, project_id, data = table
 
+    rows = {}
+
     def off_by_a_fen(ws):
-        r = _total_row(ws)
+        r = rows["total"] = _total_row(ws)
         ws.cell(r, 9, Decimal(str(ws.cell(r, 9).value)) + Decimal("0.01"))
     result = _upload(services, project_id, _edit(data, off_by_a_fen))
-    assert _errors(result) == [(0, wt.TOTAL_LABEL, "total_mismatch")]
+    assert _errors(result) == [(rows["total"], wt.TOTAL_LABEL, "total_mismatch")]  # the totals row's number
     assert result.lines  # the rows themselves were fine
 
 
 def test_missing_totals_row(table):
     services, project_id, data = table
-    result = _upload(services, project_id, _edit(data, lambda ws: ws.delete_rows(_total_row(ws))))
-    assert _errors(result) == [(0, wt.TOTAL_LABEL, "missing_total")]
+    rows = {}
+
+    def drop_total(ws):
+        rows["total"] = _total_row(ws)
+        ws.delete_rows(rows["total"])
+    result = _upload(services, project_id, _edit(data, drop_total))
+    # where the totals row should be: below the last line
+    assert _errors(result) == [(rows["total"], wt.TOTAL_LABEL, "missing_total")]
 
 
 def test_bad_header(table):

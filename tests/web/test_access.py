@@ -319,7 +319,7 @@ def world(services, bridge):
     base = {"token": inside_task["token"], "workflow_id": inside_task["workflow_id"], "code": "en",
             "action": "claim", "change": "disable", "version": 1}
     # the account a role manages (inside) and one it does not (outside)
-    managed = {Role.ADMIN: (ids["reviewer2"], ids["enterprise"]),
+    managed = {Role.ADMIN: (ids["reviewer2"], b_account_id),  # the administrator manages enterprise accounts (ACC-6)
                Role.SECURITY_ADMIN: (ids["reviewer2"], ids["secadmin"]),
                Role.ENTERPRISE: (ids["pm_in"], b_account_id),
                Role.PROJECT: (objects["in"]["company_account"], objects["out"]["company_account"])}

@@ -13,17 +13,23 @@ import web
 WEB = Path(web.__file__).parent
 PO = WEB / "translations" / "zh_CN" / "LC_MESSAGES" / "messages.po"
 MO = PO.with_suffix(".mo")
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}  # as in web/babel.cfg's instructions
+# as in web/babel.cfg's instructions; `_lp` / lazy_pgettext take a message context first
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "_lp": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}
 
 
-def extracted_msgids() -> set[str]:
+def extracted_messages() -> set[tuple[str, str | None]]:
+    """(msgid, message context) of every message of the web package."""
     with open(WEB / "babel.cfg", encoding="utf-8") as fh:
         method_map, options_map = parse_mapping_cfg(fh)
     ids = set()
-    for _filename, _lineno, message, _comments, _context in extract_from_dir(
+    for _filename, _lineno, message, _comments, context in extract_from_dir(
             str(WEB), method_map, options_map, keywords=KEYWORDS):
-        ids.update(message if isinstance(message, tuple) else (message,))
-    return {i for i in ids if i}
+        ids.update((m, context) for m in (message if isinstance(message, tuple) else (message,)))
+    return {(i, c) for i, c in ids if i}
+
+
+def extracted_msgids() -> set[str]:
+    return {i for i, _context in extracted_messages()}
 
 
 def po_catalog():
@@ -41,7 +47,8 @@ def test_the_extraction_finds_the_web_messages():
 
 def test_every_message_has_a_chinese_translation():
     catalog = po_catalog()
-    missing = sorted(i for i in extracted_msgids() if not (catalog.get(i) and catalog.get(i).string))
+    missing = sorted((i, c or "") for i, c in extracted_messages()
+                     if not (catalog.get(i, c) and catalog.get(i, c).string))
     assert not missing, f"{len(missing)} messages without a zh_CN translation, e.g. {missing[:10]}"
     fuzzy = sorted(m.id for m in catalog if m.id and m.fuzzy)
     assert not fuzzy, f"fuzzy translations: {fuzzy[:10]}"
@@ -66,7 +73,10 @@ def test_the_served_catalog_is_the_po():
     entries = [m for m in po_catalog() if m.id and m.string and not isinstance(m.id, tuple)]
     assert len(entries) > 150
     for m in entries:
-        assert served.gettext(m.id) == m.string, m.id
+        if m.context:
+            assert served.pgettext(m.context, m.id) == m.string, (m.context, m.id)
+        else:
+            assert served.gettext(m.id) == m.string, m.id
     assert not MO.exists(), "no compiled catalog is shipped: web/i18n.py compiles the .po at load"
 
 

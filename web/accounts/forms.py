@@ -20,6 +20,9 @@ class CreateAccountForm(FlaskForm):
     district_id = SelectField(_l("District"), coerce=int, validators=[Optional()])
     reviewer_enterprise_id = SelectField(_l("Enterprise the reviewer is tied to (conflict of interest)"),
                                          coerce=int, validators=[Optional()])
+    enterprise_name = StringField(_l("Enterprise name (general contractor)"), validators=[Optional(), Length(max=200)])
+    enterprise_credit_code = StringField(_l("Unified social credit code of the enterprise"),
+                                         validators=[Optional(), Length(max=18)])
     project_ids = MultiCheckboxField(_l("Projects"), coerce=int, validators=[Optional()])
     can_allocate_projects = BooleanField(_l("May allocate project accounts (project-allocation permission)"))
     company_id = SelectField(_l("Company"), coerce=int, validators=[Optional()])

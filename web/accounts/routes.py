@@ -1,8 +1,9 @@
 """User management (ACC-1, ACC-2, ACC-4): each manager sees and changes only the accounts it manages.
 
-The administrator initialises supervisory and bureau accounts; an enterprise allocates project
+The administrator initialises supervisory, bureau and enterprise accounts (ACC-6: an enterprise
+account links the projects of its general contractor's credit code); an enterprise allocates project
 accounts and payroll specialists to its projects; a project account creates subcontractor and
-labour-company accounts; the security administrator enables, disables and unlocks any account.
+labour-company accounts, and appoints its payroll specialists while its enterprise has no account; the security administrator enables, disables and unlocks any account.
 The rules are in domain/accounts.py; an account outside the caller's management answers 404.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from domain import accounts as acc
 from domain.models import Account, Company, District, Enterprise, Project, Role
 
 from ..core import remote_addr, services
-from ..i18n import role_label
+from ..i18n import account_status, role_label
 from ..scoping import record_denied
 from ..security import rate_limit, require_roles
 from .forms import CompanyPermissionsForm, CreateAccountForm, ProjectsForm, ReasonForm, UnlockForm
@@ -39,6 +40,8 @@ ERRORS = {
     "company_not_allowed": _l("Choose a subcontractor or labour company of your project."),
     "reason_required": _l("A reason is required."),
     "not_found": _l("No such account."),
+    "bad_credit_code": _l("Not a valid unified social credit code."),
+    "enterprise_name_required": _l("No enterprise has this credit code yet: enter its name."),
 }
 
 
@@ -56,7 +59,7 @@ def _error(code: str) -> str:
 
 
 def _choices(db, actor: Account, form: CreateAccountForm) -> None:
-    form.role.choices = [(r, role_label(r)) for r in acc.creatable_roles(actor)]
+    form.role.choices = [(r, role_label(r)) for r in acc.creatable_roles(actor, db)]
     form.district_id.choices = [(0, "—")] + [(d.id, d.name) for d in db.scalars(select(District).order_by(District.code))]
     form.reviewer_enterprise_id.choices = [(0, "—")] + [
         (e.id, e.name) for e in db.scalars(select(Enterprise).order_by(Enterprise.name))] \
@@ -68,8 +71,8 @@ def _choices(db, actor: Account, form: CreateAccountForm) -> None:
         if actor.role == Role.PROJECT and actor.project_id else [(0, "—")]
 
 
-def _project_choices(db, actor: Account) -> list[tuple[int, str]]:
-    ids = acc.allocatable_projects(db, actor)
+def _project_choices(db, actor: Account, role: str | None = None) -> list[tuple[int, str]]:
+    ids = acc.allocatable_projects(db, actor, role)
     if not ids:
         return []
     return [(p.id, f"{p.code} {p.name}") for p in db.scalars(select(Project).where(Project.id.in_(ids))
@@ -81,9 +84,11 @@ def _rows(db, accounts: list[Account]) -> list[dict]:
     companies = {c.id: c.name for c in db.scalars(select(Company))}
     rows = []
     for a in accounts:
-        projects = sorted(acc.account_projects(db, a))
+        projects = sorted(acc.enterprise_projects(db, a.enterprise_id) if a.role == Role.ENTERPRISE
+                          else acc.account_projects(db, a))
         rows.append({"id": a.id, "username": a.username, "name": a.display_name, "role": role_label(a.role),
                      "role_code": a.role, "active": bool(a.is_active),
+                     "status_label": account_status(bool(a.is_active)),
                      "projects": ", ".join(names.get(p, "—") for p in projects),
                      "company": companies.get(a.company_id, "") if a.company_id else "",
                      "can_collect": a.can_collect, "can_login": a.can_login,
@@ -95,7 +100,7 @@ def _render_home(form: CreateAccountForm | None = None, status: int = 200):
     with services().Session() as db:
         actor = _actor(db)
         rows = _rows(db, acc.managed_accounts(db, actor))
-        can_create = bool(acc.creatable_roles(actor))
+        can_create = bool(acc.creatable_roles(actor, db))
         if can_create:
             form = form or CreateAccountForm(formdata=None)
             _choices(db, actor, form)
@@ -112,7 +117,7 @@ def create():
     form = CreateAccountForm()
     with services().Session() as db:
         actor = _actor(db)
-        if not acc.creatable_roles(actor):
+        if not acc.creatable_roles(actor, db):
             abort(403)
         _choices(db, actor, form)
     if not form.validate_on_submit():
@@ -122,7 +127,8 @@ def create():
         district_id=form.district_id.data or None, project_ids=form.project_ids.data or [],
         company_id=form.company_id.data or None, can_collect=form.can_collect.data, can_login=form.can_login.data,
         can_allocate_projects=form.can_allocate_projects.data,
-        reviewer_enterprise_id=form.reviewer_enterprise_id.data or None)
+        reviewer_enterprise_id=form.reviewer_enterprise_id.data or None,
+        enterprise_name=form.enterprise_name.data or "", enterprise_credit_code=form.enterprise_credit_code.data or "")
     try:
         with services().Session.begin() as db:
             account, password = acc.create_account(db, _actor(db), new, remote_addr())
@@ -150,9 +156,9 @@ def detail(account_id: int):
         target = _managed_or_404(db, account_id)
         [row] = _rows(db, [target])
         projects_form = None
-        if target.role in (Role.PROJECT, Role.PAYROLL_SPECIALIST) and acc.allocatable_projects(db, actor):
+        if target.role in (Role.PROJECT, Role.PAYROLL_SPECIALIST) and acc.allocatable_projects(db, actor, target.role):
             projects_form = ProjectsForm(formdata=None, data={"project_ids": sorted(acc.account_projects(db, target))})
-            projects_form.project_ids.choices = _project_choices(db, actor)
+            projects_form.project_ids.choices = _project_choices(db, actor, target.role)
         permissions_form = CompanyPermissionsForm(formdata=None, data={
             "can_collect": target.can_collect, "can_login": target.can_login}) if target.role == Role.COMPANY else None
         unlock_form = UnlockForm(formdata=None) if actor.role == Role.SECURITY_ADMIN else None
@@ -177,8 +183,8 @@ def _change(account_id: int, change, done: str):
 def projects(account_id: int):
     form = ProjectsForm()
     with services().Session() as db:
-        _managed_or_404(db, account_id)
-        form.project_ids.choices = _project_choices(db, _actor(db))
+        target = _managed_or_404(db, account_id)
+        form.project_ids.choices = _project_choices(db, _actor(db), target.role)
     if not form.validate_on_submit():
         flash(_error("project_not_allowed"), "error")
         return redirect(url_for("accounts.detail", account_id=account_id))

@@ -39,10 +39,12 @@ from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
 
 from ..formutil import flash_form_problem
 from ..core import bridge, remote_addr, services
-from ..i18n import refusal_message, upload_message
+from .. import i18n
+from ..i18n import bank_failure, refusal_message, upload_message
 from ..scoping import get_or_404
 from ..security import SCAN_CSP, require_roles
 from ..temporal_bridge import ProcessRefused
+from .table_report import problems_of, readable_report
 from .forms import (
     BankFileForm,
     ChangeSecurityPasswordForm,
@@ -61,29 +63,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LINE_FILTERS = ("all", "paid", "failed", "settled")
 STEPS = (Step.WAGE_TABLE, Step.SIGNED_SHEET, Step.BANK_FILE, Step.RECONCILE)
 
-STEP_LABELS = {
-    Step.WAGE_TABLE: _l("1. Wage table"),
-    Step.SIGNED_SHEET: _l("2. Signed sheet"),
-    Step.BANK_FILE: _l("3. Bank file"),
-    Step.RECONCILE: _l("4. Reconciliation"),
-    Step.COMPLETED: _l("Completed"),
-    Step.CANCELLED: _l("Cancelled"),
-}
-
-RUN_STATUS = {
-    "open": _l("Open"),
-    "completed": _l("Completed"),
-    "cancelled": _l("Cancelled"),
-}
-
-LINE_STATUS = {
-    WageLineStatus.PENDING: _l("Pending"),
-    WageLineStatus.SUBMITTED: _l("Sent to the bank"),
-    WageLineStatus.PAID: _l("Paid"),
-    WageLineStatus.FAILED: _l("Failed"),
-    WageLineStatus.SETTLED: _l("Settled otherwise"),
-    WageLineStatus.CANCELLED: _l("Cancelled (will not be paid)"),
-}
+# status and step labels have their own tables and msgids in web/i18n.py
+STEP_LABELS, RUN_STATUS, LINE_STATUS = i18n.STEP_LABELS, i18n.RUN_STATUS, i18n.LINE_STATUS
 
 RUN_ERRORS = {
     "bad_month": _l("Not a valid month: enter it as YYYY-MM."),
@@ -294,7 +275,7 @@ def _lines(db, run_id: int, which: str) -> list[dict]:
                      "card": mask_card_number(last4) if last4 else "",
                      "net": fen_to_yuan(line.net_fen), "status": line.status,
                      "status_label": _lookup(LINE_STATUS, line.status),
-                     "failure_code": line.failure_code or "", "failure_reason": line.failure_reason or "",
+                     "failure_code": line.failure_code or "", "failure": bank_failure(line.failure_code),
                      "settled_reason": line.settled_reason or ""})
     return rows
 
@@ -327,6 +308,7 @@ def run(run_id: int):
                      for b in batches],
             error_report=report, has_key=has_key,
             cancel_reason=cancel_reason(db, run) if run.status == "cancelled" else "",
+            table_problems=problems_of(services().blobs.get(report.sha256)) if report else [],
         )
     view = _query_status(context["run"].workflow_id)
     batch = getattr(view, "batch", None) if view is not None else None
@@ -365,6 +347,10 @@ def error_report(run_id: int):
         if report is None:
             abort(404)
         data, name = services().blobs.get(report.sha256), report.display_name
+    try:  # the stored report holds codes: the reader gets it in their language
+        data = readable_report(data)
+    except ValueError:
+        log.warning("error report %s of run %s is not readable; served as stored", report.id, run_id)
     response = Response(data, mimetype=XLSX)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

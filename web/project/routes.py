@@ -24,7 +24,7 @@ from domain.models import (
     SiteAccessRevocation,
     StoredFile,
     Team,
-    WageLineStatus,
+    WageLine,
     Worker,
 )
 from domain.registration import fen_to_yuan
@@ -49,7 +49,8 @@ from workflows.worker_exit import (
 
 from ..formutil import flash_form_problem
 from ..core import bridge, remote_addr, services
-from ..i18n import project_status, refusal_message, upload_message
+from .. import i18n
+from ..i18n import bank_failure, project_status, refusal_message, upload_message
 from ..scoping import get_or_404, record_denied
 from ..security import rate_limit, require_roles, verify_reauth
 from ..temporal_bridge import ProcessRefused
@@ -137,11 +138,7 @@ CARD_ERRORS = {
     "same": _l("This card is already the worker's current card."),
 }
 
-LINE_STATUS = {
-    WageLineStatus.PENDING: _l("Pending"),
-    WageLineStatus.SUBMITTED: _l("Sent to the bank"),
-    WageLineStatus.FAILED: _l("Failed"),
-}
+LINE_STATUS = i18n.LINE_STATUS  # its own labels and msgids (web/i18n.py)
 
 ROSTER_ERRORS_NAME = "roster-errors-{project_id}.xlsx"
 COMPANY_ROSTER_ERRORS_NAME = "roster-errors-{project_id}-company-{company_id}.xlsx"
@@ -262,8 +259,11 @@ def worker(pw_id: int):
         row = _worker_row(cipher, pw, person, team.name if team else "", card.last4 if card else None)
         row["bank_name"] = card.bank_name if card else ""
         found = wx.outstanding(db, pw)
+        failures = dict(db.execute(select(WageLine.id, WageLine.failure_code).where(
+            WageLine.id.in_([line.line_id for line in found.lines]))).all()) if found.lines else {}
         lines = [{"id": line.line_id, "month": line.month, "net": fen_to_yuan(line.net_fen),
-                  "status": line.status, "status_label": _label(LINE_STATUS, line.status)} for line in found.lines]
+                  "status": line.status, "status_label": _label(LINE_STATUS, line.status),
+                  "failure": bank_failure(failures.get(line.line_id))} for line in found.lines]
         requester = db.get(Account, pw.exit_requested_by) if pw.exit_requested_by else None
         revocation = db.scalar(select(SiteAccessRevocation).where(SiteAccessRevocation.project_worker_id == pw.id))
         revoked = {"issued_at": revocation.issued_at, "consumed_at": revocation.consumed_at} if revocation else None
