@@ -75,6 +75,7 @@ ACCEPT_REFUSALS = {
     "SignatureRefused": _l("The signature was refused."),
     "WrongAccount": _l("This process binds another account."),
     "Busy": _l("Another action on this account is in progress. Please try again in a moment."),
+    "UnknownAccount": _l("This wage account is not known any more. Please look at the accounts again."),
 }
 
 

@@ -102,6 +102,8 @@ PAYROLL_REFUSALS = {
     "ReasonRequired": _l("A reason is required."),
     "NotFailed": _l("Only a failed line can be settled."),
     "UnknownLine": _l("This line is not one of the run's lines. Please look at the run again."),
+    "UnknownStatement": _l("A bank statement does not belong to this run: it was not applied."),
+    "StatementRefused": _l("A bank statement failed verification: it was not applied."),
     "MissingCard": _l("A worker of the table has no payroll card."),
     "EmptyBatch": _l("The wage table has no line to pay."),
 }
