@@ -752,7 +752,7 @@ def binding_status(engine, wid: str) -> str:
     return engine.run(lambda c: c.get_workflow_handle(wid).query(WageAccountBindingWorkflow.status)).status
 
 
-def test_accept_agreement_refusals(app, client, services, engine, payroll, web_log):
+def test_accept_agreement_refusals(app, client, services, engine, payroll, bank, web_log):
     from activities.account_binding import AcceptAgreementInput
 
     project_id = second_project(services)
@@ -761,13 +761,24 @@ def test_accept_agreement_refusals(app, client, services, engine, payroll, web_l
         row = wa.start_binding(db, services.cipher, project_id=project_id, actor=db.get(Account, specialist),
                                bank_code="REFBANK", account_number=SECOND_ACCOUNT, account_name=WAGE_ACCOUNT_NAME)
         account, wid = row.id, row.workflow_id
-    engine.run(lambda c: c.start_workflow(WageAccountBindingWorkflow.run, BindingInput(account), id=wid,
-                                          task_queue=engine.task_queue))
-    poll(lambda: binding_status(engine, wid) == BindingStatus.AWAITING_AGREEMENT, "the bank's validation")
     enter_session(client, services, "payroll_c")
     url = f"/payroll/accounts/{account}/accept"
     form = {"security_password": SECURITY["payroll_a"]}
     tables = (ACCEPT_REFUSALS, PAYROLL_REFUSALS)
+
+    # the bank has not answered the validation yet (it is down): nothing to accept so far
+    bank.stop()
+    try:
+        engine.run(lambda c: c.start_workflow(WageAccountBindingWorkflow.run, BindingInput(account), id=wid,
+                                              task_queue=engine.task_queue))
+        poll(lambda: pending_activity(engine, wid), "the bank's validation to be under way")
+        assert binding_status(engine, wid) == BindingStatus.VALIDATING
+        page = post(client, url, form)
+        assert_refused(app, page, web_log, "NotAwaitingAgreement", wid, *tables)
+        web_log.clear()
+    finally:
+        bank.start()
+    poll(lambda: binding_status(engine, wid) == BindingStatus.AWAITING_AGREEMENT, "the bank's validation")
 
     def altered(**changes):
         return tamper_call("web.payroll.accounts.AcceptAgreementInput", lambda orig, **k: orig(**dict(k, **changes)))
@@ -878,6 +889,9 @@ def test_cancel_exit_refusals(app, client, services, engine, payroll, web_log):
     enter_session(client, services, "project2")
     page = post(client, url, {"reason": "工人继续留用"})
     assert_refused(app, page, web_log, "NotRequester", wid, *tables)
+    with services.Session() as db:  # refused: the exit goes on
+        assert db.get(ProjectWorker, pw_id).status == wx.EXITING
+    assert exit_state(engine, wid) == "waiting"
     web_log.clear()
 
     enter_session(client, services, "project")
