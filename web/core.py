@@ -5,11 +5,12 @@ import logging
 from typing import Any, Callable, Mapping, Optional
 
 from flask import current_app, flash, request
+from temporalio.service import RPCError
 
 from domain.services import Services
 
 from .i18n import refusal_message
-from .temporal_bridge import ProcessRefused
+from .temporal_bridge import ProcessRefused, is_closed_case
 
 log = logging.getLogger("shiming.web")
 
@@ -60,6 +61,13 @@ def call_process_code(action: Callable[[], Any], *messages: Mapping[str, Any]) -
     except ProcessRefused as exc:
         flash_refusal(exc, *messages)
         return False, None, exc.code
+    except RPCError as exc:
+        if not is_closed_case(exc):
+            flash_unavailable()
+            return False, None, "Unavailable"
+        # e.g. a signal to a process that has ended meanwhile: a refusal, not an outage
+        flash_refusal(ProcessRefused("CaseFinished", "the process is no longer running"), *messages)
+        return False, None, "CaseFinished"
     except Exception:  # noqa: BLE001 - the engine is another process: report, do not crash the page
         flash_unavailable()
         return False, None, "Unavailable"

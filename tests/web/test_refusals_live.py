@@ -910,3 +910,10 @@ def test_cancel_exit_refusals(app, client, services, engine, payroll, web_log):
         pw.status, pw.exit_workflow_id = wx.EXITING, wid
     page = post(client, url, {"reason": "工人继续留用"})
     assert_refused(app, page, web_log, "CaseFinished", wid, *tables)
+    web_log.clear()
+
+    # "check the wages again" signals the process: it has ended, which is a refusal, not an outage
+    page = post(client, f"/project/workers/{pw_id}/exit/recheck")
+    assert expected(app, "CaseFinished", *tables) in page
+    assert str(escape(str(REFUSALS["Unavailable"]))) not in page
+    assert "process refused CaseFinished" in web_log.text and "Traceback" not in web_log.text
