@@ -253,11 +253,16 @@ def save_correction(services, case, name: str) -> tuple[int, int]:
 
 
 def test_registration_claim_and_decide_refusals(app, client, services, engine, web_log):
+    web_log.set_level(logging.INFO)  # the worker's loggers too
     case = start_registration(services, engine, "拒绝测试安置房项目一")
     wid, task = case["workflow_id"], case["task_id"]
 
     page = bureau(client, services, "reviewer", task, "approve")
     assert_refused(app, page, web_log, "NotClaimed", wid)
+    # the validator's refusal in the worker's log: one INFO line with code and case
+    validator = [r for r in web_log.records if r.name == "temporalio.workflow"
+                 and r.getMessage().startswith(f"refused NotClaimed: case {wid}")]
+    assert len(validator) == 1 and validator[0].levelno == logging.INFO and not validator[0].exc_info
     web_log.clear()
 
     bureau(client, services, "reviewer", task, "claim")
