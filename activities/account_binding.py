@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.refusal import refusal
 from bank_connectors.protocol import AccountCheck, BankConnector
 from domain import signing
 from domain import wage_account as wa
@@ -47,7 +48,7 @@ class AcceptAgreementInput:
 
 
 def _refuse(message: str, code: str) -> ApplicationError:
-    return ApplicationError(message, type=code, non_retryable=True)
+    return refusal(message, code)
 
 
 class AccountBindingActivities:

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.refusal import refusal
 from domain import audit, notify
 from domain import registration as reg
 from domain.models import (
@@ -114,7 +114,7 @@ class RegistrationActivities:
     def _actor(self, session, actor_id: int) -> Account:
         actor = session.get(Account, actor_id)
         if actor is None:
-            raise ApplicationError("unknown actor", type="UnknownActor", non_retryable=True)
+            raise refusal("unknown actor", "UnknownActor")
         return actor
 
     @activity.defn
@@ -127,9 +127,9 @@ class RegistrationActivities:
         with self.s.Session.begin() as session:
             app = session.get(RegistrationApplication, inp.application_id)
             if app is None:
-                raise ApplicationError("unknown application", type="UnknownApplication", non_retryable=True)
+                raise refusal("unknown application", "UnknownApplication")
             if app.status == RegistrationStatus.CANCELLED:  # the cancel's clean-up ran first: open nothing
-                raise ApplicationError("the application was cancelled", type="CaseFinished", non_retryable=True)
+                raise refusal("the application was cancelled", "CaseFinished")
             task = session.scalar(select(HumanTask).where(
                 HumanTask.workflow_id == inp.workflow_id, HumanTask.kind == TASK_KIND, HumanTask.round == inp.round))
             if task is None:
@@ -213,7 +213,7 @@ class RegistrationActivities:
                 return RecordDecisionResult(app.status, app.project_id)
             if app.status == RegistrationStatus.CANCELLED or task.status == TaskStatus.CANCELED:
                 # the process was cancelled while the decision was on its way: the cancel stands
-                raise ApplicationError("the application was cancelled", type="CaseFinished", non_retryable=True)
+                raise refusal("the application was cancelled", "CaseFinished")
             task.status, task.finished_at, task.outcome = TaskStatus.DONE, utcnow(), inp.decision
             task.owner_id = actor.id
             app.last_reason = inp.reason or None
@@ -236,7 +236,7 @@ class RegistrationActivities:
                                template="registration_returned", phone=phone,
                                body=f"{app.number}|{inp.reason}|{public}/register/status")
             else:
-                raise ApplicationError("unknown decision", type="BadDecision", non_retryable=True)
+                raise refusal("unknown decision", "BadDecision")
             audit.record(session, actor_id=actor.id, actor_name=actor.display_name,
                          action=f"registration.{inp.decision}", target_type="registration", target_id=app.id,
                          business_key=app.number, reason=inp.reason or None)
@@ -248,10 +248,9 @@ class RegistrationActivities:
             try:
                 app = reg.apply_correction(session, self.s.cipher, inp.correction_id)
             except reg.RegistrationError as exc:
-                raise ApplicationError(str(exc), type=exc.code, non_retryable=True) from None
+                raise refusal(str(exc), exc.code) from None
             if app.id != inp.application_id:
-                raise ApplicationError("correction of another application", type="WrongApplication",
-                                       non_retryable=True)
+                raise refusal("correction of another application", "WrongApplication")
             return ApplyCorrectionResult(app.revision)
 
     @activity.defn

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.refusal import refusal
 from bank_connectors.keys import PublicKeys
 from bank_connectors.protocol import BankConnector
 from bank_connectors.wagefile import (
@@ -155,7 +156,7 @@ def reconcile_state(session, run_id: int) -> ReconcileState:
 
 
 def _refuse(message: str, code: str, *details) -> ApplicationError:
-    return ApplicationError(message, *details, type=code, non_retryable=True)
+    return refusal(message, code, *details)
 
 
 def _open_run(session, run_id: int) -> WageRun:

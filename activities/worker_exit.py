@@ -14,6 +14,7 @@ from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.refusal import refusal
 from domain import notify
 from domain import worker_exit as wx
 from domain.models import Account, ProjectWorker, Role
@@ -64,7 +65,7 @@ class CancelExitInput:
 
 
 def _refuse(exc: wx.WorkerExitError) -> ApplicationError:
-    return ApplicationError(str(exc), type=exc.code, non_retryable=True)
+    return refusal(str(exc), exc.code)
 
 
 class WorkerExitActivities:
@@ -77,7 +78,7 @@ class WorkerExitActivities:
         with self.s.Session() as session:
             pw = session.get(ProjectWorker, inp.project_worker_id)
             if pw is None:
-                raise ApplicationError("unknown engagement", type="not_found", non_retryable=True)
+                raise refusal("unknown engagement", "not_found")
             found = wx.outstanding(session, pw)
             return OutstandingResult(len(found.lines), found.unpaid_fen, found.months_without_run)
 
@@ -114,7 +115,7 @@ class WorkerExitActivities:
         with self.s.Session.begin() as session:
             actor = session.get(Account, inp.actor_id) if inp.actor_id is not None else None
             if inp.actor_id is not None and actor is None:
-                raise ApplicationError("unknown actor", type="UnknownActor", non_retryable=True)
+                raise refusal("unknown actor", "UnknownActor")
             try:
                 wx.cancel_exit(session, inp.project_worker_id, actor, inp.reason, inp.workflow_id)
             except wx.WorkerExitError as exc:

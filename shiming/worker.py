@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 import functools
 
 from activities.account_binding import AccountBindingActivities
+from activities.refusal import is_business_refusal
 from activities.registration import RegistrationActivities
 from activities.wage_run import WageRunActivities
 from activities.worker_exit import WorkerExitActivities
@@ -96,7 +97,31 @@ def all_activities(services: Services) -> list:
             + AccountBindingActivities(services, wage_run.connector).all())
 
 
+class OneLineRefusals(logging.Filter):
+    """On the SDK's activity logger: a business refusal (a non-retryable ApplicationError with a
+    code, activities/refusal.py) that reaches it at WARNING - one not raised through `refusal`,
+    so not BENIGN - becomes one INFO line with the code and the case, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not is_business_refusal(exc) or record.levelno < logging.INFO:
+            return True
+        activity_info = getattr(record, "temporal_activity", None) or {}
+        record.msg, record.args = "refused %s: case %s, %s", (
+            exc.type, activity_info.get("workflow_id", "-"), activity_info.get("activity_type", "-"))
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+
+def install_refusal_log_filter() -> None:
+    logger = logging.getLogger("temporalio.activity")
+    if not any(isinstance(f, OneLineRefusals) for f in logger.filters):
+        logger.addFilter(OneLineRefusals())
+
+
 def build_worker(client: Client, services: Services, executor: ThreadPoolExecutor, task_queue: str | None = None) -> Worker:
+    install_refusal_log_filter()
     return Worker(
         client,
         task_queue=task_queue or services.settings.task_queue,

@@ -7,6 +7,7 @@ word goes through gettext.
 from __future__ import annotations
 
 import io
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -130,6 +131,8 @@ REFUSALS = {
                         "the bank yet (money in flight). Cancel it once the bank's statement has arrived."),
     "CancelRequested": _l("Cancellation of this process was already requested."),
     "Cancelling": _l("This process is being cancelled: no further step is possible."),
+    "UnknownActor": _l("Your account is not known to the process. Please log in again."),
+    "UnknownApplication": _l("The process does not know this application."),
 }
 
 UPLOAD_ERRORS = {
@@ -252,8 +255,14 @@ def role_label(role: Optional[str]) -> str:
     return _lookup(ROLE_LABELS, role)
 
 
-def refusal_message(code: str) -> str:
-    return str(REFUSALS.get(code, REFUSALS["Refused"]))
+def refusal_message(code: str, *tables: dict) -> str:
+    """The translated message of a process refusal code: the first of `tables` (a page's own
+    wording) that knows it, else REFUSALS; an unknown code gets the generic "Refused", logged."""
+    for table in (*tables, REFUSALS):
+        if code in table:
+            return str(table[code])
+    logging.getLogger("shiming.web").warning("no message for the refusal code %s", code)
+    return str(REFUSALS["Refused"])
 
 
 def upload_message(code: str) -> str:

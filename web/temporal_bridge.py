@@ -3,19 +3,53 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
+
+# what the server answers for an update of a process that does not exist or has closed
+CLOSED_STATUSES = (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
 
 
 class ProcessRefused(Exception):
-    """The process refused an action; `code` maps to a translated message."""
+    """The process refused an action; `code` maps to a translated message.
 
-    def __init__(self, code: str, message: str = ""):
+    `case` is the workflow id (logged with the code, never the message, which may name a person),
+    `action` the update's name, `details` the refusal's details (e.g. the error report's file id).
+    """
+
+    def __init__(self, code: str, message: str = "", case: str = "", action: str = "",
+                 details: Sequence[Any] = ()):
         super().__init__(message or code)
         self.code = code
+        self.case = case
+        self.action = action
+        self.details = tuple(details)
+
+
+def innermost_refusal(exc: Optional[BaseException]) -> Optional[ApplicationError]:
+    """The innermost ApplicationError with a type along `exc`'s cause chain, or None.
+
+    An activity's refusal reaches the client as WorkflowUpdateFailedError → ActivityError →
+    ApplicationError, a child workflow's as … → ChildWorkflowError → ApplicationError; the
+    refusal's own code is the innermost typed one. Every Temporal failure error keeps its cause
+    in `__cause__`.
+    """
+    found: Optional[ApplicationError] = None
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ApplicationError) and exc.type:
+            found = exc
+        exc = exc.__cause__
+    return found
+
+
+def is_closed_case(exc: RPCError) -> bool:
+    """The process is not there (unknown id) or no longer running (completed, failed, terminated)."""
+    return exc.status in CLOSED_STATUSES
 
 
 class TemporalBridge:
@@ -48,6 +82,7 @@ class TemporalBridge:
 
     def update(self, workflow_id: str, update, arg) -> Any:
         """Execute a workflow update; a refusal raises ProcessRefused with the process's code."""
+        action = getattr(update, "__name__", str(update))
 
         async def call(client: Client):
             return await client.get_workflow_handle(workflow_id).execute_update(update, arg)
@@ -55,12 +90,11 @@ class TemporalBridge:
         try:
             return self.run(call)
         except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError):
-                raise ProcessRefused(cause.type or "Refused", cause.message) from None
-            raise ProcessRefused("Refused", str(cause)) from None
+            refusal = innermost_refusal(exc)
+            if refusal is not None:
+                raise ProcessRefused(refusal.type, refusal.message, workflow_id, action, refusal.details) from None
+            raise ProcessRefused("Refused", "the update failed without a refusal code", workflow_id, action) from None
         except RPCError as exc:
-            text = str(exc).lower()
-            if "not found" in text or "completed" in text or "closed" in text:
-                raise ProcessRefused("CaseFinished", "the process is no longer running") from None
+            if is_closed_case(exc):
+                raise ProcessRefused("CaseFinished", "the process is no longer running", workflow_id, action) from None
             raise

@@ -57,6 +57,9 @@ class BindingStatusView:
 
 
 def _refuse(message: str, code: str) -> None:
+    """Refuse an update (validators): the code goes to the caller, one INFO line (code, case) to the
+    worker's log (not the message)."""
+    workflow.logger.info("refused %s: case %s", code, workflow.info().workflow_id)
     raise ApplicationError(message, type=code, non_retryable=True)
 
 

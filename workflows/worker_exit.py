@@ -85,6 +85,9 @@ class WorkerExitStatus:
 
 
 def _refuse(message: str, code: str) -> None:
+    """Refuse an update (validators): the code goes to the caller, one INFO line (code, case) to the
+    worker's log (not the message)."""
+    workflow.logger.info("refused %s: case %s", code, workflow.info().workflow_id)
     raise ApplicationError(message, type=code, non_retryable=True)
 
 
@@ -194,9 +197,10 @@ class WorkerExitWorkflow:
                 **ACTIVITY_OPTS)
         except ActivityError as exc:  # refused by the database's view: the exit goes on
             self._cancel, self._state = None, previous
-            cause = exc.cause
-            _refuse("the exit could not be withdrawn",
-                    cause.type if isinstance(cause, ApplicationError) and cause.type else "Refused")
+            cause = exc.cause  # the activity's refusal, already logged by it: passed on with its code
+            raise ApplicationError("the exit could not be withdrawn",
+                                   type=cause.type if isinstance(cause, ApplicationError) and cause.type else "Refused",
+                                   non_retryable=True) from None
         self._state = ExitState.CANCELLED
         return self._state
 

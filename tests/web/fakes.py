@@ -19,7 +19,6 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from web.temporal_bridge import ProcessRefused
 
 
 @dataclass
@@ -119,7 +118,8 @@ class FakeClient:
 
 
 class FakeBridge:
-    """Records updates; `refuse` makes the next updates raise ProcessRefused with that code."""
+    """Records updates, for happy-path view tests. It never refuses: a refusal is tested through the
+    real dev server, worker and bridge (tests/web/test_refusals_live.py), where its code is real."""
 
     task_queue = "test-queue"
     namespace = "default"
@@ -127,7 +127,6 @@ class FakeBridge:
     def __init__(self):
         self.client = FakeClient()
         self.updates: list[tuple[str, Any, Any]] = []
-        self.refuse: Optional[str] = None
         self.down = False  # True: the engine is unreachable
 
     def run(self, fn, timeout: float = 60):
@@ -143,9 +142,16 @@ class FakeBridge:
 
     def update(self, workflow_id: str, update, arg):
         self.updates.append((workflow_id, update, arg))
-        if self.refuse:
-            raise ProcessRefused(self.refuse, "refused by the fake process")
         return None
+
+    @property
+    def refuse(self):
+        return None
+
+    @refuse.setter
+    def refuse(self, code):
+        raise AssertionError("the fake bridge does not refuse: test refusals against the real dev server "
+                             "(tests/web/test_refusals_live.py)")
 
     @property
     def calls(self) -> int:

@@ -200,16 +200,6 @@ def test_accepting_with_a_wrong_password_sends_nothing(client, services, special
     assert bridge.updates == [] and _failed_count(services, specialist["id"]) == 1
 
 
-def test_a_refusal_by_the_process_is_shown(client, services, specialist, bridge):
-    binding = _binding(services, specialist["project_id"], specialist["id"])
-    _awaiting(bridge, binding)
-    bridge.refuse = "NotAwaitingAgreement"
-    _english(client, services)
-    client.post(f"/payroll/accounts/{binding['id']}/accept", data={"security_password": PASSWORD})
-    page = client.get(f"/payroll/accounts/{binding['id']}").get_data(as_text=True)
-    assert "not waiting for the agreement any more" in page
-
-
 def test_an_unreachable_process_can_be_started_again(client, services, specialist, bridge):
     binding = _binding(services, specialist["project_id"], specialist["id"])
     _english(client, services)

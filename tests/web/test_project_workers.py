@@ -318,17 +318,6 @@ def test_requesting_an_exit_marks_it_and_starts_the_process(project_client, serv
     assert arg == CancelExitRequest(_account_id(services, "project"), "续签合同")
 
 
-def test_a_refused_withdrawal_is_a_translated_message(project_client, services, site, bridge):
-    pw_id = site["pw_ids"][0]
-    project_client.post(f"/project/workers/{pw_id}/exit", data={"reason": "合同期满"})
-    bridge.refuse = "NotWaiting"
-    response = project_client.post(f"/project/workers/{pw_id}/exit/cancel", data={"reason": "撤回"},
-                                   follow_redirects=True)
-    assert "flash-error" in response.get_data(as_text=True)
-    with services.Session() as db:
-        assert db.get(ProjectWorker, pw_id).status == "exiting"
-
-
 def test_an_exit_whose_start_failed_can_be_started_again(project_client, services, site, bridge):
     pw_id = site["pw_ids"][0]
     bridge.down = True

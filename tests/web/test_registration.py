@@ -229,15 +229,6 @@ def test_the_creation_token_is_the_correction_link_too(client, services, bridge)
     assert correction.scan_file_id is not None and len(bridge.updates) == 1
 
 
-def test_a_refused_resubmission_shows_the_translated_reason(client, services, bridge):
-    case = _returned_case(services)
-    bridge.refuse = "StaleForm"
-    response = client.post(f"/register/{case['token']}/correct",
-                           data={**registration_form(), "revision": str(case["revision"])})
-    assert response.status_code == 200
-    assert "申请已被修改" in response.get_data(as_text=True)
-
-
 def test_a_correction_with_a_bad_scan_saves_nothing(client, services, bridge):
     case = _returned_case(services)
     response = client.post(f"/register/{case['token']}/correct",

@@ -27,14 +27,12 @@ from domain import wage_account as wa
 from domain.models import Account, Project, WageAccount
 from workflows.account_binding import BindingInput, BindingStatus, WageAccountBindingWorkflow
 
-from ..core import bridge, remote_addr, services
+from ..core import bridge, call_process_code, remote_addr, services
 from ..scoping import get_or_404, record_denied
 from ..security import rate_limit, verify_reauth
 from ..formutil import choices, flash_form_problem
-from ..i18n import refusal_message
-from ..temporal_bridge import ProcessRefused
 from .forms import PASSWORD_MAX, REQUIRED
-from .routes import _call, _refusal, bp, security_password_message
+from .routes import PAYROLL_REFUSALS, _call, bp, security_password_message
 
 log = logging.getLogger("shiming.web.payroll")
 
@@ -77,6 +75,7 @@ ACCEPT_REFUSALS = {
     "SignatureRefused": _l("The signature was refused."),
     "WrongAccount": _l("This process binds another account."),
     "Busy": _l("Another action on this account is in progress. Please try again in a moment."),
+    "UnknownAccount": _l("This wage account is not known any more. Please look at the accounts again."),
 }
 
 
@@ -273,13 +272,7 @@ def accept_agreement(account_id: int):
 
 def _call_accept(workflow_id: str, inp: AcceptAgreementInput) -> tuple[bool, Optional[str]]:
     """Send the signed acceptance; a refusal or an outage becomes a translated flash."""
-    try:
-        bridge().update(workflow_id, WageAccountBindingWorkflow.accept_agreement, inp)
-        return True, None
-    except ProcessRefused as exc:
-        flash(str(ACCEPT_REFUSALS[exc.code]) if exc.code in ACCEPT_REFUSALS else _refusal(exc.code), "error")
-        return False, exc.code
-    except Exception:  # noqa: BLE001 - the engine is another process: report, do not crash the page
-        log.exception("call into the process engine failed")
-        flash(refusal_message("Unavailable"), "error")
-        return False, "Unavailable"
+    ok, _result, code = call_process_code(
+        lambda: bridge().update(workflow_id, WageAccountBindingWorkflow.accept_agreement, inp),
+        ACCEPT_REFUSALS, PAYROLL_REFUSALS)
+    return ok, code

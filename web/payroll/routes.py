@@ -38,12 +38,11 @@ from domain.wage_table import prefill_xlsx
 from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
 
 from ..formutil import flash_form_problem
-from ..core import bridge, remote_addr, services
+from ..core import bridge, call_process_code, remote_addr, services
 from .. import i18n
 from ..i18n import bank_failure, refusal_message, upload_message
 from ..scoping import get_or_404
 from ..security import SCAN_CSP, require_roles
-from ..temporal_bridge import ProcessRefused
 from .table_report import problems_of, readable_report
 from .forms import (
     BankFileForm,
@@ -85,6 +84,9 @@ PAYROLL_REFUSALS = {
     "NothingToReissue": _l("There are no failed lines to re-issue."),
     "ReasonRequired": _l("A reason is required."),
     "NotFailed": _l("Only a failed line can be settled."),
+    "UnknownLine": _l("This line is not one of the run's lines. Please look at the run again."),
+    "UnknownStatement": _l("A bank statement does not belong to this run: it was not applied."),
+    "StatementRefused": _l("A bank statement failed verification: it was not applied."),
     "MissingCard": _l("A worker of the table has no payroll card."),
     "EmptyBatch": _l("The wage table has no line to pay."),
     "Cancelling": _l("This wage run is being cancelled by an administrator: no further step is possible."),
@@ -118,22 +120,12 @@ def security_password_message(exc: signing.SecurityPasswordError) -> str:
 
 
 def _refusal(code: str) -> str:
-    if code in PAYROLL_REFUSALS:
-        return str(PAYROLL_REFUSALS[code])
-    return refusal_message(code)
+    return refusal_message(code, PAYROLL_REFUSALS)
 
 
 def _call(action: Callable[[], Any]) -> tuple[bool, Any, Optional[str]]:
-    """Run a call into the process; a refusal or an outage becomes a translated flash."""
-    try:
-        return True, action(), None
-    except ProcessRefused as exc:
-        flash(_refusal(exc.code), "error")
-        return False, None, exc.code
-    except Exception:  # noqa: BLE001 - the engine is another process: report, do not crash the page
-        log.exception("call into the process engine failed")
-        flash(refusal_message("Unavailable"), "error")
-        return False, None, "Unavailable"
+    """Run a call into the process; a refusal (logged as one line) or an outage becomes a translated flash."""
+    return call_process_code(action, PAYROLL_REFUSALS)
 
 
 @bp.before_request

@@ -48,12 +48,11 @@ from workflows.worker_exit import (
 )
 
 from ..formutil import flash_form_problem
-from ..core import bridge, remote_addr, services
+from ..core import bridge, call_process_code, remote_addr, services
 from .. import i18n
-from ..i18n import bank_failure, project_status, refusal_message, upload_message
+from ..i18n import bank_failure, project_status, upload_message
 from ..scoping import get_or_404, record_denied
 from ..security import rate_limit, require_roles, verify_reauth
-from ..temporal_bridge import ProcessRefused
 from .forms import CancelExitForm, CardForm, ExitForm, PlainForm, RosterForm
 
 log = logging.getLogger("shiming.web.project")
@@ -282,22 +281,10 @@ def _back(pw_id: int, anchor: str = ""):
     return redirect(url_for("project.worker", pw_id=pw_id) + (f"#{anchor}" if anchor else ""))
 
 
-def _refusal(code: str) -> str:
-    if code in EXIT_REFUSALS:
-        return str(EXIT_REFUSALS[code])
-    return refusal_message(code)
-
-
 def _call(action: Callable[[], Any]) -> bool:
-    try:
-        action()
-        return True
-    except ProcessRefused as exc:
-        flash(_refusal(exc.code), "error")
-    except Exception:  # noqa: BLE001 - the engine is another process: report, do not crash the page
-        log.exception("call into the process engine failed")
-        flash(refusal_message("Unavailable"), "error")
-    return False
+    """Run a call into the process; a refusal (logged as one line) or an outage becomes a translated flash."""
+    ok, _result, _code = call_process_code(action, EXIT_REFUSALS, EXIT_ERRORS)
+    return ok
 
 
 def _start_exit(pw_id: int, workflow_id: str, requested_by: int) -> bool:

@@ -4,6 +4,7 @@ import json
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -214,6 +215,14 @@ def _prefill(app: RegistrationApplication) -> dict:
     }
 
 
+# what the process answers a resubmission whose correction it cannot apply (codes of apply_correction)
+CORRECTION_REFUSALS = {
+    "unknown_correction": _l("The correction was not found. Please open the form again and submit it again."),
+    "stale_correction": _l("The application has changed since this form was opened. Please open it again."),
+    "WrongApplication": _l("This correction belongs to another application."),
+}
+
+
 @bp.route("/register/<token>/correct", methods=["GET", "POST"])
 def correct(token: str):
     with services().Session() as db:
@@ -232,7 +241,8 @@ def correct(token: str):
         if corrected is not None:
             workflow_id, correction_id, revision, number = corrected
             ok, _result = call_process(lambda: bridge().update(
-                workflow_id, ProjectRegistrationWorkflow.resubmit, ResubmitInput(correction_id, revision)))
+                workflow_id, ProjectRegistrationWorkflow.resubmit, ResubmitInput(correction_id, revision)),
+                CORRECTION_REFUSALS)
             if ok:
                 flash(_("Your correction of application %(number)s has been submitted for review.",
                         number=number), "success")
