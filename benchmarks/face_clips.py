@@ -49,6 +49,10 @@ def on_canvas(photo: np.ndarray, size: tuple[int, int] = FRAME_SIZE, scale: floa
     return canvas
 
 
+def canvas_frame(name: str) -> np.ndarray:
+    return on_canvas(load_photo(name))
+
+
 def simulated_turn(frame: np.ndarray, face: DetectedFace, amount: float) -> np.ndarray:
     height, width = frame.shape[:2]
     nose_x, nose_y = (float(v) for v in face.landmarks[2])

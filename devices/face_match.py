@@ -4,6 +4,11 @@ A `FaceGallery` holds the project's templates as one (N, D) float32 matrix of L2
 and their worker ids; `match(probe)` is one matrix-vector product and an argmax, `match_many`
 one matrix product for a batch of probes. The best score at or above the threshold names the
 worker; below it the probe is unknown (`worker_id is None`). Figures: docs/performance.md.
+
+The product runs on one BLAS thread (threadpoolctl): it is bound by memory bandwidth, and
+OpenBLAS's threads spin-wait for each other, so on a busy two-core machine two threads made a
+10,000-template match ten times slower (14 ms against 1.3 ms), and they would take the core the
+camera's face detection needs.
 """
 from __future__ import annotations
 
@@ -11,8 +16,11 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from devices.face_model import normalise
+
+_BLAS = ThreadpoolController()
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,8 @@ class FaceGallery:
     def match(self, probe: np.ndarray) -> FaceMatch:
         if not len(self._ids):
             return FaceMatch(None, -1.0)
-        scores = self._matrix @ normalise(probe)
+        with _BLAS.limit(limits=1, user_api="blas"):
+            scores = self._matrix @ normalise(probe)
         best = int(np.argmax(scores))
         return self._verdict(best, float(scores[best]))
 
@@ -58,7 +67,8 @@ class FaceGallery:
         if not len(self._ids):
             return [FaceMatch(None, -1.0) for _ in probes]
         probes = probes / np.linalg.norm(probes, axis=1, keepdims=True)
-        scores = probes @ self._matrix.T
+        with _BLAS.limit(limits=1, user_api="blas"):
+            scores = probes @ self._matrix.T
         best = np.argmax(scores, axis=1)
         return [self._verdict(int(b), float(scores[i, b])) for i, b in enumerate(best)]
 

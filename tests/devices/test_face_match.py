@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 
+import cv2
 import numpy as np
 import pytest
 
@@ -16,16 +17,21 @@ SAME_PERSON = ("obama.jpg", "obama2.jpg", "obama3.jpg")
 OTHERS = ("biden.jpg", "hanks.png")
 
 
+def enlarged(name: str) -> np.ndarray:
+    return cv2.resize(load_photo(name), None, fx=1.5, fy=1.5, interpolation=cv2.INTER_LINEAR)
+
+
 @lru_cache(maxsize=1)
 def templates() -> dict[str, np.ndarray]:
-    """One template per single-person photo, and one per face of the six-person group photo."""
+    """One template per single-person photo, and one per face of the six-person group photo
+    (scaled up by half, so every face has the 80 px an enrolment frame must have)."""
     model = face_model()
     found = {}
     for name in SAME_PERSON + OTHERS:
-        photo = load_photo(name)
+        photo = enlarged(name)
         (face,) = model.detect(photo)
         found[name] = model.template(photo, face)
-    group = load_photo("group.jpg")
+    group = enlarged("group.jpg")
     faces = sorted(model.detect(group), key=lambda f: f.box[0])
     assert len(faces) == 6
     for i, face in enumerate(faces):

@@ -57,7 +57,7 @@ def test_blurred_is_refused():
 
 
 def test_too_small_is_refused():
-    far = on_canvas(load_photo("obama.jpg"), scale=0.6)
+    far = on_canvas(load_photo("obama.jpg"), scale=0.7)
     refused = refusal(far)
     assert refused.code == FaceRefusal.FACE_TOO_SMALL
     assert "px" in refused.message
