@@ -6,7 +6,7 @@ Measured (medians over repeats, milliseconds, after one warm-up call each):
 - `detect_template_ms`: both together per frame, the figure with the <= 100 ms target;
 - `liveness_ms`: one left-then-right challenge over its 7 frames (detection on each frame + the
   check), frames generated in memory by benchmarks/face_clips.py; `liveness_frames` says how many;
-- `match_10k_ms`, `match_100k_ms`: one probe against a gallery of 10,000 / 100,000 random unit
+- `match_10k_ms`, `match_100k_ms` (`--gallery-sizes`): one probe against 10,000 / 100,000 random unit
   512-d templates (one matrix-vector product + argmax; target <= 2 ms at 10,000).
 Numpy's BLAS may use both cores; `threads` records what OpenCV was allowed.
 Setup (loading the nets, building galleries) is not measured.
@@ -46,7 +46,11 @@ def gallery_of(size: int, rng: np.random.Generator) -> tuple[FaceGallery, np.nda
     return gallery, probe
 
 
-def run(frames: int, challenges: int, probes: int) -> dict:
+def size_key(size: int) -> str:
+    return f"match_{size // 1000}k_ms" if size % 1000 == 0 else f"match_{size}_ms"
+
+
+def run(frames: int, challenges: int, probes: int, sizes: tuple[int, ...] = (10_000, 100_000)) -> dict:
     model = FacenetModel()
     frame = canvas_frame("obama.jpg")
     (face,) = model.detect(frame)
@@ -60,10 +64,10 @@ def run(frames: int, challenges: int, probes: int) -> dict:
     figures["liveness_frames"] = len(clip)
     figures["liveness_ms"] = median_ms(lambda: check_liveness(clip, model, order), challenges)
     rng = np.random.default_rng(10)
-    for size, key in ((10_000, "match_10k_ms"), (100_000, "match_100k_ms")):
+    for size in sizes:
         gallery, probe = gallery_of(size, rng)
         assert gallery.match(probe).worker_id == size // 3
-        figures[key] = median_ms(lambda: gallery.match(probe), probes)
+        figures[size_key(size)] = median_ms(lambda: gallery.match(probe), probes)
         del gallery
     return figures
 
@@ -73,8 +77,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--frames", type=int, default=20, help="repeats of detection / template per frame")
     parser.add_argument("--challenges", type=int, default=5, help="repeats of the liveness challenge")
     parser.add_argument("--probes", type=int, default=50, help="repeats of one 1:N match")
+    parser.add_argument("--gallery-sizes", default="10000,100000", help="templates per 1:N gallery, comma-separated")
     args = parser.parse_args(argv)
-    if min(args.frames, args.challenges, args.probes) < 1:
-        parser.error("repeats must be positive")
-    print(json.dumps(run(args.frames, args.challenges, args.probes), ensure_ascii=False))
+    try:
+        sizes = tuple(int(v) for v in args.gallery_sizes.split(","))
+    except ValueError:
+        parser.error("gallery sizes must be integers")
+    if min(args.frames, args.challenges, args.probes, *sizes) < 1:
+        parser.error("repeats and gallery sizes must be positive")
+    print(json.dumps(run(args.frames, args.challenges, args.probes, sizes), ensure_ascii=False))
     return 0
