@@ -8,13 +8,17 @@ Measured (medians over repeats, milliseconds, after one warm-up call each):
   check), frames generated in memory by benchmarks/face_clips.py; `liveness_frames` says how many;
 - `match_10k_ms`, `match_100k_ms` (`--gallery-sizes`): one probe against 10,000 / 100,000 random unit
   512-d templates (one matrix-vector product + argmax; target <= 2 ms at 10,000).
-Numpy's BLAS may use both cores; `threads` records what OpenCV was allowed.
+Each `*_ms` has a `*_cpu_ms` twin: the median process CPU time of the same calls, the work done
+whatever else runs on the machine (wall time on a shared machine includes waiting for a core;
+`load_1m` is the load average when the run began). `threads` records OpenCV's thread count; the
+1:N product runs on one BLAS thread (devices/face_match.py).
 Setup (loading the nets, building galleries) is not measured.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from datetime import datetime, timezone
@@ -30,13 +34,23 @@ from domain.face import Challenge
 
 
 def median_ms(fn, repeats: int) -> float:
+    return timed(fn, repeats)[0]
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    """Median wall-clock and median process CPU milliseconds of `fn` (after one warm-up call)."""
     fn()
-    samples = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return round(statistics.median(samples), 2)
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return round(statistics.median(wall), 2), round(statistics.median(cpu), 2)
+
+
+def record(figures: dict, key: str, fn, repeats: int) -> None:
+    figures[f"{key}_ms"], figures[f"{key}_cpu_ms"] = timed(fn, repeats)
 
 
 def gallery_of(size: int, rng: np.random.Generator) -> tuple[FaceGallery, np.ndarray]:
@@ -55,14 +69,15 @@ def run(frames: int, challenges: int, probes: int, sizes: tuple[int, ...] = (10_
     frame = canvas_frame("obama.jpg")
     (face,) = model.detect(frame)
     figures: dict = {"scenario": "face", "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-                     "model": model.name, "frame": "640x480", "threads": cv2.getNumThreads()}
-    figures["detect_ms"] = median_ms(lambda: model.detect(frame), frames)
-    figures["template_ms"] = median_ms(lambda: model.template(frame, face), frames)
-    figures["detect_template_ms"] = median_ms(lambda: [model.template(frame, f) for f in model.detect(frame)], frames)
+                     "model": model.name, "frame": "640x480", "threads": cv2.getNumThreads(),
+                     "load_1m": round(os.getloadavg()[0], 2)}
+    record(figures, "detect", lambda: model.detect(frame), frames)
+    record(figures, "template", lambda: model.template(frame, face), frames)
+    record(figures, "detect_template", lambda: [model.template(frame, f) for f in model.detect(frame)], frames)
     order = (Challenge.TURN_LEFT, Challenge.TURN_RIGHT)
     clip = challenge_frames(frame, face, order)
     figures["liveness_frames"] = len(clip)
-    figures["liveness_ms"] = median_ms(lambda: check_liveness(clip, model, order), challenges)
+    record(figures, "liveness", lambda: check_liveness(clip, model, order), challenges)
     rng = np.random.default_rng(10)
     for size in sizes:
         gallery, probe = gallery_of(size, rng)
