@@ -6,6 +6,8 @@ Measured (medians over repeats, milliseconds, after one warm-up call each):
 - `detect_template_ms`: both together per frame, the figure with the <= 100 ms target;
 - `liveness_ms`: one left-then-right challenge over its 7 frames (detection on each frame + the
   check), frames generated in memory by benchmarks/face_clips.py; `liveness_frames` says how many;
+- `capture_ms`: the enrolment's whole live capture over the same frames (liveness, quality check,
+  the frontal template and one per turn for the same-person check: devices/face_capture.py);
 - `match_10k_ms`, `match_100k_ms` (`--gallery-sizes`): one probe against 10,000 / 100,000 random unit
   512-d templates (one matrix-vector product + argmax; target <= 2 ms at 10,000).
 Each `*_ms` has a `*_cpu_ms` twin: the median process CPU time of the same calls, the work done
@@ -27,6 +29,7 @@ import cv2
 import numpy as np
 
 from benchmarks.face_clips import challenge_frames, canvas_frame
+from devices.face_capture import capture_live_face
 from devices.face_match import FaceGallery
 from devices.face_model import FacenetModel
 from devices.liveness import check_liveness
@@ -78,6 +81,7 @@ def run(frames: int, challenges: int, probes: int, sizes: tuple[int, ...] = (10_
     clip = challenge_frames(frame, face, order)
     figures["liveness_frames"] = len(clip)
     record(figures, "liveness", lambda: check_liveness(clip, model, order), challenges)
+    record(figures, "capture", lambda: capture_live_face(clip, model, order), challenges)
     rng = np.random.default_rng(10)
     for size in sizes:
         gallery, probe = gallery_of(size, rng)

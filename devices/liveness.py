@@ -58,6 +58,8 @@ class LivenessResult:
     frontal_face: DetectedFace
     frames: int
     yaws: list[Optional[float]] = field(repr=False)
+    turn_peaks: dict[Challenge, tuple[int, DetectedFace]] = field(default_factory=dict, repr=False)
+    """the most turned frame of each turn: the capture checks it shows the same person"""
 
 
 class LivenessCheck:
@@ -74,10 +76,17 @@ class LivenessCheck:
         self._frontal: Optional[tuple[float, int, DetectedFace]] = None
         self._frontal_before_turn = False
         self._face_frames = 0
+        self._peaks: dict[Challenge, tuple[float, int, DetectedFace]] = {}
 
     @property
     def frontal_index(self) -> Optional[int]:
         return None if self._frontal is None else self._frontal[1]
+
+    @property
+    def kept_indices(self) -> set[int]:
+        """The frames the result will name (the most frontal, the most turned of each side)."""
+        kept = {peak[1] for peak in self._peaks.values()}
+        return kept | ({self._frontal[1]} if self._frontal is not None else set())
 
     @property
     def done(self) -> bool:
@@ -107,6 +116,8 @@ class LivenessCheck:
         pose = (Challenge.TURN_LEFT if ratio >= self.limits.turn_ratio
                 else Challenge.TURN_RIGHT if ratio <= -self.limits.turn_ratio else None)
         count = self._run[1] + 1 if pose is not None and pose == self._run[0] else 1
+        if pose is not None and (pose not in self._peaks or abs(ratio) > self._peaks[pose][0]):
+            self._peaks[pose] = (abs(ratio), index, face)
         self._run = (pose, count)
         if pose is not None and count == self.limits.min_turn_frames and self._frontal_before_turn \
                 and (not self.observed or self.observed[-1] != pose):
@@ -130,7 +141,8 @@ class LivenessCheck:
                 raise FaceRefused(FaceRefusal.CHALLENGE_WRONG_ORDER, detail)
             raise FaceRefused(FaceRefusal.CHALLENGE_INCOMPLETE, detail)
         _, index, face = self._frontal
-        return LivenessResult(tuple(self.observed), index, face, frames, list(self.yaws))
+        peaks = {turn: self._peaks[turn][1:] for turn in self.challenge}
+        return LivenessResult(tuple(self.observed), index, face, frames, list(self.yaws), peaks)
 
 
 def _is_prefix(seen: Sequence[Challenge], challenge: Sequence[Challenge]) -> bool:
@@ -138,18 +150,17 @@ def _is_prefix(seen: Sequence[Challenge], challenge: Sequence[Challenge]) -> boo
 
 
 def check_liveness(frames: Iterable[np.ndarray], model: FaceModel, challenge: Sequence[Challenge],
-                   limits: LivenessLimits = LivenessLimits(), max_frames: int = 150) -> tuple[LivenessResult, np.ndarray]:
+                   limits: LivenessLimits = LivenessLimits(), max_frames: int = 150
+                   ) -> tuple[LivenessResult, dict[int, np.ndarray]]:
     """Run the challenge over `frames` (stops reading once it is met, or after `max_frames`).
-    Returns the result and the most frontal frame, for quality checks and the template."""
+    Returns the result and the frames it names by index (the most frontal frame, for the quality
+    check and the template, and the peak of each turn); other frames are not kept."""
     check = LivenessCheck(challenge, limits)
-    frontal_frame: Optional[np.ndarray] = None
-    best_index = -1
-    for frame in frames:
+    kept: dict[int, np.ndarray] = {}
+    for index, frame in enumerate(frames):
         check.feed(frame, model.detect(frame))
-        if check.frontal_index is not None and check.frontal_index != best_index:
-            best_index, frontal_frame = check.frontal_index, frame
-        if check.done or len(check.yaws) >= max_frames:
+        kept[index] = frame
+        kept = {i: kept[i] for i in check.kept_indices if i in kept}
+        if check.done or index + 1 >= max_frames:
             break
-    result = check.result()
-    assert frontal_frame is not None
-    return result, frontal_frame
+    return check.result(), kept

@@ -40,6 +40,7 @@ class FaceRefusal(StrEnum):
     CHALLENGE_WRONG_ORDER = "challenge_wrong_order"
     CHALLENGE_INCOMPLETE = "challenge_incomplete"
     NO_FRONTAL_FACE = "no_frontal_face"
+    FACE_CHANGED = "face_changed"
     MODEL_FILE_MISSING = "model_file_missing"
     TEMPLATE_INVALID = "template_invalid"
 
@@ -58,6 +59,7 @@ MESSAGES: dict[FaceRefusal, str] = {
     FaceRefusal.CHALLENGE_WRONG_ORDER: "The head turns were not in the order asked ({detail}). Please try again.",
     FaceRefusal.CHALLENGE_INCOMPLETE: "Not all head turns were seen ({detail}). Please try again.",
     FaceRefusal.NO_FRONTAL_FACE: "Look straight at the camera for a moment.",
+    FaceRefusal.FACE_CHANGED: "The face changed during the check. The same person must stay in front of the camera.",
     FaceRefusal.MODEL_FILE_MISSING: "The face model file is missing: {detail}. Ask the operator to configure it.",
     FaceRefusal.TEMPLATE_INVALID: "The stored face template cannot be read: {detail}.",
 }

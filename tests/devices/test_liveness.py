@@ -31,10 +31,12 @@ def refusal(frames, challenge) -> FaceRefusal:
 
 def test_challenge_following_video_passes(left_right_clip):
     with FrameSource.open(str(left_right_clip)) as source:
-        result, frontal = check_liveness(source.frames(), face_model(), [LEFT, RIGHT])
+        result, kept = check_liveness(source.frames(), face_model(), [LEFT, RIGHT])
     assert result.observed == (LEFT, RIGHT)
     assert abs(yaw_ratio(result.frontal_face.landmarks)) <= LivenessLimits().frontal_ratio
-    assert frontal.shape == (480, 640, 3)
+    assert kept[result.frontal_index].shape == (480, 640, 3)
+    assert set(result.turn_peaks) == {LEFT, RIGHT} and set(kept) == {result.frontal_index} | {
+        index for index, _ in result.turn_peaks.values()}
 
 
 def test_video_recorded_for_the_other_order_is_refused(left_right_clip):
