@@ -24,11 +24,12 @@ import os
 import statistics
 import time
 from datetime import datetime, timezone
+from functools import partial
 
 import cv2
 import numpy as np
 
-from benchmarks.face_clips import challenge_frames, canvas_frame
+from benchmarks.face_clips import canvas_frame, challenge_frames
 from devices.face_capture import capture_live_face
 from devices.face_match import FaceGallery
 from devices.face_model import FacenetModel
@@ -86,8 +87,7 @@ def run(frames: int, challenges: int, probes: int, sizes: tuple[int, ...] = (10_
     for size in sizes:
         gallery, probe = gallery_of(size, rng)
         assert gallery.match(probe).worker_id == size // 3
-        figures[size_key(size)] = median_ms(lambda: gallery.match(probe), probes)
-        del gallery
+        figures[size_key(size)] = median_ms(partial(gallery.match, probe), probes)
     return figures
 
 
