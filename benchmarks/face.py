@@ -4,8 +4,8 @@ Measured (medians over repeats, milliseconds, after one warm-up call each):
 - `detect_ms`: MTCNN on a 640 x 480 frame with one face (obama.jpg on the enrolment canvas);
 - `template_ms`: FaceNet template of that face (aligned crop + forward + normalisation);
 - `detect_template_ms`: both together per frame, the figure with the <= 100 ms target;
-- `liveness_ms`: one left-then-right challenge over its 7 frames (detection on each frame + the
-  check), frames generated in memory by benchmarks/face_clips.py; `liveness_frames` says how many;
+- `liveness_ms`: one three-movement challenge (left, up, right) over its 10 frames (detection on
+  each frame + the check), frames generated in memory by benchmarks/face_clips.py; `liveness_frames` says how many;
 - `capture_ms`: the enrolment's whole live capture over the same frames (liveness, quality check,
   the frontal template and one per turn for the same-person check: devices/face_capture.py);
 - `match_10k_ms`, `match_100k_ms` (`--gallery-sizes`): one probe against 10,000 / 100,000 random unit
@@ -78,7 +78,7 @@ def run(frames: int, challenges: int, probes: int, sizes: tuple[int, ...] = (10_
     record(figures, "detect", lambda: model.detect(frame), frames)
     record(figures, "template", lambda: model.template(frame, face), frames)
     record(figures, "detect_template", lambda: [model.template(frame, f) for f in model.detect(frame)], frames)
-    order = (Challenge.TURN_LEFT, Challenge.TURN_RIGHT)
+    order = (Challenge.TURN_LEFT, Challenge.LOOK_UP, Challenge.TURN_RIGHT)   # as long as new_challenge's
     clip = challenge_frames(frame, face, order)
     figures["liveness_frames"] = len(clip)
     record(figures, "liveness", lambda: check_liveness(clip, model, order), challenges)

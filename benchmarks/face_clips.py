@@ -1,13 +1,15 @@
 """Synthetic camera input from the test photos, for `shiming bench face` and tests/devices/test_face_*.
 
 - `on_canvas(photo)`: a photo placed on a 640 x 480 grey frame, as an enrolment camera sees it.
-- `simulated_turn(frame, face, amount)`: a head turn faked from a flat photo. Moving or rotating a
-  flat picture does not change the landmark yaw (that is the point of devices/liveness.py), so the
-  middle of the face is displaced sideways, most at the nose and falling off towards the eyes and
-  the outline — what a real turn does to a face with depth. `amount` > 0 moves the nose to the
-  picture's right (the worker turns to their own left in an unmirrored picture).
-- `challenge_frames(...)`: frontal, the turns in the given order, frontal again, a pixel of
-  jitter per frame; `still_frames(...)`: the same photo moved and rotated, never turned (a printed
+- `simulated_turn(frame, face, amount, vertical)`: a head turn (or nod) faked from a flat photo.
+  Moving or rotating a flat picture does not change the landmark yaw or pitch (that is the point
+  of devices/liveness.py), so the middle of the face is displaced sideways (or up and down), most
+  at the nose and falling off towards the eyes and the outline — what a real turn does to a face
+  with depth. `amount` > 0 moves the nose to the picture's right (the worker turns to their own
+  left in an unmirrored picture), or down (the worker looks down); `simulated_move` picks these
+  for a `Challenge`.
+- `challenge_frames(...)`: frontal, each movement in the given order held for `hold` frames then
+  frontal again, a pixel of jitter per frame; `still_frames(...)`: the same photo moved and rotated, never turned (a printed
   photo held up); `write_clip(...)`: frames to an MJPG .avi (OpenCV's own writer, no codec needed).
 
 The photos come from the face_recognition and insightface source packages (tests/devices/faces/README.md).
@@ -53,15 +55,23 @@ def canvas_frame(name: str) -> np.ndarray:
     return on_canvas(load_photo(name))
 
 
-def simulated_turn(frame: np.ndarray, face: DetectedFace, amount: float) -> np.ndarray:
+def simulated_turn(frame: np.ndarray, face: DetectedFace, amount: float, vertical: bool = False) -> np.ndarray:
     height, width = frame.shape[:2]
     nose_x, nose_y = (float(v) for v in face.landmarks[2])
     face_width = float(face.box[2])
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     spread = face_width * 0.28
-    weight = np.exp(-(((xs - nose_x) / spread) ** 2 + ((ys - nose_y) / (spread * 1.3)) ** 2))
-    map_x = (xs - amount * face_width * weight).astype(np.float32)
-    return cv2.remap(frame, map_x, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    across, along = (1.3, 1.0) if vertical else (1.0, 1.3)
+    weight = np.exp(-(((xs - nose_x) / (spread * across)) ** 2 + ((ys - nose_y) / (spread * along)) ** 2))
+    shift = (amount * face_width * weight).astype(np.float32)
+    map_x, map_y = (xs, ys - shift) if vertical else (xs - shift, ys)
+    return cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def simulated_move(frame: np.ndarray, face: DetectedFace, move: Challenge, amount: float = TURN_AMOUNT) -> np.ndarray:
+    if move in (Challenge.TURN_LEFT, Challenge.TURN_RIGHT):
+        return simulated_turn(frame, face, amount if move == Challenge.TURN_LEFT else -amount)
+    return simulated_turn(frame, face, amount if move == Challenge.LOOK_DOWN else -amount, vertical=True)
 
 
 def _jitter(frame: np.ndarray, step: int) -> np.ndarray:
@@ -71,11 +81,11 @@ def _jitter(frame: np.ndarray, step: int) -> np.ndarray:
 
 def challenge_frames(frame: np.ndarray, face: DetectedFace, order: Sequence[Challenge],
                      hold: int = 2, amount: float = TURN_AMOUNT) -> list[np.ndarray]:
-    amounts = [0.0]
-    for turn in order:
-        sign = 1.0 if turn == Challenge.TURN_LEFT else -1.0
-        amounts += [sign * amount] * hold + [0.0]
-    return [_jitter(simulated_turn(frame, face, a) if a else frame, i) for i, a in enumerate(amounts)]
+    moves: list[Challenge | None] = [None]
+    for move in order:
+        moves += [move] * hold + [None]
+    return [_jitter(frame if move is None else simulated_move(frame, face, move, amount), i)
+            for i, move in enumerate(moves)]
 
 
 def still_frames(photo: np.ndarray, count: int = 6) -> list[np.ndarray]:

@@ -9,7 +9,7 @@
    turned their head, then held up another person's photo to look straight at the camera).
    Turned and frontal views of one person score lower than two frontal views, so this bar is
    below the match threshold (0.40 for the default model, against 0.60–0.70 measured for one
-   person's 15–30 degree turns and 0.13 for the median pair of different people; docs/faces.md).
+   person's simulated turns and 0.13 for the median pair of different people; docs/faces.md).
 
 The result carries the template (to be sealed with domain.face.encrypt_template) and the frontal
 frame (for the enrolment's watermarked photo); neither is logged.

@@ -1,14 +1,17 @@
-"""Liveness by a head-turn challenge across frames (ENR-3).
+"""Liveness by a head-movement challenge across frames (ENR-3).
 
-The session asks for head turns in an order drawn per session (domain.face.new_challenge); the
-frames must show the worker looking straight at the camera, then the turns in exactly that order.
+The session asks for movements (turn left / right, look up / down) drawn per session
+(domain.face.new_challenge); the frames must show the worker looking straight at the camera,
+then the movements in exactly that order.
 
-Yaw comes from the five landmarks: the nose tip's offset from the midpoint between the eyes,
-projected on the eye axis and divided by the eye distance (`yaw_ratio`). It is about 0 for a
-frontal face, grows as the head turns, and is unchanged by moving, tilting or scaling a flat
-picture — so a photo held up and moved in front of the camera never turns. A frame counts as
-turned at |ratio| >= `turn_ratio` (about 15 degrees of real head turn), as frontal at
-|ratio| <= `frontal_ratio`. A turn is seen after `min_turn_frames` consecutive turned frames.
+Both angles come from the five landmarks. Yaw: the nose tip's offset from the midpoint between
+the eyes, projected on the eye axis and divided by the eye distance (`yaw_ratio`), about 0 for a
+frontal face. Pitch: the nose tip's height between the eyes and the mouth (`pitch_ratio`), read
+as a change from the first frontal frame's value. Neither changes when a flat picture is moved,
+tilted or scaled — so a photo held up and moved in front of the camera never turns or nods. A
+frame shows a turn at |yaw| >= `turn_ratio`, a nod at |pitch change| >= `nod_ratio` (modest
+movements; not yet calibrated on real heads), is frontal when both are within `frontal_ratio`.
+A movement is seen after `min_turn_frames` consecutive frames showing it.
 
 Refusals (`FaceRefused`): STATIC_IMAGE (consecutive frames nearly identical: a replayed still
 image), MULTIPLE_FACES, NO_FACE, NO_FRONTAL_FACE, NO_HEAD_TURN (a face that never turns: a
@@ -34,8 +37,9 @@ MOTION_SIZE = (80, 60)                   # frames are compared at this size for 
 
 @dataclass(frozen=True)
 class LivenessLimits:
-    turn_ratio: float = 0.15
-    frontal_ratio: float = 0.08
+    turn_ratio: float = 0.15             # |yaw ratio| of a turn
+    nod_ratio: float = 0.10              # change of the pitch ratio from the frontal frame's, of a nod
+    frontal_ratio: float = 0.08          # |yaw ratio| and |pitch change| of a frontal frame
     min_turn_frames: int = 2
     min_face_frames: float = 0.5         # share of frames that must show exactly one face
     still_difference: float = 0.6        # mean absolute grey difference below which two frames are "the same"
@@ -49,6 +53,20 @@ def yaw_ratio(landmarks: np.ndarray) -> float:
     if span == 0.0:
         return 0.0
     return float(np.dot(nose - (eye_a + eye_b) / 2, axis) / span)
+
+
+def pitch_ratio(landmarks: np.ndarray) -> float:
+    """The nose tip's height between the eyes' midpoint (0) and the mouth's midpoint (1), along
+    the line joining them: it falls when the worker looks up, rises when they look down. Its
+    frontal value differs from person to person (0.47-0.65 on the test photos), so a nod is read
+    as a change from the frontal frame's value."""
+    eyes = (landmarks[0].astype(np.float64) + landmarks[1]) / 2
+    mouth = (landmarks[3].astype(np.float64) + landmarks[4]) / 2
+    axis = mouth - eyes
+    span = float(np.dot(axis, axis))
+    if span == 0.0:
+        return 0.0
+    return float(np.dot(landmarks[2] - eyes, axis) / span)
 
 
 @dataclass
@@ -77,6 +95,7 @@ class LivenessCheck:
         self._frontal_before_turn = False
         self._face_frames = 0
         self._peaks: dict[Challenge, tuple[float, int, DetectedFace]] = {}
+        self._pitch_baseline: Optional[float] = None
 
     @property
     def frontal_index(self) -> Optional[int]:
@@ -106,22 +125,35 @@ class LivenessCheck:
             return
         self._face_frames += 1
         face = faces[0]
-        ratio = yaw_ratio(face.landmarks) * (-1.0 if self.limits.mirrored else 1.0)
-        self.yaws.append(ratio)
-        if abs(ratio) <= self.limits.frontal_ratio:
-            if self._frontal is None or abs(ratio) < self._frontal[0]:
-                self._frontal = (abs(ratio), index, face)
+        yaw = yaw_ratio(face.landmarks) * (-1.0 if self.limits.mirrored else 1.0)
+        pitch = pitch_ratio(face.landmarks)
+        self.yaws.append(yaw)
+        if self._pitch_baseline is None and abs(yaw) <= self.limits.frontal_ratio:
+            self._pitch_baseline = pitch          # this person's own frontal nose height
+        nod = 0.0 if self._pitch_baseline is None else pitch - self._pitch_baseline
+        if abs(yaw) <= self.limits.frontal_ratio and abs(nod) <= self.limits.frontal_ratio:
+            offset = abs(yaw) + abs(nod)
+            if self._frontal is None or offset < self._frontal[0]:
+                self._frontal = (offset, index, face)
             if not self.observed:
                 self._frontal_before_turn = True
-        pose = (Challenge.TURN_LEFT if ratio >= self.limits.turn_ratio
-                else Challenge.TURN_RIGHT if ratio <= -self.limits.turn_ratio else None)
+        pose, strength = self._pose(yaw, nod)
         count = self._run[1] + 1 if pose is not None and pose == self._run[0] else 1
-        if pose is not None and (pose not in self._peaks or abs(ratio) > self._peaks[pose][0]):
-            self._peaks[pose] = (abs(ratio), index, face)
+        if pose is not None and (pose not in self._peaks or strength > self._peaks[pose][0]):
+            self._peaks[pose] = (strength, index, face)
         self._run = (pose, count)
         if pose is not None and count == self.limits.min_turn_frames and self._frontal_before_turn \
                 and (not self.observed or self.observed[-1] != pose):
             self.observed.append(pose)
+
+    def _pose(self, yaw: float, nod: float) -> tuple[Optional[Challenge], float]:
+        """The movement a frame shows, if any, and how far past its limit (1.0 = at the limit)."""
+        sideways, vertical = abs(yaw) / self.limits.turn_ratio, abs(nod) / self.limits.nod_ratio
+        if max(sideways, vertical) < 1.0:
+            return None, 0.0
+        if sideways >= vertical:
+            return (Challenge.TURN_LEFT if yaw > 0 else Challenge.TURN_RIGHT), sideways
+        return (Challenge.LOOK_UP if nod < 0 else Challenge.LOOK_DOWN), vertical
 
     def result(self) -> LivenessResult:
         """The verdict over the frames fed so far: a result, or `FaceRefused` with the reason."""

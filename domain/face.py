@@ -5,8 +5,8 @@ without OpenCV or numpy, so a workflow or a page can import it:
 
 - `FaceRefusal`: the typed refusal codes, each with an English message (the key for translation;
   `{detail}` placeholders carry measured values). `FaceRefused` carries one code and its values.
-- `Challenge`: the head movements a liveness challenge asks for; `new_challenge` draws the order
-  for one session, so a video recorded for another session's order fails.
+- `Challenge`: the head movements a liveness challenge asks for; `new_challenge` draws them and
+  their order for one session, so a video recorded for another session's challenge fails.
 - `encrypt_template` / `decrypt_template`: a face template (bytes) sealed with the PII cipher
   (AES-256-GCM), bound to the row it belongs to by the associated data, so a template copied onto
   another worker's row does not decrypt. The face is sensitive personal information: it is never
@@ -79,19 +79,25 @@ class FaceRefused(Exception):
 
 
 class Challenge(StrEnum):
-    """A head turn to the worker's own left or right (in an unmirrored camera picture a turn to
-    the worker's left moves the nose towards the picture's right)."""
+    """A head movement: a turn to the worker's own left or right (in an unmirrored camera picture
+    a turn to the worker's left moves the nose towards the picture's right), or a look up or down."""
 
     TURN_LEFT = "turn_left"
     TURN_RIGHT = "turn_right"
+    LOOK_UP = "look_up"
+    LOOK_DOWN = "look_down"
 
 
-def new_challenge(rng: random.Random) -> tuple[Challenge, ...]:
-    """The order of head turns for one session: both turns, in an order drawn from `rng`
-    (pass `random.SystemRandom()` in production; a seeded `Random` in tests)."""
-    turns = [Challenge.TURN_LEFT, Challenge.TURN_RIGHT]
-    rng.shuffle(turns)
-    return tuple(turns)
+CHALLENGE_LENGTH = 3
+
+
+def new_challenge(rng: random.Random, length: int = CHALLENGE_LENGTH) -> tuple[Challenge, ...]:
+    """The movements for one session: `length` different ones in an order drawn from `rng`
+    (pass `random.SystemRandom()` in production; a seeded `Random` in tests). Three of four give
+    24 orders, so a video recorded for one session fits another one time in 24."""
+    if not 1 <= length <= len(Challenge):
+        raise ValueError(f"a challenge has 1 to {len(Challenge)} movements")
+    return tuple(rng.sample(list(Challenge), length))
 
 
 def template_context(worker_ref: str) -> str:

@@ -14,5 +14,5 @@ def test_bench_face_prints_one_json_line(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
     figures = json.loads(lines[0])
-    assert figures["scenario"] == "face" and figures["liveness_frames"] == 7
+    assert figures["scenario"] == "face" and figures["liveness_frames"] == 10
     assert FIGURES <= figures.keys() and all(figures[k] > 0 for k in FIGURES)
