@@ -96,6 +96,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--frames", type=int, default=20, help="repeats of detection / template per frame")
     parser.add_argument("--challenges", type=int, default=5, help="repeats of the liveness challenge")
     parser.add_argument("--probes", type=int, default=50, help="repeats of one 1:N match")
+    parser.add_argument("--threads", type=int, help="OpenCV threads (cv2.setNumThreads); default: OpenCV's choice")
     parser.add_argument("--gallery-sizes", default="10000,100000", help="templates per 1:N gallery, comma-separated")
     args = parser.parse_args(argv)
     try:
@@ -104,5 +105,7 @@ def main(argv: list[str]) -> int:
         parser.error("gallery sizes must be integers")
     if min(args.frames, args.challenges, args.probes, *sizes) < 1:
         parser.error("repeats and gallery sizes must be positive")
+    if args.threads is not None:
+        cv2.setNumThreads(args.threads)
     print(json.dumps(run(args.frames, args.challenges, args.probes, sizes), ensure_ascii=False))
     return 0
