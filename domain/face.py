@@ -21,6 +21,8 @@ import base64
 import random
 from enum import StrEnum
 
+from cryptography.exceptions import InvalidTag
+
 from domain.pii import PiiCipher
 
 TEMPLATE_CONTEXT = "face_template"
@@ -113,5 +115,5 @@ def encrypt_template(cipher: PiiCipher, template: bytes, worker_ref: str) -> str
 def decrypt_template(cipher: PiiCipher, token: str, worker_ref: str) -> bytes:
     try:
         return base64.b64decode(cipher.decrypt(token, template_context(worker_ref)), validate=True)
-    except Exception as exc:  # InvalidTag, bad base64, unknown version: all mean "not this row's template"
-        raise FaceRefused(FaceRefusal.TEMPLATE_INVALID, type(exc).__name__ or "undecipherable") from exc
+    except (InvalidTag, ValueError) as exc:  # another row or key, tampered, bad base64, unknown version
+        raise FaceRefused(FaceRefusal.TEMPLATE_INVALID, type(exc).__name__) from exc

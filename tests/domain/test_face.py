@@ -18,7 +18,7 @@ def test_template_encryption_round_trip():
     assert TEMPLATE.hex() not in token and encrypt_template(CIPHER, TEMPLATE, "worker-42") != token
 
 
-@pytest.mark.parametrize("change", ["other row", "other key", "tampered"])
+@pytest.mark.parametrize("change", ["other row", "other key", "tampered", "not a token"])
 def test_template_does_not_decrypt_for_another_row_key_or_after_tampering(change):
     token = encrypt_template(CIPHER, TEMPLATE, "worker-42")
     cipher, row = CIPHER, "worker-42"
@@ -26,6 +26,8 @@ def test_template_does_not_decrypt_for_another_row_key_or_after_tampering(change
         row = "worker-43"
     elif change == "other key":
         cipher = PiiCipher(bytes.fromhex("22" * 32))
+    elif change == "not a token":
+        token = "v0:" + token[3:]
     else:
         token = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
     with pytest.raises(FaceRefused) as caught:
