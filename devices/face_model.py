@@ -151,12 +151,21 @@ class FaceModelConfig:
     yunet_path: Optional[str] = None
     sface_path: Optional[str] = None
     min_face_size: int = 60             # smaller faces are not searched for (quality wants 80 px)
+    match_threshold: Optional[float] = None   # None: the model's measured default
 
     @classmethod
     def from_env(cls, env=os.environ) -> "FaceModelConfig":
+        threshold = env.get("SHIMING_FACE_THRESHOLD")
+        try:
+            match_threshold = float(threshold) if threshold else None
+        except ValueError:
+            raise ValueError(f"SHIMING_FACE_THRESHOLD must be a number, not {threshold!r}") from None
+        if match_threshold is not None and not -1.0 < match_threshold < 1.0:
+            raise ValueError("SHIMING_FACE_THRESHOLD is a cosine, between -1 and 1")
         return cls(kind=env.get("SHIMING_FACE_MODEL", "facenet"),
                    yunet_path=env.get("SHIMING_FACE_YUNET") or None,
-                   sface_path=env.get("SHIMING_FACE_SFACE") or None)
+                   sface_path=env.get("SHIMING_FACE_SFACE") or None,
+                   match_threshold=match_threshold)
 
 
 class YuNetSFaceModel:
@@ -192,8 +201,13 @@ class YuNetSFaceModel:
 
 def load_face_model(config: Optional[FaceModelConfig] = None) -> FaceModel:
     config = config or FaceModelConfig()
+    model: FaceModel
     if config.kind == "facenet":
-        return FacenetModel(min_face_size=config.min_face_size)
-    if config.kind == "yunet-sface":
-        return YuNetSFaceModel(config.yunet_path, config.sface_path)
-    raise ValueError(f"unknown face model {config.kind!r}; known: facenet, yunet-sface")
+        model = FacenetModel(min_face_size=config.min_face_size)
+    elif config.kind == "yunet-sface":
+        model = YuNetSFaceModel(config.yunet_path, config.sface_path)
+    else:
+        raise ValueError(f"unknown face model {config.kind!r}; known: facenet, yunet-sface")
+    if config.match_threshold is not None:
+        model.match_threshold = config.match_threshold     # an instance attribute: the class keeps its default
+    return model

@@ -32,6 +32,11 @@ def test_model_choice_comes_from_the_environment():
                                        "SHIMING_FACE_SFACE": "/m/s.onnx"})
     assert (config.kind, config.yunet_path, config.sface_path) == ("yunet-sface", "/m/y.onnx", "/m/s.onnx")
     assert FaceModelConfig.from_env({}).kind == "facenet"
+    assert FaceModelConfig.from_env({}).match_threshold is None
+    assert FaceModelConfig.from_env({"SHIMING_FACE_THRESHOLD": "0.62"}).match_threshold == 0.62
+    for bad in ("high", "1.5"):
+        with pytest.raises(ValueError, match="SHIMING_FACE_THRESHOLD"):
+            FaceModelConfig.from_env({"SHIMING_FACE_THRESHOLD": bad})
     with pytest.raises(ValueError, match="unknown face model"):
         load_face_model(FaceModelConfig(kind="dlib"))
     assert YuNetSFaceModel.dimension == 128
