@@ -1,0 +1,18 @@
+"""`shiming bench face` prints one JSON line with every figure (tiny repeats and galleries here)."""
+from __future__ import annotations
+
+import json
+
+from shiming.cli import main
+
+FIGURES = {"detect_ms", "template_ms", "detect_template_ms", "liveness_ms", "capture_ms", "match_1k_ms", "match_500_ms"}
+
+
+def test_bench_face_prints_one_json_line(capsys):
+    assert main(["bench", "face", "--frames", "1", "--challenges", "1", "--probes", "2",
+                 "--gallery-sizes", "1000,500"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    figures = json.loads(lines[0])
+    assert figures["scenario"] == "face" and figures["liveness_frames"] == 10
+    assert FIGURES <= figures.keys() and all(figures[k] > 0 for k in FIGURES)
