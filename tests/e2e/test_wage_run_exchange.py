@@ -35,13 +35,10 @@ def stack(tmp_path_factory):
     try:
         exchange = home / "exchange"
         s.extra_env["SHIMING_BANK_EXCHANGE_DIR"] = str(exchange)
+        s.pin_bank_keys()
         platform = load_or_create_keys(s.services.settings.home / "platform_keys")
-        (home / "ledger.json").write_text(json.dumps(_prepare_platform_data(s.services)))
-        s.group.start("bank", shiming_argv(
-            "bank", "--home", str(home / "bank"), "--port", str(free_port()),
-            "--exchange-dir", str(exchange), "--ledger", str(home / "ledger.json"),
-            "--platform-key", public_hex(platform.signing.public_key())), s.env(), home / "bank.log")
-        wait_for(lambda: (exchange / "incoming" / "bank-keys.json").exists(), 60, "the bank's published keys")
+        s.start_bank(_prepare_platform_data(s.services), "--exchange-dir", str(exchange),
+                     "--platform-key", public_hex(platform.signing.public_key()))
         s.exchange = exchange
         s.start_worker()
     except BaseException:

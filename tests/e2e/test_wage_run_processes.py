@@ -49,17 +49,13 @@ def stack(tmp_path_factory):
     try:
         bank_port = free_port()
         s.extra_env["SHIMING_BANK_URL"] = f"http://127.0.0.1:{bank_port}"
+        s.pin_bank_keys()
         s.start_web()  # the bank's callback target
         platform = load_or_create_keys(s.services.settings.home / "platform_keys")
-        ledger = _prepare_platform_data(s.services)
-        (home / "ledger.json").write_text(json.dumps(ledger))
-        bank = s.group.start("bank", shiming_argv(
-            "bank", "--home", str(home / "bank"), "--port", str(bank_port),
-            "--callback-url", f"{s.web_url}/api/bank/statements", "--ledger", str(home / "ledger.json"),
-            "--platform-key", public_hex(platform.signing.public_key()), "--retry-cap", "1"),
-            s.env(), home / "bank.log")
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{bank_port}/api/v1/keys"), 60, "reference bank", bank)
-        s.bank_url = f"http://127.0.0.1:{bank_port}"
+        _proc, s.bank_url = s.start_bank(_prepare_platform_data(s.services), "--callback-url",
+                                         f"{s.web_url}/api/bank/statements",
+                                         "--platform-key", public_hex(platform.signing.public_key()),
+                                         "--retry-cap", "1", port=bank_port)
         s.start_worker()
     except BaseException:
         print(s.logs())
