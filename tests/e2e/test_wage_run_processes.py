@@ -246,13 +246,22 @@ def test_no_full_number_in_the_process_logs_or_temporal_histories(stack):
     """SEC-1 / issue 4: after the runs above, the platform's log files (worker, web, Temporal) and the
     histories of every finished workflow — raw as stored, and decoded — hold no full ID number, card
     number, phone or account number."""
-    from tests.helpers.pii_sweep import known_pii, leaks, sweep_files
+    from tests.helpers.pii_sweep import home_files, known_pii, leaks, sweep_files, sweep_home
 
     known = known_pii(stack.services)
     assert len([k for k in known.values() if k == "card_number"]) >= 5
     logs = [stack.home / f"{name}.log" for name in ("worker", "web", "temporal")]
     assert all(path.exists() for path in logs)
     assert sweep_files(logs, known) == {}
+    # issue 8, point 10: every file under SHIMING_HOME — databases, blobs, logs, the Temporal database
+    swept = {p.relative_to(stack.home).parts[0] for p in home_files(stack.home)}
+    assert {"shiming.db", "temporal.db", "blobs", "worker.log"} <= swept, swept
+    assert sweep_home(stack.home, known) == {}
+    # the bank's ledger (full card numbers, as a bank's must be) lives in the bank's own home
+    assert stack.bank_home.stat().st_mode & 0o777 == 0o700
+    for name in ("bank.db", "ledger.json"):
+        assert (stack.bank_home / name).stat().st_mode & 0o777 == 0o600, name
+    assert sweep_home(stack.bank_home, known) != {}  # the sweep does find them where they are
 
     async def histories():
         raw = await Client.connect(stack.temporal_address)  # no codec: what Temporal stores
