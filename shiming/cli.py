@@ -66,7 +66,8 @@ def cmd_web(args) -> int:
 def cmd_dev(args) -> int:
     from shiming.dev import run_dev
 
-    return run_dev(web_port=args.port, temporal_port=args.temporal_port, ui_port=args.ui_port)
+    return run_dev(web_port=args.port, temporal_port=args.temporal_port, ui_port=args.ui_port,
+                   bank_port=args.bank_port)
 
 
 def cmd_bank(args) -> int:
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--temporal-port", type=int, default=7233)
     p.add_argument("--ui-port", type=int, default=8233)
+    p.add_argument("--bank-port", type=int, default=8700, help="the reference bank's port")
     p.set_defaults(func=cmd_dev)
     p = sub.add_parser("bank", help="run the reference bank (a separate party with its own ledger and keys)")
     p.add_argument("--home", default=os.environ.get("SHIMING_BANK_HOME") or "var-bank",

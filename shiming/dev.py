@@ -83,6 +83,7 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
         temporal = group.start("temporal", temporal_argv(temporal_port, ui_port, home / "temporal.db"), env,
                                home / "logs" / "temporal.log")
         wait_for(lambda: port_open(temporal_port), 60, "Temporal dev server", temporal)
+        os.close(os.open(bank_home / "bank.log", os.O_WRONLY | os.O_CREAT, 0o600))  # the bank's files: 0600
         bank = group.start("bank", shiming_argv(
             "bank", "--home", str(bank_home), "--port", str(bank_port), "--ledger", str(ledger),
             "--platform-key", platform_key, "--callback-url", f"http://127.0.0.1:{web_port}/api/bank/statements",
@@ -94,7 +95,7 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
         group.start("worker", shiming_argv("worker"), env, None)
         web = group.start("web", shiming_argv("web", "--port", str(web_port)), env, home / "logs" / "web.log")
         wait_for(lambda: http_ok(f"http://127.0.0.1:{web_port}/login"), 60, "web app", web)
-        print(_banner(web_port, ui_port, logins, bank_home), flush=True)
+        print(_banner(web_port, ui_port, logins, bank_home, bank_port), flush=True)
         while not stopping:
             exited = group.first_exited()
             if exited:
@@ -111,14 +112,15 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
         print("all processes stopped", flush=True)
 
 
-def _banner(web_port: int, ui_port: int, logins: list[tuple[str, str, str]], bank_home: Path) -> str:
+def _banner(web_port: int, ui_port: int, logins: list[tuple[str, str, str]], bank_home: Path,
+            bank_port: int = 8700) -> str:
     lines = [
         "",
         "shiming is running (Ctrl-C stops everything):",
         f"  web app      http://127.0.0.1:{web_port}/",
         f"  apply        http://127.0.0.1:{web_port}/register/",
         f"  Temporal UI  http://127.0.0.1:{ui_port}/",
-        f"  reference bank http://127.0.0.1:8700/ (its own home, ledger and log: {bank_home})",
+        f"  reference bank http://127.0.0.1:{bank_port}/ (its own home, ledger and log: {bank_home})",
         "  demo logins (role, username, password):",
     ]
     lines += [f"    {role:16} {user:14} {pw}" for user, pw, role in logins]

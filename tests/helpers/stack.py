@@ -129,6 +129,7 @@ class Stack:
         os.chmod(ledger_path, 0o600)
         port = port or free_port()
         keys_out = home / "public-keys.json"
+        os.close(os.open(home / "bank.log", os.O_WRONLY | os.O_CREAT, 0o600))
         proc = self.group.start(name, shiming_argv(
             "bank", "--home", str(home), "--port", str(port), "--ledger", str(ledger_path),
             "--keys-out", str(keys_out), *args), self.env(), home / "bank.log")
