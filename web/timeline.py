@@ -34,6 +34,14 @@ ROUND_OPENED = _l("Review round %(round)s opened, due %(due)s")
 ROUND_CLOSED = _l("Review round %(round)s closed: %(outcome)s")
 # decisions that have their own audit row: the closing of their round adds nothing
 DECISIONS_AUDITED = ("approve", "reject", "return_for_correction")
+# bank statements a person must know about (docs/bank-protocol.md §5, §7)
+ACTIONS.update({
+    "bank_statement.refused": _l("A bank statement was refused: it does not account for every line of the bank file"),
+    "bank_statement.conflict": _l("A second, different bank statement arrived for a bank file; it was not applied "
+                                  "and a task was opened for the payroll specialists"),
+    "bank_statement.refused_at_apply": _l("A bank statement could not be applied and was set aside; the run waits "
+                                          "for the bank's statement"),
+})
 
 
 @dataclass

@@ -300,3 +300,25 @@ def test_a_statement_refused_when_applied_is_recorded_and_the_next_one_completes
     assert "EVENT_TYPE_MARKER_RECORDED" in recorded  # the patch marker (its payload is encrypted)
     if os.environ.get("SHIMING_RECORD_HISTORIES"):
         (HISTORIES / "wage_run_statement_refused_then_completed.json").write_text(recorded)
+
+
+def test_the_run_page_shows_the_refused_and_conflicting_statements(stack):
+    """What was refused or conflicts is in front of the payroll specialist, in business words
+    (the page of a run is rendered by the web app on the same database)."""
+    from tests.web.conftest import enter_session
+    from tests.web.fakes import FakeBridge
+    from web import create_app
+
+    app = create_app(stack.services, FakeBridge(), {"TESTING": True, "WTF_CSRF_ENABLED": False})
+    client = app.test_client()
+    enter_session(client, stack.services, "payroll_a")
+    client.get("/lang/zh_CN")
+    with stack.services.Session() as session:
+        runs = dict(session.execute(select(WageRun.month, WageRun.id)).all())
+    page = client.get(f"/payroll/run/{runs['2026-03']}").get_data(as_text=True)
+    assert 'id="statement-problems"' in page
+    assert 'data-event="bank_statement.conflict"' in page and 'data-event="bank_statement.refused"' in page
+    assert "第二份内容不同的银行回单" in page and "bank_statement" not in page.split('id="statement-problems"')[1]\
+        .split("</div>")[0].replace('data-event="bank_statement.', "")
+    page = client.get(f"/payroll/run/{runs['2026-04']}").get_data(as_text=True)
+    assert 'data-event="bank_statement.refused_at_apply"' in page and "本次发放继续等待银行回单" in page
