@@ -38,6 +38,7 @@ RECEIPT_SUFFIX = ".receipt.json"
 ACCOUNT_SUFFIX = ".acct.json"
 ACCOUNT_RESULT_SUFFIX = ".acct-result.json"
 RECEIPT_DOMAIN = b"SHIMING-RECEIPT-V1\n"
+MAX_STATEMENT_FILE = 20 * 1024 * 1024  # as the HTTP callback takes
 ACCOUNT_RESULT_DOMAIN = b"SHIMING-ACCOUNT-CHECK-V1\n"
 
 
@@ -164,12 +165,16 @@ class FileExchangeConnector:
                             reason=doc.get("reason", ""))
 
     def poll_statement_files(self) -> list[tuple[str, bytes]]:
-        """`(file name, signed statement)` for every statement not yet acknowledged."""
+        """`(file name, signed statement)` for every statement not yet acknowledged. A file larger than
+        MAX_STATEMENT_FILE is cut there (and so refused as malformed); what cannot be read is skipped."""
         out = []
         for path in visible_files(self.incoming, STATEMENT_SUFFIX):
             try:
-                out.append((path.name, path.read_bytes()))
-            except FileNotFoundError:  # acknowledged meanwhile
+                if not path.is_file():
+                    continue
+                with path.open("rb") as fh:
+                    out.append((path.name, fh.read(MAX_STATEMENT_FILE + 1)))
+            except OSError:  # acknowledged meanwhile, or unreadable: never a reason to stop the others
                 continue
         return out
 

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from bank_connectors.exchange import FileExchangeConnector
 from bank_connectors.http import HttpBankConnector
-from bank_connectors.intake import intake_statement, record_refusal
+from bank_connectors.intake import intake_statement
 from bank_connectors.keys import BankKeysError, PinnedKeysFile, load_or_create_keys
 from bank_connectors.wagefile import StatementError
 from domain import notify
@@ -62,16 +62,13 @@ def wage_run_activities(services: Services) -> WageRunActivities:
 def take_statement_file(services: Services, connector: FileExchangeConnector, keys: PinnedKeysFile,
                         name: str, body: bytes):
     """Intake of one file from incoming/: the IntakeResult, or None when the file was refused — then it
-    is audited and moved to incoming/rejected/, so it never blocks the files after it."""
+    is audited and moved to incoming/rejected/, so it never blocks the files after it. Any other
+    error (the database, say) leaves the file where it is, to be taken again next round."""
+    pinned = keys()  # BankKeysError: nothing is judged without pinned keys; the file waits for the operator
     try:
-        return intake_statement(services, body, keys(), "exchange")
-    except BankKeysError:
-        raise  # nothing is judged without pinned keys: the file waits for the operator
-    except StatementError as exc:
+        return intake_statement(services, body, pinned, "exchange")
+    except StatementError as exc:  # any bytes at all end here or in a result (wagefile.verify_statement)
         log.warning("refused statement file %s: %s (audited, moved to incoming/rejected/)", name, exc.code)
-    except Exception as exc:  # noqa: BLE001 - whatever is in a file must not stop the folder
-        log.warning("unreadable statement file %s: %s (moved to incoming/rejected/)", name, type(exc).__name__)
-        record_refusal(services, body, "exchange", f"unreadable: {type(exc).__name__}", detail={"file": name[:100]})
     connector.reject(name)
     return None
 

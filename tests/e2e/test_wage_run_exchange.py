@@ -188,6 +188,7 @@ def test_a_malformed_file_in_incoming_is_moved_aside_and_the_next_statement_is_a
     def poison(_run_id):
         for name, body in POISON.items():  # their names sort before the bank's statement
             write_atomic(incoming / name, body)
+        (incoming / "0-a-folder.stmt.json").mkdir()  # not even a file
 
     run_id, workflow_id = _steps_with(stack, "2026-07", poison)
     final = _result(stack, workflow_id)
@@ -195,3 +196,4 @@ def test_a_malformed_file_in_incoming_is_moved_aside_and_the_next_statement_is_a
     for name in POISON:
         assert (incoming / "rejected" / name).exists() and not (incoming / name).exists(), name
     assert _refusals(services) == refusals + len(POISON)
+    assert (incoming / "0-a-folder.stmt.json").is_dir()  # passed over, and held nothing up
