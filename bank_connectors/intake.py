@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from domain import audit, notify
-from domain.models import (Account, BankBatch, BankStatement, HumanTask, Project, Role, TaskStatus, WageLine,
-                           WageRun, utcnow)
+from domain.models import (Account, BankBatch, BankStatement, HumanTask, Role, TaskStatus, WageLine, WageRun,
+                           utcnow)
 from domain.services import Services
 
 from .wagefile import Statement, StatementError, statement_signer, verify_statement
@@ -87,11 +87,10 @@ def _open_conflict_task(session, services: Services, run: WageRun, batch_id: str
                                                        HumanTask.kind == CONFLICT_TASK)).all()
     if any(task.title == title for task in existing):
         return False
-    project = session.get(Project, run.project_id)
+    # no district: the bureau's inbox (per district) is not where the payroll specialists work
     session.add(HumanTask(kind=CONFLICT_TASK, workflow_id=run.workflow_id, business_key=run.workflow_id[:64],
                           round=len(existing) + 1, title=title, status=TaskStatus.NEW,
-                          candidate_role=Role.PAYROLL_SPECIALIST,
-                          district_id=project.district_id if project is not None else None, created_at=utcnow()))
+                          candidate_role=Role.PAYROLL_SPECIALIST, district_id=None, created_at=utcnow()))
     for account_id in session.scalars(select(Account.id).where(
             Account.role == Role.PAYROLL_SPECIALIST, Account.project_id == run.project_id,
             Account.is_active.is_(True))):
