@@ -75,7 +75,9 @@ def case_timeline(session: Session, business_key: str, workflow_id: Optional[str
         def after_time(moment: datetime) -> tuple[int, int]:
             return sum(1 for row in rows if row.created_at <= moment) - 1, 2
 
-        for task in session.scalars(select(HumanTask).where(HumanTask.workflow_id == workflow_id)):
+        # review rounds only: a bank statement conflict's task is told by its own audit row
+        for task in session.scalars(select(HumanTask).where(HumanTask.workflow_id == workflow_id,
+                                                            HumanTask.kind != "bank_statement_conflict")):
             key = (causes[task.round - 1], 1) if task.round <= len(causes) else after_time(task.created_at)
             keyed.append((key, Entry(task.created_at, "task.open", str(ROUND_OPENED) % {
                 "round": task.round, "due": local_time(task.due_at)})))

@@ -322,3 +322,19 @@ def test_the_run_page_shows_the_refused_and_conflicting_statements(stack):
         .split("</div>")[0].replace('data-event="bank_statement.', "")
     page = client.get(f"/payroll/run/{runs['2026-04']}").get_data(as_text=True)
     assert 'data-event="bank_statement.refused_at_apply"' in page and "本次发放继续等待银行回单" in page
+
+
+def test_the_admin_timeline_tells_the_statement_problems_in_business_words(stack):
+    from tests.web.conftest import enter_session
+    from tests.web.fakes import FakeBridge
+    from web import create_app
+
+    app = create_app(stack.services, FakeBridge(), {"TESTING": True, "WTF_CSRF_ENABLED": False})
+    client = app.test_client()
+    enter_session(client, stack.services, "admin")
+    with stack.services.Session() as session:
+        runs = dict(session.execute(select(WageRun.month, WageRun.workflow_id)).all())
+    page = client.get(f"/admin/process/{runs['2026-03']}").get_data(as_text=True)
+    timeline = page.split('id="timeline"')[1].split("</ol>")[0]
+    assert 'data-event="bank_statement.conflict"' in timeline and "第二份内容不同的银行回单" in timeline
+    assert 'data-event="task.open"' not in timeline  # the conflict's task is not a review round
