@@ -129,6 +129,7 @@ class WageRunWorkflow:
                     and workflow.patched(PATCH_STATEMENT_REFUSAL_WAITS)):
                 # a refusal from outside never fails the run: the activity audited it; wait for the next
                 self._refused_statements.append(statement_id)
+                self._seen_statements.discard(statement_id)  # delivered again (say, once its key is pinned): tried again
                 workflow.logger.info("statement refused when applied (%s); waiting on", cause.type)
                 return
             raise
