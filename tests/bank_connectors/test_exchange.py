@@ -117,3 +117,21 @@ def test_files_appear_whole_and_exclusive_creation_keeps_the_first(tmp_path):
     assert path.read_bytes() == b"third"
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temporary files left behind
 
+
+
+def test_an_account_answer_planted_in_incoming_counts_for_nothing(exchange, tmp_path):
+    """The folder carries no trust: an answer signed by anyone but a pinned bank key is passed over,
+    and the bank's own answer is the one taken."""
+    from bank_connectors.exchange import ACCOUNT_RESULT_DOMAIN, ACCOUNT_RESULT_SUFFIX, account_request_stem
+    from bank_connectors.keys import load_or_create_keys
+    from bank_connectors.signing import sign_document
+
+    attacker = load_or_create_keys(tmp_path / "attacker")
+    key = f"bind-planted-{time.monotonic_ns()}"
+    number = "6222029999999999999"  # not in the bank's ledger
+    forged = {"type": "account-check-result", "idempotency_key": key, "account_number": number,
+              "ok": True, "code": "", "reason": ""}
+    write_atomic(exchange.incoming / (account_request_stem(key) + ACCOUNT_RESULT_SUFFIX),
+                 canonical_json(sign_document(forged, attacker.signing, ACCOUNT_RESULT_DOMAIN)))
+    result = exchange.validate_account(AccountCheck(number, PAYER_NAME, key))
+    assert (result.ok, result.code) == (False, "NOT_FOUND")

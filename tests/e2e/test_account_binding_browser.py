@@ -14,7 +14,6 @@ from sqlalchemy import select
 from domain import wage_account as wa
 from domain.models import Account, Project, WageAccount
 from domain.wage_run import open_run
-from shiming.processes import free_port, http_ok, shiming_argv, wait_for
 from tests.bank_connectors.wage_files import LEDGER
 from tests.bank_connectors.wage_files import PAYER_ACCOUNT, PAYER_NAME
 from tests.e2e.test_registration_browser import login

@@ -14,15 +14,14 @@ import pytest
 from sqlalchemy import func, select
 
 from activities.wage_run import SettleLineInput
+from bank_connectors.exchange import write_atomic
 from bank_connectors.keys import load_or_create_keys
 from bank_connectors.signing import public_hex
+from bank_connectors.wagefile import Statement, StatementLine, sign_statement
 from domain import wage_table
 from domain.models import Account, AuditLog, BankStatement, Project, WageLine
 from domain.wage_run import open_run, sign_step
-from shiming.processes import free_port, shiming_argv, wait_for
 from tests.domain.scan_samples import minimal_pdf
-from bank_connectors.exchange import write_atomic
-from bank_connectors.wagefile import Statement, StatementLine, sign_statement
 from tests.e2e.test_wage_run_faults import _open, _result
 from tests.e2e.test_wage_run_processes import (
     MONTH, SECURITY_PASSWORDS, _account, _poll, _prepare_platform_data, _step,

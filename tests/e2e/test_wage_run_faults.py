@@ -33,7 +33,7 @@ from domain.models import (
     Account, AuditLog, BankBatch, BankStatement, Project, ProjectWorker, WageLine, WageRun, Worker,
 )
 from domain.wage_run import open_run
-from shiming.processes import free_port, http_ok, shiming_argv, wait_for
+from shiming.processes import free_port
 from shiming.seed_workforce import seed_workforce
 from tests.domain.scan_samples import minimal_pdf
 from tests.e2e.test_wage_run_processes import _account, _poll, _prepare_platform_data, _step

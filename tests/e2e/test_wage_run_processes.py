@@ -27,7 +27,7 @@ from domain.models import (
 from domain.passwords import hash_password
 from domain.verify_run import verify_run
 from domain.wage_run import open_run, sign_step
-from shiming.processes import free_port, http_ok, shiming_argv, wait_for
+from shiming.processes import free_port, shiming_argv
 from shiming.seed_workforce import generate_card_number, seed_workforce
 from tests.domain.scan_samples import minimal_pdf
 from tests.helpers.stack import run_in_thread, start_stack
