@@ -178,11 +178,13 @@ class WageRunActivities:
 
     @property
     def bank_key(self):
+        """The pinned bank encryption key wage files are sealed to (the current one, during a rotation)."""
         return self._bank_keys().encryption
 
     @property
-    def bank_verify_key(self):
-        return self._bank_keys().signing
+    def bank_verify_keys(self):
+        """Every pinned bank signing key: a statement signed by any of them verifies."""
+        return self._bank_keys()
 
     # --- signatures --------------------------------------------------------------------------------
 
@@ -367,16 +369,16 @@ class WageRunActivities:
         with self.s.Session.begin() as session:
             stmt_row = session.scalar(select(BankStatement).where(BankStatement.statement_id == inp.statement_id))
             if stmt_row is None:
-                raise _refuse("unknown statement", "UnknownStatement")
+                raise self._refuse_statement(inp, "unknown statement", "UnknownStatement")
             if stmt_row.applied_at is None:
                 body = self.s.blobs.get(stmt_row.body_sha256)
                 try:
-                    statement = verify_statement(body, self.bank_verify_key)
+                    statement = verify_statement(body, self.bank_verify_keys)
                 except StatementError as exc:
-                    raise _refuse(f"statement refused: {exc}", "StatementRefused") from None
+                    raise self._refuse_statement(inp, f"statement refused: {exc.code}", "StatementRefused") from None
                 batch = session.scalar(select(BankBatch).where(BankBatch.batch_id == statement.batch_id))
                 if batch is None or batch.run_id != inp.run_id:
-                    raise _refuse("statement of another run", "UnknownStatement")
+                    raise self._refuse_statement(inp, "statement of another run", "UnknownStatement")
                 line_t = WageLine.__table__  # plain rows and one executemany per outcome: thousands of lines
                 lines = {file_seq: (line_id, status, net_fen) for line_id, file_seq, status, net_fen in session.execute(
                     select(line_t.c.id, line_t.c.file_seq, line_t.c.status, line_t.c.net_fen).where(
@@ -404,6 +406,17 @@ class WageRunActivities:
                 session.flush()
                 pause_point("apply_statement.before_commit", self.s.settings.home)  # lines matched, not committed
             return reconcile_state(session, inp.run_id)
+
+    def _refuse_statement(self, inp: ApplyStatementInput, message: str, code: str) -> ApplicationError:
+        """Audit a statement refused when it is applied (own transaction), then the refusal to raise.
+        The workflow records it and keeps waiting for a statement it can apply."""
+        with self.s.Session.begin() as session:
+            run = session.get(WageRun, inp.run_id)
+            audit.record(session, actor_id=None, actor_name="bank (statement)", action="bank_statement.refused_at_apply",
+                         target_type="wage_run", target_id=inp.run_id,
+                         business_key=run.workflow_id if run is not None else None, reason=message[:200],
+                         detail={"statement_id": inp.statement_id[:64], "code": code})
+        return _refuse(message, code, inp.statement_id[:64])
 
     @activity.defn
     @_live

@@ -2,7 +2,13 @@
 
     <root>/outgoing/   platform → bank: <batch_id>.wage.json, <key>.acct.json
     <root>/incoming/   bank → platform: <statement_id>.stmt.json, <batch_id>.receipt.json,
-                                        <key>.acct-result.json, bank-keys.json
+                                        <key>.acct-result.json
+    <root>/incoming/acked/     statements the platform has taken
+    <root>/incoming/rejected/  files the platform refused (malformed, bad signature, incomplete …)
+
+The folder carries no trust: whatever is in it could have been put there by anyone with access to
+it. Statements, receipts and account results count only when signed by a bank key pinned in the
+platform's configuration; nothing read from the folder supplies keys.
 
 Every file appears atomically (written under a dot-name, then renamed or linked into place);
 readers ignore dot-files. `FileExchangeConnector` is the platform's side; the reference bank's
@@ -17,23 +23,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from .keys import PublicKeys
+from .keys import BankKeysError, trusted_signing_keys
 from .protocol import BATCH_CONFLICT, AccountCheck, AccountCheckResult, BankUnavailable, SubmitResult
-from .signing import canonical_json, verify_document
+from .signing import canonical_json, public_hex, verify_document
 from .wagefile import BATCH_ID_RE, WageFileError, parse_envelope
 
 OUTGOING = "outgoing"
 INCOMING = "incoming"
 ACKED = "acked"
-BANK_KEYS_FILE = "bank-keys.json"
+REJECTED = "rejected"
 WAGE_SUFFIX = ".wage.json"
 STATEMENT_SUFFIX = ".stmt.json"
 RECEIPT_SUFFIX = ".receipt.json"
 ACCOUNT_SUFFIX = ".acct.json"
 ACCOUNT_RESULT_SUFFIX = ".acct-result.json"
 RECEIPT_DOMAIN = b"SHIMING-RECEIPT-V1\n"
+MAX_STATEMENT_FILE = 20 * 1024 * 1024  # as the HTTP callback takes
 ACCOUNT_RESULT_DOMAIN = b"SHIMING-ACCOUNT-CHECK-V1\n"
 
 
@@ -86,17 +91,17 @@ def visible_files(folder: Path, suffix: str) -> list[Path]:
 class FileExchangeConnector:
     """A BankConnector over an exchange folder pair; the platform also polls it for statements.
 
-    `bank_public_key` (the bank's Ed25519 key) makes receipts and account results verified; without
-    it they are trusted as the folder is. Statements are always verified by the platform's intake
-    with `wagefile.verify_statement`.
+    `bank_keys` — the bank's pinned keys (keys.PinnedBankKeys, a callable returning them such as
+    keys.PinnedKeysFile, an Ed25519 key or a list of keys) — makes receipts and account results
+    count only when signed by a pinned key; the platform always passes them. Statements are always
+    verified by the platform's intake with `wagefile.verify_statement`.
     """
 
-    def __init__(self, root: Path, *, bank_public_key: Ed25519PublicKey | None = None,
-                 timeout: float = 10.0, poll_interval: float = 0.1):
+    def __init__(self, root: Path, *, bank_keys=None, timeout: float = 10.0, poll_interval: float = 0.1):
         self.root = Path(root)
         self.outgoing = self.root / OUTGOING
         self.incoming = self.root / INCOMING
-        self.bank_public_key = bank_public_key
+        self.bank_keys = bank_keys
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.outgoing.mkdir(parents=True, exist_ok=True)
@@ -160,12 +165,16 @@ class FileExchangeConnector:
                             reason=doc.get("reason", ""))
 
     def poll_statement_files(self) -> list[tuple[str, bytes]]:
-        """`(file name, signed statement)` for every statement not yet acknowledged."""
+        """`(file name, signed statement)` for every statement not yet acknowledged. A file larger than
+        MAX_STATEMENT_FILE is cut there (and so refused as malformed); what cannot be read is skipped."""
         out = []
         for path in visible_files(self.incoming, STATEMENT_SUFFIX):
             try:
-                out.append((path.name, path.read_bytes()))
-            except FileNotFoundError:  # acknowledged meanwhile
+                if not path.is_file():
+                    continue
+                with path.open("rb") as fh:
+                    out.append((path.name, fh.read(MAX_STATEMENT_FILE + 1)))
+            except OSError:  # acknowledged meanwhile, or unreadable: never a reason to stop the others
                 continue
         return out
 
@@ -186,20 +195,44 @@ class FileExchangeConnector:
         except FileNotFoundError:
             pass  # acknowledged twice: nothing to do
 
-    def bank_keys(self) -> PublicKeys | None:
-        """The public keys the bank published in incoming/bank-keys.json (compare with the pinned ones)."""
-        path = self.incoming / BANK_KEYS_FILE
-        if not path.exists():
+    def reject(self, name: str) -> Path | None:
+        """Move a refused file out of the way, to incoming/rejected/, so it never blocks the next one."""
+        if "/" in name or name.startswith(".") or name in (ACKED, REJECTED):
+            raise ValueError(f"bad file name {name!r}")
+        rejected = self.incoming / REJECTED
+        rejected.mkdir(exist_ok=True)
+        target = rejected / name
+        if target.exists():  # the same name refused before: keep both
+            target = rejected / f"{name}.{time.time_ns()}"
+        try:
+            os.replace(self.incoming / name, target)
+        except FileNotFoundError:
             return None
-        return PublicKeys.from_json(path.read_bytes())
+        return target
+
+    def _trusted_keys(self) -> tuple | None:
+        keys = self.bank_keys
+        if keys is None:
+            return None
+        if callable(keys):
+            try:
+                keys = keys()
+            except BankKeysError:
+                return ()  # pinned keys configured but unreadable: trust nothing
+        return trusted_signing_keys(keys)
 
     def _read_signed(self, path: Path, domain: bytes) -> dict | None:
         try:
             doc = json.loads(path.read_bytes())
         except (FileNotFoundError, ValueError, UnicodeDecodeError):
             return None
+        except RecursionError:
+            return None
         if not isinstance(doc, dict):
             return None
-        if self.bank_public_key is not None and not verify_document(doc, self.bank_public_key, domain):
-            return None
+        trusted = self._trusted_keys()
+        if trusted is not None:
+            signer = doc.get("signer")
+            if not any(public_hex(key) == signer and verify_document(doc, key, domain) for key in trusted):
+                return None
         return doc

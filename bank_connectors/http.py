@@ -95,11 +95,14 @@ class HttpBankConnector:
         return data
 
     def keys(self) -> PublicKeys:
+        """What the bank's address answers for its keys (see `fetch_bank_keys`: compare, never trust)."""
         return fetch_bank_keys(self.base_url, self.timeout)
 
 
 def fetch_bank_keys(base_url: str, timeout: float = 10) -> PublicKeys:
-    """The bank's published public keys (GET /api/v1/keys). Pin them: compare with what you were given."""
+    """What the party at `base_url` says its public keys are (GET /api/v1/keys): for an operator to
+    compare fingerprints with the key file the bank provided out of band, never to trust. The
+    platform reads the bank's keys only from SHIMING_BANK_KEYS_FILE (keys.PinnedKeysFile)."""
     connector = HttpBankConnector(base_url, timeout)
     status, data = connector._request("GET", "/keys")
     if status != 200:

@@ -391,19 +391,93 @@ def sign_statement(stmt: Statement, bank_signing_key: Ed25519PrivateKey) -> byte
     return canonical_json(sign_document(_statement_document(stmt), bank_signing_key, STATEMENT_DOMAIN))
 
 
-def verify_statement(body: bytes, bank_public_key: Ed25519PublicKey) -> Statement:
-    """Check the bank's signature first, then the content. Raises StatementError."""
+
+
+def _too_deep(body: bytes, limit: int = 64) -> bool:
+    """True when the JSON nests more than `limit` levels (checked before parsing: json.loads recurses)."""
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def parse_json_document(body: bytes) -> dict:
+    """A JSON object from untrusted bytes, or StatementError("malformed"): never another exception.
+
+    Refused: not UTF-8, not JSON, deeper than a few levels, numbers that are not plain integers
+    (floats, NaN, Infinity, integers of more than 20 digits), and anything but an object on top.
+    """
+    if not isinstance(body, (bytes, bytearray)):
+        raise StatementError("malformed", "not bytes")
+    if _too_deep(bytes(body)):
+        raise StatementError("malformed", "nested too deeply")
     try:
-        obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        text = bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        raise StatementError("malformed", "not UTF-8") from None
+
+    def no_float(value):
+        raise ValueError("not an integer")
+
+    def small_int(value: str):
+        if len(value.lstrip("-")) > 20:
+            raise ValueError("integer too large")
+        return int(value)
+
+    try:
+        obj = json.loads(text, parse_float=no_float, parse_int=small_int, parse_constant=no_float)
+    except (ValueError, RecursionError):
         raise StatementError("malformed", "not JSON") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("signature"), str):
+    if not isinstance(obj, dict):
+        raise StatementError("malformed", "not a JSON object")
+    return obj
+
+
+def statement_signer(body: bytes) -> str:
+    """The `signer` a statement names (unverified), or "" — for audit rows about refused statements."""
+    try:
+        signer = parse_json_document(body).get("signer")
+    except StatementError:
+        return ""
+    return signer if isinstance(signer, str) and len(signer) == 64 else ""
+
+
+def verify_statement(body: bytes, bank_public_key) -> Statement:
+    """Check the bank's signature first, then the content. Raises StatementError, nothing else.
+
+    `bank_public_key` is the trusted Ed25519 key, a list of them, or pinned bank keys
+    (keys.PinnedBankKeys): a statement signed by any of them verifies (key rotation overlap).
+    """
+    from .keys import trusted_signing_keys
+
+    obj = parse_json_document(body)
+    if not isinstance(obj.get("signature"), str) or not isinstance(obj.get("signer"), str):
         raise StatementError("malformed", "not a signed statement")
-    if not verify_document(obj, bank_public_key, STATEMENT_DOMAIN):
+    trusted = [key for key in trusted_signing_keys(bank_public_key) if public_hex(key) == obj["signer"]]
+    if not trusted:
+        raise StatementError("bad_signature", "signed by a key that is not pinned for the bank")
+    if not verify_document(obj, trusted[0], STATEMENT_DOMAIN):
         raise StatementError("bad_signature", "the bank's signature does not verify")
     if set(obj) != STATEMENT_FIELDS or obj["type"] != "statement" or obj["version"] != STATEMENT_VERSION:
         raise StatementError("malformed", "wrong set of fields or version")
     try:
+        if not isinstance(obj["lines"], list):
+            raise StatementError("malformed", "lines is not a list")
         lines = []
         for item in obj["lines"]:
             if not isinstance(item, dict) or set(item) != set(STATEMENT_LINE_FIELDS):
@@ -412,8 +486,10 @@ def verify_statement(body: bytes, bank_public_key: Ed25519PublicKey) -> Statemen
         stmt = Statement(statement_id=obj["statement_id"], batch_id=obj["batch_id"], lines=lines,
                          issued_at=obj["issued_at"])
         _check_statement(stmt)
-    except TypeError as exc:
-        raise StatementError("malformed", str(exc)) from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, StatementError):
+            raise
+        raise StatementError("malformed", str(exc)[:200]) from None
     expected = _statement_totals(stmt)
     if any(obj[name] != value for name, value in expected.items()):
         raise StatementError("malformed", "the totals do not match the lines")

@@ -33,7 +33,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from activities.wage_run import SignedStepInput
-from bank_connectors.http import HttpBankConnector, fetch_bank_keys
+from bank_connectors.http import HttpBankConnector
+from bank_connectors.keys import load_pinned_bank_keys
 from bank_connectors.intake import intake_statement
 from bank_connectors.signing import public_hex
 from domain import signing, wage_table, workforce
@@ -44,6 +45,7 @@ from domain.services import Services
 from domain.settings import Settings
 from domain.wage_run import open_run, sign_step
 from shiming.db import migrate
+from shiming.seed_payroll import write_private_file
 from shiming.processes import free_port, http_ok, shiming_argv, wait_for
 from shiming.seed import seed_demo
 from shiming.seed_workforce import seed_workforce
@@ -60,9 +62,11 @@ CSV_HEADER = ["seq", "project_worker_id", "name", "days", "hours", "daily_rate_f
 
 
 def _services(home: Path, bank_url: str) -> Services:
+    # the bank's public key file, written by the bank (--keys-out) and pinned, as an operator would
     settings = Settings.from_env(env="test", home=str(home), database_url=f"sqlite:///{home / 'bench.db'}",
                                  secret_key="bench-" + "x" * 40, pii_key="33" * 32,
-                                 task_queue=f"bench-{uuid4()}", bank_url=bank_url)
+                                 task_queue=f"bench-{uuid4()}", bank_url=bank_url,
+                                 bank_keys_file=str(home / "bank-keys.json"))
     migrate(settings.database_url)
     services = Services.build(settings)
     seed_demo(services)
@@ -189,11 +193,11 @@ async def _drive(client, services: Services, project_id: int, accounts: dict[str
     phases["bank_submit"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    bank_keys = await asyncio.to_thread(fetch_bank_keys, services.settings.bank_url)
+    bank_keys = await asyncio.to_thread(load_pinned_bank_keys, services.settings.bank_keys_file)
     while (body := await asyncio.to_thread(bank.fetch_statement, batch.batch_id)) is None:
         await asyncio.sleep(0.05)
     t_statement = time.perf_counter()
-    intake = await asyncio.to_thread(intake_statement, services, body, bank_keys.signing, "bench")
+    intake = await asyncio.to_thread(intake_statement, services, body, bank_keys, "bench")
     await handle.signal(WageRunWorkflow.statement_arrived, StatementArrived(intake.statement_id))
     result = await handle.result()
     phases["bank_and_reconcile"] = time.perf_counter() - t
@@ -212,7 +216,9 @@ async def _drive(client, services: Services, project_id: int, accounts: dict[str
 
 async def run(workers: int, month: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="shiming-bench-wage-") as tmp:
-        home = Path(tmp)
+        home = Path(tmp) / "var"  # the platform's data directory; the bank's home is beside it
+        bank_home = Path(tmp) / "var-bank"
+        home.mkdir()
         bank_port = free_port()
         bank_url = f"http://127.0.0.1:{bank_port}"
         t_setup = time.perf_counter()
@@ -220,15 +226,15 @@ async def run(workers: int, month: str) -> dict:
         bank_proc = env = None
         try:
             project_id, accounts, ledger = _prepare(services, workers, month)
-            (home / "ledger.json").write_text(json.dumps(ledger, ensure_ascii=False), encoding="utf-8")
+            write_private_file(bank_home / "ledger.json", json.dumps(ledger, ensure_ascii=False).encode("utf-8"))
             platform = platform_keys(services)
-            with (home / "bank.log").open("wb") as log:
+            with (bank_home / "bank.log").open("wb") as log:
                 bank_proc = subprocess.Popen(shiming_argv(
-                    "bank", "--home", str(home / "bank"), "--port", str(bank_port),
-                    "--ledger", str(home / "ledger.json"),
+                    "bank", "--home", str(bank_home), "--port", str(bank_port),
+                    "--ledger", str(bank_home / "ledger.json"), "--keys-out", services.settings.bank_keys_file,
                     "--platform-key", public_hex(platform.signing.public_key()), "--pay-delay", "0"),
                     stdout=log, stderr=subprocess.STDOUT)
-            wait_for(lambda: http_ok(f"{bank_url}/api/v1/keys"), 300, "reference bank", bank_proc)
+            wait_for(lambda: http_ok(f"{bank_url}/api/v1/health"), 300, "reference bank", bank_proc)
             env = await WorkflowEnvironment.start_local(
                 dev_server_existing_path=temporal_cli(),
                 dev_server_extra_args=["--db-filename", str(home / "temporal.db")],
@@ -242,8 +248,8 @@ async def run(workers: int, month: str) -> dict:
                     figures = await _drive(env.client, services, project_id, accounts, month,
                                            HttpBankConnector(bank_url, timeout=60))
         except BaseException:
-            if bank_proc is not None and (home / "bank.log").exists():
-                sys.stderr.write((home / "bank.log").read_text(errors="replace")[-4000:])
+            if bank_proc is not None and (bank_home / "bank.log").exists():
+                sys.stderr.write((bank_home / "bank.log").read_text(errors="replace")[-4000:])
             raise
         finally:
             if env is not None:

@@ -3,6 +3,12 @@
 The signed wage table file is re-parsed and compared line by line with the database, so a wage
 line changed after signing is found; the sums must agree:
 Σ wage table = Σ lines = Σ first bank file, and Σ lines = Σ paid + Σ settled + Σ failed + Σ open.
+
+The lines are also compared with the bank's stored statements (re-verified with the pinned bank
+keys when they are configured): each answered batch has exactly one statement, which accounts for
+the whole batch; a line is paid exactly when the statement of the batch that carried it says paid,
+for the same amount; a line the statement says failed is failed, settled, or re-issued in a later
+batch.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from sqlalchemy import select
 
 from . import signing
 from . import wage_table as wt
-from .models import BankBatch, StoredFile, WageLine, WageRun, WageStepSignature
+from .models import BankBatch, BankStatement, StoredFile, WageLine, WageLineStatus, WageRun, WageStepSignature
 from .services import Services
 
 
@@ -84,7 +90,89 @@ def verify_run(services: Services, ref: str) -> RunReport:
                 p.append(f"Σ bank file version {batch.version} differs from the lines it paid")
         if sum(by_status.values()) != total:
             p.append("Σ paid + settled + failed + open differs from Σ lines")
+        p += _compare_with_statements(services, session, batches, lines, report.figures)
         return report
+
+
+def _pinned_keys(services: Services):
+    from bank_connectors.keys import BankKeysError, load_pinned_bank_keys
+
+    if not services.settings.bank_keys_file:
+        return None
+    try:
+        return load_pinned_bank_keys(services.settings.bank_keys_file)
+    except BankKeysError:
+        return None
+
+
+def _compare_with_statements(services: Services, session, batches, lines, figures: dict) -> list[str]:
+    from bank_connectors.wagefile import PAID, StatementError, parse_json_document, verify_statement
+
+    problems: list[str] = []
+    keys = _pinned_keys(services)
+    paid_by_statement = 0
+    statements_seen = 0
+    for batch in batches:
+        rows = list(session.scalars(select(BankStatement).where(BankStatement.batch_id == batch.batch_id)))
+        if batch.status == "answered" and not rows:
+            problems.append(f"bank file version {batch.version} is answered but no statement is stored")
+        if len(rows) > 1:
+            problems.append(f"bank file version {batch.version} has {len(rows)} statements")
+        carried = {x.file_seq: x for x in lines if x.batch_version == batch.version}
+        for row in rows:
+            statements_seen += 1
+            body = services.blobs.get(row.body_sha256)
+            try:
+                items = verify_statement(body, keys).lines if keys is not None else _unverified_lines(
+                    parse_json_document(body))
+            except (StatementError, LookupError, TypeError, ValueError) as exc:
+                problems.append(f"the statement of bank file version {batch.version} does not verify: "
+                                f"{getattr(exc, 'code', type(exc).__name__)}")
+                continue
+            seqs = [item.seq for item in items]
+            if sorted(seqs) != list(range(1, batch.line_count + 1)) \
+                    or sum(item.amount_fen for item in items) != batch.total_fen:
+                problems.append(f"the statement of bank file version {batch.version} does not account for "
+                                f"its {batch.line_count} line(s)")
+            said = {item.seq: item for item in items}
+            for seq, item in sorted(said.items()):
+                if item.status == PAID and row.applied_at is not None:
+                    paid_by_statement += item.amount_fen
+                line = carried.get(seq)
+                if line is None:
+                    if item.status == PAID:
+                        problems.append(f"bank file version {batch.version} line {seq} was paid by the bank "
+                                        f"but no wage line carries it")
+                    continue  # failed there, re-issued in a later batch
+                if item.amount_fen != line.net_fen:
+                    problems.append(f"line {line.seq}: the bank's statement says {item.amount_fen} fen, "
+                                    f"the line {line.net_fen} fen")
+                if row.applied_at is None:
+                    continue
+                if item.status == PAID and line.status != WageLineStatus.PAID:
+                    problems.append(f"line {line.seq} is {line.status} but the bank's statement says paid")
+                elif item.status != PAID and line.status == WageLineStatus.PAID:
+                    problems.append(f"line {line.seq} is paid but the bank's statement says {item.status}")
+            for seq, line in sorted(carried.items()):
+                if seq not in said and line.status == WageLineStatus.PAID:
+                    problems.append(f"line {line.seq} is paid but the bank's statement does not name it")
+        if not rows:
+            for line in lines:
+                if line.batch_version == batch.version and line.status == WageLineStatus.PAID:
+                    problems.append(f"line {line.seq} is paid but bank file version {batch.version} "
+                                    f"has no statement")
+    figures.update(statements=statements_seen, statement_paid_fen=paid_by_statement)
+    paid_lines = sum(x.net_fen for x in lines if x.status == WageLineStatus.PAID)
+    if statements_seen and paid_by_statement != paid_lines:
+        problems.append("Σ paid by the bank's statements differs from Σ paid lines")
+    return problems
+
+
+def _unverified_lines(doc: dict):
+    """Statement lines without the signature check (no pinned keys configured where verify-run runs)."""
+    from bank_connectors.wagefile import StatementLine
+
+    return [StatementLine(**item) for item in doc["lines"]]
 
 
 def format_report(report: RunReport) -> str:

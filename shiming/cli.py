@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from domain.services import Services
@@ -27,7 +28,11 @@ def cmd_seed(args) -> int:
     from shiming.seed_payroll import seed_payroll_demo
 
     services = _services()
-    logins = seed_demo(services) + seed_payroll_demo(services, services.settings.home / "bank-ledger.json")
+    from shiming.dev import bank_home_for
+
+    ledger = bank_home_for(services.settings.home) / "ledger.json"
+    logins = seed_demo(services) + seed_payroll_demo(services, ledger)
+    print(f"the reference bank's ledger: {ledger} (start it with `shiming bank --ledger {ledger}`)")
     for username, password, role in logins:
         print(f"{role:16} {username:14} {password}")
     return 0
@@ -61,7 +66,8 @@ def cmd_web(args) -> int:
 def cmd_dev(args) -> int:
     from shiming.dev import run_dev
 
-    return run_dev(web_port=args.port, temporal_port=args.temporal_port, ui_port=args.ui_port)
+    return run_dev(web_port=args.port, temporal_port=args.temporal_port, ui_port=args.ui_port,
+                   bank_port=args.bank_port)
 
 
 def cmd_bank(args) -> int:
@@ -73,7 +79,8 @@ def cmd_bank(args) -> int:
         return run_bank(home=Path(args.home), host=args.host, port=args.port, callback_url=args.callback_url,
                         exchange_dir=Path(args.exchange_dir) if args.exchange_dir else None,
                         ledger=Path(args.ledger) if args.ledger else None, platform_keys=args.platform_key,
-                        retry_cap=args.retry_cap, pay_delay=args.pay_delay)
+                        retry_cap=args.retry_cap, pay_delay=args.pay_delay,
+                        keys_out=Path(args.keys_out) if args.keys_out else None, key_id=args.key_id)
     except (ValueError, OSError) as exc:
         print(f"bank: {exc}", file=sys.stderr)
         return 2
@@ -139,9 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--temporal-port", type=int, default=7233)
     p.add_argument("--ui-port", type=int, default=8233)
+    p.add_argument("--bank-port", type=int, default=8700, help="the reference bank's port")
     p.set_defaults(func=cmd_dev)
     p = sub.add_parser("bank", help="run the reference bank (a separate party with its own ledger and keys)")
-    p.add_argument("--home", default="var/bank", help="the bank's data directory: database and key pairs")
+    p.add_argument("--home", default=os.environ.get("SHIMING_BANK_HOME") or "var-bank",
+                   help="the bank's own data directory (database, ledger, key pairs; mode 0700): never inside "
+                        "the platform's SHIMING_HOME (default $SHIMING_BANK_HOME or var-bank)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8700)
     p.add_argument("--callback-url", help="the platform's statement callback (POST, retried until 2xx)")
@@ -151,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="accept wage files signed by this Ed25519 key (64 hex digits or a file); repeatable")
     p.add_argument("--retry-cap", type=float, default=5.0, help="longest wait between callback attempts, s")
     p.add_argument("--pay-delay", type=float, default=0.0, help="seconds spent paying each line (demos)")
+    p.add_argument("--keys-out", help="write the bank's public key file here at start, for the platform to pin "
+                                      "(SHIMING_BANK_KEYS_FILE)")
+    p.add_argument("--key-id", help="the key id in that file (default: the start of the signing key)")
     p.set_defaults(func=cmd_bank)
     p = sub.add_parser("verify-run", help="check a wage run's signature chain and sums")
     p.add_argument("run", help="run id or workflow id (wage-run-<project>-<YYYY-MM>)")

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import time
+from pathlib import Path
 
 from domain.services import Services
 from domain.settings import Settings
@@ -14,6 +16,25 @@ from bank_connectors.keys import load_or_create_keys
 from bank_connectors.signing import public_hex
 from shiming.seed import seed_demo
 from shiming.seed_payroll import seed_payroll_demo
+
+
+def bank_home_for(platform_home: Path) -> Path:
+    """The reference bank's own home: $SHIMING_BANK_HOME, else a sibling of the platform's data
+    directory (var → var-bank). Never inside SHIMING_HOME: the bank's ledger holds full card numbers."""
+    platform_home = Path(platform_home).resolve()
+    home = Path(os.environ.get("SHIMING_BANK_HOME") or platform_home.parent / f"{platform_home.name}-bank").resolve()
+    if home == platform_home or platform_home in home.parents:
+        raise ValueError(f"the bank's home {home} must not be inside the platform's SHIMING_HOME {platform_home}")
+    return home
+
+
+def pin_bank_keys(bank_keys_file: Path, pinned: Path) -> None:
+    """The operator's step, done by the dev supervisor: copy the bank's public key file to where the
+    platform's processes read it (SHIMING_BANK_KEYS_FILE). The platform never fetches keys itself."""
+    pinned.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pinned.with_name(f".{pinned.name}.tmp")
+    shutil.copyfile(bank_keys_file, tmp)
+    os.replace(tmp, pinned)
 
 
 def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233, bank_port: int = 8700) -> int:
@@ -27,7 +48,15 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
     migrate(settings.database_url)
     services = Services.build(settings)
     logins = seed_demo(services)
-    logins += seed_payroll_demo(services, home / "bank-ledger.json")
+    try:
+        bank_home = bank_home_for(home)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    ledger = bank_home / "ledger.json"
+    logins += seed_payroll_demo(services, ledger)
+    bank_public_keys = bank_home / "public-keys.json"
+    pinned_keys = Path(settings.bank_keys_file) if settings.bank_keys_file else home / "bank-keys.json"
     platform_key = public_hex(load_or_create_keys(home / "platform_keys").signing.public_key())
 
     env = dict(os.environ)
@@ -38,6 +67,7 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
         SHIMING_TEMPORAL_UI_URL=f"http://127.0.0.1:{ui_port}",
         SHIMING_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
         SHIMING_BANK_URL=f"http://127.0.0.1:{bank_port}",
+        SHIMING_BANK_KEYS_FILE=str(pinned_keys),
         PYTHONUNBUFFERED="1",
     )
     group = ProcessGroup()
@@ -53,15 +83,19 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
         temporal = group.start("temporal", temporal_argv(temporal_port, ui_port, home / "temporal.db"), env,
                                home / "logs" / "temporal.log")
         wait_for(lambda: port_open(temporal_port), 60, "Temporal dev server", temporal)
+        os.close(os.open(bank_home / "bank.log", os.O_WRONLY | os.O_CREAT, 0o600))  # the bank's files: 0600
         bank = group.start("bank", shiming_argv(
-            "bank", "--home", str(home / "bank"), "--port", str(bank_port), "--ledger", str(home / "bank-ledger.json"),
-            "--platform-key", platform_key, "--callback-url", f"http://127.0.0.1:{web_port}/api/bank/statements"),
-            env, home / "logs" / "bank.log")
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{bank_port}/api/v1/keys"), 60, "reference bank", bank)
+            "bank", "--home", str(bank_home), "--port", str(bank_port), "--ledger", str(ledger),
+            "--platform-key", platform_key, "--callback-url", f"http://127.0.0.1:{web_port}/api/bank/statements",
+            "--keys-out", str(bank_public_keys)),
+            env, bank_home / "bank.log")
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{bank_port}/api/v1/health"), 60, "reference bank", bank)
+        if not settings.bank_keys_file:  # keys pinned by the operator are left alone
+            pin_bank_keys(bank_public_keys, pinned_keys)
         group.start("worker", shiming_argv("worker"), env, None)
         web = group.start("web", shiming_argv("web", "--port", str(web_port)), env, home / "logs" / "web.log")
         wait_for(lambda: http_ok(f"http://127.0.0.1:{web_port}/login"), 60, "web app", web)
-        print(_banner(web_port, ui_port, logins), flush=True)
+        print(_banner(web_port, ui_port, logins, bank_home, bank_port), flush=True)
         while not stopping:
             exited = group.first_exited()
             if exited:
@@ -78,14 +112,15 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
         print("all processes stopped", flush=True)
 
 
-def _banner(web_port: int, ui_port: int, logins: list[tuple[str, str, str]]) -> str:
+def _banner(web_port: int, ui_port: int, logins: list[tuple[str, str, str]], bank_home: Path,
+            bank_port: int = 8700) -> str:
     lines = [
         "",
         "shiming is running (Ctrl-C stops everything):",
         f"  web app      http://127.0.0.1:{web_port}/",
         f"  apply        http://127.0.0.1:{web_port}/register/",
         f"  Temporal UI  http://127.0.0.1:{ui_port}/",
-        "  reference bank http://127.0.0.1:8700/api/v1/keys (its own ledger under var/bank)",
+        f"  reference bank http://127.0.0.1:{bank_port}/ (its own home, ledger and log: {bank_home})",
         "  demo logins (role, username, password):",
     ]
     lines += [f"    {role:16} {user:14} {pw}" for user, pw, role in logins]

@@ -7,6 +7,7 @@ for a workforce.
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def bind_demo_account(services: Services, project_id: int) -> None:
                           signing.sign(key, document), key.key_id)
 
 
+def write_private_file(path: Path, data: bytes) -> None:
+    """`data` at `path`, mode 0600 in a 0700 directory: the bank's ledger holds full card numbers, so it
+    lives in the bank's own home, never under the platform's SHIMING_HOME."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
 def seed_payroll_demo(services: Services, ledger_path: Path, workers: int = 30) -> list[tuple[str, str, str]]:
     """Returns the demo logins it adds (username, password, role) and writes the bank's ledger."""
     with services.Session() as session:
@@ -80,8 +92,7 @@ def seed_payroll_demo(services: Services, ledger_path: Path, workers: int = 30) 
                 # one closed card, so the demo shows a failed line and its re-issue
                 cards.append({"number": workforce.card_number_of(services.cipher, card), "holder_name": worker.name,
                               "status": "closed" if i == 0 else "open"})
-    ledger_path.parent.mkdir(parents=True, exist_ok=True)
-    ledger_path.write_text(json.dumps({
+    write_private_file(ledger_path, json.dumps({
         "accounts": [{"number": WAGE_ACCOUNT_NUMBER, "name": WAGE_ACCOUNT_NAME, "kind": "wage", "status": "open"}],
-        "cards": cards}, ensure_ascii=False))
+        "cards": cards}, ensure_ascii=False).encode("utf-8"))
     return [(u, f"{p} (security password {s})", Role.PAYROLL_SPECIALIST) for u, p, s, _d in SPECIALISTS]

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-import functools
 
 from activities.account_binding import AccountBindingActivities
 from activities.refusal import is_business_refusal
@@ -20,11 +19,10 @@ from pathlib import Path
 from temporalio.service import RPCError, RPCStatusCode
 
 from bank_connectors.exchange import FileExchangeConnector
-from bank_connectors.http import HttpBankConnector, fetch_bank_keys
+from bank_connectors.http import HttpBankConnector
 from bank_connectors.intake import intake_statement
-from bank_connectors.protocol import BankUnavailable
+from bank_connectors.keys import BankKeysError, PinnedKeysFile, load_or_create_keys
 from bank_connectors.wagefile import StatementError
-from bank_connectors.keys import load_or_create_keys
 from domain import notify
 from domain.services import Services
 from workflows.account_binding import WageAccountBindingWorkflow
@@ -42,41 +40,57 @@ def platform_keys(services: Services):
     return load_or_create_keys(services.settings.home / "platform_keys")
 
 
-def exchange_connector(services: Services) -> FileExchangeConnector | None:
+def pinned_bank_keys(services: Services) -> PinnedKeysFile:
+    """The bank's keys as provisioned out of band (SHIMING_BANK_KEYS_FILE), re-read when the file
+    changes. Never fetched from the bank's address or read from the exchange folder."""
+    return PinnedKeysFile(services.settings.bank_keys_file or None)
+
+
+def exchange_connector(services: Services, bank_keys: PinnedKeysFile | None = None) -> FileExchangeConnector | None:
     folder = services.settings.bank_exchange_dir
-    return FileExchangeConnector(Path(folder)) if folder else None
-
-
-def _published_keys(connector: FileExchangeConnector):
-    keys = connector.bank_keys()
-    if keys is None:
-        raise BankUnavailable("the bank has not published its keys in the exchange folder yet")
-    return keys
+    if not folder:
+        return None
+    return FileExchangeConnector(Path(folder), bank_keys=bank_keys or pinned_bank_keys(services))
 
 
 def wage_run_activities(services: Services) -> WageRunActivities:
-    exchange = exchange_connector(services)
-    if exchange is not None:
-        return WageRunActivities(services, exchange, platform_keys(services).signing,
-                                 functools.cache(lambda: _published_keys(exchange)))
-    url = services.settings.bank_url
-    return WageRunActivities(services, HttpBankConnector(url), platform_keys(services).signing,
-                             functools.cache(lambda: fetch_bank_keys(url)))
+    keys = pinned_bank_keys(services)
+    exchange = exchange_connector(services, keys)
+    connector = exchange if exchange is not None else HttpBankConnector(services.settings.bank_url)
+    return WageRunActivities(services, connector, platform_keys(services).signing, keys)
+
+
+def take_statement_file(services: Services, connector: FileExchangeConnector, keys: PinnedKeysFile,
+                        name: str, body: bytes):
+    """Intake of one file from incoming/: the IntakeResult, or None when the file was refused — then it
+    is audited and moved to incoming/rejected/, so it never blocks the files after it. Any other
+    error (the database, say) leaves the file where it is, to be taken again next round."""
+    pinned = keys()  # BankKeysError: nothing is judged without pinned keys; the file waits for the operator
+    try:
+        return intake_statement(services, body, pinned, "exchange")
+    except StatementError as exc:  # any bytes at all end here or in a result (wagefile.verify_statement)
+        log.warning("refused statement file %s: %s (audited, moved to incoming/rejected/)", name, exc.code)
+    connector.reject(name)
+    return None
 
 
 async def watch_exchange_forever(client: Client, services: Services, connector: FileExchangeConnector,
                                  interval: float = 1.0) -> None:
-    """The incoming side of the exchange folder: statements are verified, stored once, signal their
-    wage run, and only then are acknowledged (moved to incoming/acked/)."""
+    """The incoming side of the exchange folder: each statement file is verified with the pinned keys,
+    checked against its batch and stored once, signals its wage run, and only then is acknowledged
+    (moved to incoming/acked/). A refused file is moved to incoming/rejected/; one file's trouble never
+    holds up the next."""
+    keys = pinned_bank_keys(services) if connector.bank_keys is None else connector.bank_keys
     while True:
         try:
-            for name, body in await asyncio.to_thread(connector.poll_statement_files):
-                keys = await asyncio.to_thread(_published_keys, connector)
-                try:
-                    result = await asyncio.to_thread(intake_statement, services, body, keys.signing, "exchange")
-                except StatementError:
-                    log.warning("refused statement file %s (audited)", name)
-                    await asyncio.to_thread(connector.ack, name)  # keep it out of the loop; the audit row stays
+            files = await asyncio.to_thread(connector.poll_statement_files)
+        except Exception:  # noqa: BLE001 - keep watching; the failure is logged and retried
+            log.exception("exchange folder could not be read")
+            files = []
+        for name, body in files:
+            try:
+                result = await asyncio.to_thread(take_statement_file, services, connector, keys, name, body)
+                if result is None:
                     continue
                 try:
                     await client.get_workflow_handle(result.workflow_id).signal(
@@ -85,8 +99,10 @@ async def watch_exchange_forever(client: Client, services: Services, connector: 
                     if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: the run has completed
                         raise
                 await asyncio.to_thread(connector.ack, name)
-        except Exception:  # noqa: BLE001 - keep watching; the failure is logged and retried
-            log.exception("exchange folder round failed")
+            except BankKeysError as exc:
+                log.error("statement file %s waits: %s", name, exc)
+            except Exception:  # noqa: BLE001 - this file is retried next round; the others go on
+                log.exception("statement file %s: will retry", name)
         await asyncio.sleep(interval)
 
 

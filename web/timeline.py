@@ -77,6 +77,14 @@ ROUND_OPENED = _l("Review round %(round)s opened, due %(due)s")
 ROUND_CLOSED = _l("Review round %(round)s closed: %(outcome)s")
 # decisions that have their own audit row: the closing of their round adds nothing
 DECISIONS_AUDITED = ("approve", "reject", "return_for_correction")
+# bank statements a person must know about (docs/bank-protocol.md §5, §7)
+ACTIONS.update({
+    "bank_statement.refused": _l("A bank statement was refused: it does not account for every line of the bank file"),
+    "bank_statement.conflict": _l("A second, different bank statement arrived for a bank file; it was not applied "
+                                  "and a task was opened for the payroll specialists"),
+    "bank_statement.refused_at_apply": _l("A bank statement could not be applied and was set aside; the run waits "
+                                          "for the bank's statement"),
+})
 
 
 @dataclass
@@ -149,7 +157,9 @@ def case_timeline(session: Session, business_key: str, workflow_id: Optional[str
         def after_time(moment: datetime) -> tuple[int, int]:
             return sum(1 for row in rows if row.created_at <= moment) - 1, 2
 
-        for task in session.scalars(select(HumanTask).where(HumanTask.workflow_id == workflow_id)):
+        # review rounds only: a bank statement conflict's task is told by its own audit row
+        for task in session.scalars(select(HumanTask).where(HumanTask.workflow_id == workflow_id,
+                                                            HumanTask.kind != "bank_statement_conflict")):
             key = (causes[task.round - 1], 1) if task.round <= len(causes) else after_time(task.created_at)
             keyed.append((key, Entry(task.created_at, "task.open", str(ROUND_OPENED) % {
                 "round": task.round, "due": local_time(task.due_at)})))

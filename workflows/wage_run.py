@@ -41,6 +41,9 @@ with workflow.unsafe.imports_passed_through():
 ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=HEARTBEAT_TIMEOUT,
                      retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)))
 REMIND_AFTER = timedelta(days=3)
+# a statement refused when it is applied is recorded and the run waits on (issue 8, point 9)
+PATCH_STATEMENT_REFUSAL_WAITS = "statement-refusal-waits"
+STATEMENT_REFUSALS = ("StatementRefused", "UnknownStatement")
 
 
 class Step:
@@ -84,6 +87,7 @@ class WageRunStatus:
     maker_checker: bool = True
     money_in_flight: bool = False  # a submitted batch the bank has not fully answered
     cancelling: bool = False  # an administrator's cancel was accepted
+    refused_statements: list[str] = field(default_factory=list)  # refused when applied: recorded, waited on
 
 
 def _refuse(message: str, code: str) -> None:
@@ -106,6 +110,7 @@ class WageRunWorkflow:
         self._seen_statements: set[str] = set()
         self._cancel: Optional[BeginCancelInput] = None
         self._answered_since_submit = False
+        self._refused_statements: list[str] = []
 
     @workflow.run
     async def run(self, inp: WageRunInput) -> ReconcileState:
@@ -142,10 +147,7 @@ class WageRunWorkflow:
                     lambda: bool(self._statements) or self._step != Step.RECONCILE or self._all_closed())
                 if self._statements:
                     statement_id = self._statements.pop(0)
-                    self._reconcile = await workflow.execute_activity_method(
-                        WageRunActivities.apply_statement, ApplyStatementInput(inp.run_id, statement_id),
-                        **ACTIVITY_OPTS)
-                    self._answered_since_submit = True
+                    await self._apply_statement(statement_id)
                     continue
                 break
             if self._step == Step.BANK_FILE:  # a re-issue batch waits for its signed submission
@@ -156,6 +158,26 @@ class WageRunWorkflow:
         self._step = Step.COMPLETED
         await workflow.execute_activity_method(WageRunActivities.complete_run, RunRef(inp.run_id), **ACTIVITY_OPTS)
         return self._reconcile
+
+    async def _apply_statement(self, statement_id: str) -> None:
+        try:
+            self._reconcile = await workflow.execute_activity_method(
+                WageRunActivities.apply_statement, ApplyStatementInput(self._inp.run_id, statement_id),
+                **ACTIVITY_OPTS)
+            self._answered_since_submit = True
+        except ActivityError as exc:
+            cause = exc.cause
+            # Asked only when a statement is refused, so histories without a refusal replay unchanged,
+            # a recorded history where the refusal failed the run still fails the same way, and an
+            # administrator's Retry (a reset to the task that saw the refusal) now waits on.
+            if (isinstance(cause, ApplicationError) and cause.type in STATEMENT_REFUSALS
+                    and workflow.patched(PATCH_STATEMENT_REFUSAL_WAITS)):
+                # a refusal from outside never fails the run: the activity audited it; wait for the next
+                self._refused_statements.append(statement_id)
+                self._seen_statements.discard(statement_id)  # delivered again (say, once its key is pinned): tried again
+                workflow.logger.info("statement refused when applied (%s); waiting on", cause.type)
+                return
+            raise
 
     def _all_closed(self) -> bool:
         return (self._step == Step.RECONCILE and self._reconcile is not None
@@ -326,4 +348,5 @@ class WageRunWorkflow:
     def status(self) -> WageRunStatus:
         return WageRunStatus(self._step, self._table_uploaded_by, self._batch, self._reconcile, list(self._statements),
                              getattr(self, "_inp", WageRunInput(0)).maker_checker, self._money_in_flight(),
-                             self._cancel is not None)
+                             self._cancel is not None,
+                             list(self._refused_statements))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import queue
 import threading
 import unicodedata
@@ -93,10 +94,25 @@ def parse_platform_key(text: str) -> str:
     return candidate.lower()
 
 
+def prepare_home(home: Path) -> None:
+    """The bank's own home: mode 0700, its database created 0600 (SQLite gives the -wal and -shm
+    files the database's mode). It holds card numbers in the clear, as a bank's ledger does, so it
+    is never inside the platform's data directory (docs/operations.md)."""
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(home, 0o700)
+    db = home / "bank.db"
+    fd = os.open(db, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for path in (db, home / "bank.db-wal", home / "bank.db-shm"):
+        if path.exists():
+            os.chmod(path, 0o600)
+
+
 class ReferenceBank:
     def __init__(self, config: BankConfig):
         self.config = config
-        config.home.mkdir(parents=True, exist_ok=True)
+        prepare_home(config.home)
         self.engine = create_engine(f"sqlite:///{config.home / 'bank.db'}",
                                     connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(self.engine, "connect", _sqlite_pragmas)

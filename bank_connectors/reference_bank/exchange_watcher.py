@@ -6,7 +6,7 @@ import logging
 import threading
 from pathlib import Path
 
-from ..exchange import (ACCOUNT_RESULT_DOMAIN, ACCOUNT_RESULT_SUFFIX, ACCOUNT_SUFFIX, BANK_KEYS_FILE, INCOMING,
+from ..exchange import (ACCOUNT_RESULT_DOMAIN, ACCOUNT_RESULT_SUFFIX, ACCOUNT_SUFFIX, INCOMING,
                         OUTGOING, RECEIPT_DOMAIN, RECEIPT_SUFFIX, WAGE_SUFFIX, visible_files, write_atomic)
 from ..signing import canonical_json, sign_document
 from ..wagefile import BATCH_ID_RE, WageFileError, parse_envelope
@@ -24,7 +24,6 @@ class ExchangeWatcher:
         self.outgoing.mkdir(parents=True, exist_ok=True)
         self.incoming.mkdir(parents=True, exist_ok=True)
         self._seen: set[tuple[str, int, int]] = set()
-        write_atomic(self.incoming / BANK_KEYS_FILE, bank.keys.public().to_json())
 
     def run(self, stop: threading.Event, interval: float) -> None:
         while not stop.is_set():

@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from activities.wage_run import (
     ApplyStatementInput, BuildBatchInput, SettleLineInput, SignedStepInput, WageRunActivities, reconcile_state,
 )
-from bank_connectors.intake import intake_statement
+from bank_connectors.intake import StatementConflict, intake_statement
 from bank_connectors.keys import load_or_create_keys
 from bank_connectors.protocol import AccountCheckResult, SubmitResult
 from bank_connectors.wagefile import (
@@ -290,14 +290,15 @@ def _run_scenario(services, tmp_path_factory, amounts, paid, fate):
         assert state.paid_fen == state_before.paid_fen + paid2
         paid_fen += paid2
 
-    # a late, out-of-order statement for batch 1 claiming everything was paid changes nothing
+    # a late, second statement for batch 1 claiming everything was paid is a conflict: refused at
+    # intake, never stored or applied, and it changes nothing (issue 8: audited, a task opened)
     before_late = _counts(services)
     state_before = acts.apply_statement(ApplyStatementInput(run_id, "ST1"))
     late = bank.statement(batch.batch_id, "ST1-LATE", {l.seq: True for l in file_lines})
-    intake_statement(services, late, bank_keys.public().signing, "test")
-    assert acts.apply_statement(ApplyStatementInput(run_id, "ST1-LATE")) == state_before
-    lines_before, stmts_before = before_late
-    assert _counts(services) == (lines_before, stmts_before + 1)
+    with pytest.raises(StatementConflict):
+        intake_statement(services, late, bank_keys.public().signing, "test")
+    assert acts.apply_statement(ApplyStatementInput(run_id, "ST1")) == state_before
+    assert _counts(services) == before_late
 
     # the final reconciliation: Σ table == Σ paid + Σ failed + Σ settled, and the counts add up
     final = reconcile_state(services.Session(), run_id)

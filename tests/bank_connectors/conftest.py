@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bank_connectors.http import HttpBankConnector
-from bank_connectors.keys import KeyPairs, load_or_create_keys
+from bank_connectors.keys import KeyPairs, PinnedBankKeys, load_or_create_keys, load_pinned_bank_keys
 from bank_connectors.signing import public_hex
 from shiming.processes import ProcessGroup, free_port, http_ok, shiming_argv, wait_for
 from tests.bank_connectors.wage_files import LEDGER
@@ -109,6 +109,7 @@ class BankProcess:
         self.port = port or free_port()
         self.args = args
         self.group = ProcessGroup()
+        self.keys_file = home.parent / f"{home.name}-public-keys.json"  # --keys-out: what the platform pins
 
     @property
     def url(self) -> str:
@@ -116,7 +117,8 @@ class BankProcess:
 
     def start(self) -> "BankProcess":
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
-        argv = shiming_argv("bank", "--home", str(self.home), "--port", str(self.port), *self.args)
+        argv = shiming_argv("bank", "--home", str(self.home), "--port", str(self.port),
+                            "--keys-out", str(self.keys_file), *self.args)
         proc = self.group.start("bank", argv, env, self.home.parent / f"{self.home.name}.log")
         try:
             wait_for(lambda: http_ok(self.url + "/api/v1/health"), 20, "reference bank", proc)
@@ -130,6 +132,10 @@ class BankProcess:
 
     def stop(self) -> None:
         self.group.stop_all()
+
+    def pinned_keys(self) -> PinnedBankKeys:
+        """The bank's public keys as the operator copies them to the platform (never fetched)."""
+        return load_pinned_bank_keys(self.keys_file)
 
     def connector(self) -> HttpBankConnector:
         return HttpBankConnector(self.url, timeout=5)

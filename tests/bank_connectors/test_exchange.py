@@ -27,8 +27,7 @@ def _until(fetch, timeout: float = 10):
 
 @pytest.fixture
 def exchange(bank, exchange_dir) -> FileExchangeConnector:
-    keys = fetch_bank_keys(bank.url)
-    return FileExchangeConnector(exchange_dir, bank_public_key=keys.signing, timeout=10)
+    return FileExchangeConnector(exchange_dir, bank_keys=bank.pinned_keys(), timeout=10)
 
 
 def _statement_for(connector: FileExchangeConnector, batch_id: str, signing_key):
@@ -42,8 +41,8 @@ def _statement_for(connector: FileExchangeConnector, batch_id: str, signing_key)
 
 
 def test_wage_file_dropped_in_outgoing_is_paid_and_its_statement_appears_in_incoming(bank, exchange, platform_keys):
-    keys = exchange.bank_keys()
-    assert keys is not None and keys.to_dict() == fetch_bank_keys(bank.url).to_dict()
+    keys = bank.pinned_keys()
+    assert keys.current.to_dict()["signing"] == fetch_bank_keys(bank.url).to_dict()["signing"]
     assert isinstance(exchange, BankConnector)
     batch_id = new_batch_id()
     envelope = sealed(batch_id, platform_keys, keys, people=(OPEN_CARD, CLOSED_CARD))
@@ -65,7 +64,7 @@ def test_wage_file_dropped_in_outgoing_is_paid_and_its_statement_appears_in_inco
 
 
 def test_exchange_submission_is_idempotent_and_conflicts_are_refused(bank, exchange, platform_keys):
-    keys = exchange.bank_keys()
+    keys = bank.pinned_keys()
     batch_id = new_batch_id()
     envelope = sealed(batch_id, platform_keys, keys)
     assert not exchange.submit_wage_file(batch_id, envelope, batch_id).duplicate
@@ -78,7 +77,7 @@ def test_exchange_submission_is_idempotent_and_conflicts_are_refused(bank, excha
 
 
 def test_altered_file_in_outgoing_gets_a_refusal_receipt(bank, exchange, platform_keys):
-    keys = exchange.bank_keys()
+    keys = bank.pinned_keys()
     batch_id = new_batch_id()
     obj = json.loads(sealed(batch_id, platform_keys, keys))
     raw = bytearray(b64decode(obj["ciphertext"]))
@@ -106,7 +105,7 @@ def test_account_check_without_a_bank_is_unavailable(tmp_path):
     connector = FileExchangeConnector(tmp_path, timeout=0.3)
     with pytest.raises(BankUnavailable):
         connector.validate_account(AccountCheck(PAYER_ACCOUNT, PAYER_NAME, "k-1"))
-    assert connector.poll_statements() == [] and connector.receipt("B-1") is None and connector.bank_keys() is None
+    assert connector.poll_statements() == [] and connector.receipt("B-1") is None
 
 
 def test_files_appear_whole_and_exclusive_creation_keeps_the_first(tmp_path):
@@ -118,3 +117,21 @@ def test_files_appear_whole_and_exclusive_creation_keeps_the_first(tmp_path):
     assert path.read_bytes() == b"third"
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temporary files left behind
 
+
+
+def test_an_account_answer_planted_in_incoming_counts_for_nothing(exchange, tmp_path):
+    """The folder carries no trust: an answer signed by anyone but a pinned bank key is passed over,
+    and the bank's own answer is the one taken."""
+    from bank_connectors.exchange import ACCOUNT_RESULT_DOMAIN, ACCOUNT_RESULT_SUFFIX, account_request_stem
+    from bank_connectors.keys import load_or_create_keys
+    from bank_connectors.signing import sign_document
+
+    attacker = load_or_create_keys(tmp_path / "attacker")
+    key = f"bind-planted-{time.monotonic_ns()}"
+    number = "6222029999999999999"  # not in the bank's ledger
+    forged = {"type": "account-check-result", "idempotency_key": key, "account_number": number,
+              "ok": True, "code": "", "reason": ""}
+    write_atomic(exchange.incoming / (account_request_stem(key) + ACCOUNT_RESULT_SUFFIX),
+                 canonical_json(sign_document(forged, attacker.signing, ACCOUNT_RESULT_DOMAIN)))
+    result = exchange.validate_account(AccountCheck(number, PAYER_NAME, key))
+    assert (result.ok, result.code) == (False, "NOT_FOUND")

@@ -14,8 +14,7 @@ from sqlalchemy import select
 from domain import wage_account as wa
 from domain.models import Account, Project, WageAccount
 from domain.wage_run import open_run
-from shiming.processes import free_port, http_ok, shiming_argv, wait_for
-from tests.bank_connectors.conftest import write_ledger
+from tests.bank_connectors.wage_files import LEDGER
 from tests.bank_connectors.wage_files import PAYER_ACCOUNT, PAYER_NAME
 from tests.e2e.test_registration_browser import login
 from tests.helpers.stack import start_stack
@@ -33,12 +32,8 @@ def stack(tmp_path_factory):
     home = tmp_path_factory.mktemp("binding")
     s = start_stack(home, web=False, worker=False)
     try:
-        bank_port = free_port()
-        s.extra_env["SHIMING_BANK_URL"] = f"http://127.0.0.1:{bank_port}"
-        ledger = write_ledger(home / "ledger.json")
-        bank = s.group.start("bank", shiming_argv("bank", "--home", str(home / "bank"), "--port", str(bank_port),
-                                                  "--ledger", str(ledger)), s.env(), home / "bank.log")
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{bank_port}/api/v1/health"), 60, "reference bank", bank)
+        s.pin_bank_keys()
+        _proc, s.extra_env["SHIMING_BANK_URL"] = s.start_bank(LEDGER)
         s.start_worker()
         s.start_web()
         with s.services.Session() as session:

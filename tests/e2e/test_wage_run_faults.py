@@ -33,7 +33,7 @@ from domain.models import (
     Account, AuditLog, BankBatch, BankStatement, Project, ProjectWorker, WageLine, WageRun, Worker,
 )
 from domain.wage_run import open_run
-from shiming.processes import free_port, http_ok, shiming_argv, wait_for
+from shiming.processes import free_port
 from shiming.seed_workforce import seed_workforce
 from tests.domain.scan_samples import minimal_pdf
 from tests.e2e.test_wage_run_processes import _account, _poll, _prepare_platform_data, _step
@@ -53,21 +53,16 @@ def stack(tmp_path_factory):
     try:
         bank_port = free_port()
         s.extra_env["SHIMING_BANK_URL"] = f"http://127.0.0.1:{bank_port}"
+        s.pin_bank_keys()
         s.start_web()
         platform = load_or_create_keys(s.services.settings.home / "platform_keys")
         ledger = _prepare_platform_data(s.services)
         for card in ledger["cards"]:
             card["status"] = "open"
-        (home / "ledger.json").write_text(json.dumps(ledger))
-        bank = s.group.start("bank", shiming_argv(
-            "bank", "--home", str(home / "bank"), "--port", str(bank_port),
-            "--callback-url", f"{s.web_url}/api/bank/statements", "--ledger", str(home / "ledger.json"),
-            "--platform-key", public_hex(platform.signing.public_key()), "--retry-cap", "0.5",
-            "--pay-delay", str(PAY_DELAY)),
-            s.env(), home / "bank.log")
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{bank_port}/api/v1/keys"), 60, "reference bank", bank)
-        s.bank_url = f"http://127.0.0.1:{bank_port}"
-        s.bank_db = home / "bank" / "bank.db"
+        _proc, s.bank_url = s.start_bank(ledger, "--callback-url", f"{s.web_url}/api/bank/statements",
+                                         "--platform-key", public_hex(platform.signing.public_key()),
+                                         "--retry-cap", "0.5", "--pay-delay", str(PAY_DELAY), port=bank_port)
+        s.bank_db = s.bank_home / "bank.db"
         s.extra_env["SHIMING_FAULT_PAUSE"] = "1"
         s.start_worker()
     except BaseException:

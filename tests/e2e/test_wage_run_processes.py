@@ -27,7 +27,7 @@ from domain.models import (
 from domain.passwords import hash_password
 from domain.verify_run import verify_run
 from domain.wage_run import open_run, sign_step
-from shiming.processes import free_port, http_ok, shiming_argv, wait_for
+from shiming.processes import free_port, shiming_argv
 from shiming.seed_workforce import generate_card_number, seed_workforce
 from tests.domain.scan_samples import minimal_pdf
 from tests.helpers.stack import run_in_thread, start_stack
@@ -49,17 +49,13 @@ def stack(tmp_path_factory):
     try:
         bank_port = free_port()
         s.extra_env["SHIMING_BANK_URL"] = f"http://127.0.0.1:{bank_port}"
+        s.pin_bank_keys()
         s.start_web()  # the bank's callback target
         platform = load_or_create_keys(s.services.settings.home / "platform_keys")
-        ledger = _prepare_platform_data(s.services)
-        (home / "ledger.json").write_text(json.dumps(ledger))
-        bank = s.group.start("bank", shiming_argv(
-            "bank", "--home", str(home / "bank"), "--port", str(bank_port),
-            "--callback-url", f"{s.web_url}/api/bank/statements", "--ledger", str(home / "ledger.json"),
-            "--platform-key", public_hex(platform.signing.public_key()), "--retry-cap", "1"),
-            s.env(), home / "bank.log")
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{bank_port}/api/v1/keys"), 60, "reference bank", bank)
-        s.bank_url = f"http://127.0.0.1:{bank_port}"
+        _proc, s.bank_url = s.start_bank(_prepare_platform_data(s.services), "--callback-url",
+                                         f"{s.web_url}/api/bank/statements",
+                                         "--platform-key", public_hex(platform.signing.public_key()),
+                                         "--retry-cap", "1", port=bank_port)
         s.start_worker()
     except BaseException:
         print(s.logs())
@@ -250,13 +246,22 @@ def test_no_full_number_in_the_process_logs_or_temporal_histories(stack):
     """SEC-1 / issue 4: after the runs above, the platform's log files (worker, web, Temporal) and the
     histories of every finished workflow — raw as stored, and decoded — hold no full ID number, card
     number, phone or account number."""
-    from tests.helpers.pii_sweep import known_pii, leaks, sweep_files
+    from tests.helpers.pii_sweep import home_files, known_pii, leaks, sweep_files, sweep_home
 
     known = known_pii(stack.services)
     assert len([k for k in known.values() if k == "card_number"]) >= 5
     logs = [stack.home / f"{name}.log" for name in ("worker", "web", "temporal")]
     assert all(path.exists() for path in logs)
     assert sweep_files(logs, known) == {}
+    # issue 8, point 10: every file under SHIMING_HOME — databases, blobs, logs, the Temporal database
+    swept = {p.relative_to(stack.home).parts[0] for p in home_files(stack.home)}
+    assert {"shiming.db", "temporal.db", "blobs", "worker.log"} <= swept, swept
+    assert sweep_home(stack.home, known) == {}
+    # the bank's ledger (full card numbers, as a bank's must be) lives in the bank's own home
+    assert stack.bank_home.stat().st_mode & 0o777 == 0o700
+    for name in ("bank.db", "ledger.json"):
+        assert (stack.bank_home / name).stat().st_mode & 0o777 == 0o600, name
+    assert sweep_home(stack.bank_home, known) != {}  # the sweep does find them where they are
 
     async def histories():
         raw = await Client.connect(stack.temporal_address)  # no codec: what Temporal stores

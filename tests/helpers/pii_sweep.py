@@ -64,3 +64,17 @@ def sweep_files(paths: Iterable[Path], known: dict[str, str]) -> dict[str, list[
             if hits:
                 found[str(path)] = hits
     return found
+
+
+def home_files(home: Path) -> list[Path]:
+    """Every file under a data directory (SHIMING_HOME): databases and their -wal files, blobs, keys,
+    logs, the Temporal dev server's database; nothing is left out by name."""
+    return sorted(p for p in Path(home).rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def sweep_home(home: Path, known: dict[str, str]) -> dict[str, list[str]]:
+    """Full ID, card, phone and account numbers found in any file under `home`, by path."""
+    files = home_files(home)
+    if not files:
+        raise AssertionError(f"nothing to sweep under {home}")
+    return sweep_files(files, known)

@@ -5,7 +5,9 @@ Each runs as its own OS process, on free loopback ports, with its own data direc
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,12 +104,49 @@ class Stack:
         self.group.stop_all()
         self.services.engine.dispose()
 
+    @property
+    def bank_home(self) -> Path:
+        """The reference bank's own home: a sibling of the platform's, never inside it."""
+        return self.home.parent / f"{self.home.name}-bank"
+
+    @property
+    def pinned_bank_keys(self) -> Path:
+        """Where the platform reads the bank's keys (SHIMING_BANK_KEYS_FILE), copied there out of band."""
+        return self.home / "bank-keys.json"
+
+    def pin_bank_keys(self) -> None:
+        """Point the platform's processes at the pinned key file (before they start)."""
+        self.extra_env["SHIMING_BANK_KEYS_FILE"] = str(self.pinned_bank_keys)
+
+    def start_bank(self, ledger: dict, *args: str, port: Optional[int] = None, name: str = "bank",
+                   home: Optional[Path] = None, pin: bool = True):
+        """`shiming bank` in its own home with `ledger`; its public key file is copied to the pinned
+        place (the operator's out-of-band step) unless `pin` is False. Returns (process, url)."""
+        home = home or self.bank_home
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ledger_path = home / "ledger.json"
+        ledger_path.write_text(json.dumps(ledger, ensure_ascii=False), encoding="utf-8")
+        os.chmod(ledger_path, 0o600)
+        port = port or free_port()
+        keys_out = home / "public-keys.json"
+        os.close(os.open(home / "bank.log", os.O_WRONLY | os.O_CREAT, 0o600))
+        proc = self.group.start(name, shiming_argv(
+            "bank", "--home", str(home), "--port", str(port), "--ledger", str(ledger_path),
+            "--keys-out", str(keys_out), *args), self.env(), home / "bank.log")
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: http_ok(f"{url}/api/v1/health"), 60, "reference bank", proc)
+        if pin:
+            tmp = self.pinned_bank_keys.with_name(".bank-keys.tmp")
+            shutil.copyfile(keys_out, tmp)
+            os.replace(tmp, self.pinned_bank_keys)
+        return proc, url
+
     def logs(self) -> str:
         parts = []
-        for name in ("temporal", "worker", "web", "bank"):
-            path = self.home / f"{name}.log"
+        for path in [self.home / f"{name}.log" for name in ("temporal", "worker", "web")] + [
+                self.bank_home / "bank.log"]:
             if path.exists():
-                parts.append(f"--- {name}.log ---\n" + path.read_text(errors="replace")[-4000:])
+                parts.append(f"--- {path.name} ---\n" + path.read_text(errors="replace")[-4000:])
         return "\n".join(parts)
 
 

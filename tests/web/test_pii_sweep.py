@@ -76,3 +76,29 @@ def test_no_page_or_export_shows_a_full_number_to_any_role(app, services, world,
         if hits:
             problems.append(f"log {record.name}: {hits}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_home_sweep_reads_every_file_under_the_data_directory(tmp_path):
+    """The sweep of SHIMING_HOME finds a full number wherever it is: a nested log, a SQLite database,
+    a member of a zip container; and it finds nothing in a clean directory."""
+    import sqlite3
+    import zipfile
+
+    from tests.helpers.pii_sweep import sweep_home
+
+    card, id_number = "6222021234567890123", "45010219900101123X"
+    known = {card: "card_number", id_number: "id_number"}
+    home = tmp_path / "home"
+    (home / "logs" / "old").mkdir(parents=True)
+    (home / "logs" / "old" / "bank.log").write_text("nothing here\n")
+    assert sweep_home(home, known) == {}
+    (home / "logs" / "old" / "bank.log").write_text(f"paid card {card}\n")
+    with sqlite3.connect(home / "ledger.db") as db:
+        db.execute("CREATE TABLE card (number TEXT)")
+        db.execute("INSERT INTO card VALUES (?)", (card,))
+    with zipfile.ZipFile(home / "table.xlsx", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/sharedStrings.xml", f"<t>{id_number}</t>")
+    found = sweep_home(home, known)
+    assert set(found) == {str(home / "logs" / "old" / "bank.log"), str(home / "ledger.db"),
+                          str(home / "table.xlsx")}, found
+    assert found[str(home / "table.xlsx")] == [f"id_number …{id_number[-4:]}"]

@@ -217,7 +217,8 @@ async def test_the_bank_refuses_and_the_refusal_says_why(dev, services, number, 
 
 async def test_the_exchange_folder_connector_validates_too(dev_env, refbank, tmp_path):
     """A worker configured with SHIMING_BANK_EXCHANGE_DIR asks the bank through the folder."""
-    exchange_services = make_services(tmp_path / "exchange-platform", bank_exchange_dir=str(refbank.exchange_dir))
+    exchange_services = make_services(tmp_path / "exchange-platform", bank_exchange_dir=str(refbank.exchange_dir),
+                                      bank_keys_file=str(refbank.keys_file))
     try:
         async with registration_harness(dev_env, exchange_services) as harness:
             project_id = demo_project(exchange_services)

@@ -1,26 +1,33 @@
 """Machine-to-machine endpoints. The bank's statement callback is authenticated by the bank's
-Ed25519 signature over the body (docs/bank-protocol.md), not by a session, so it is CSRF-exempt."""
+Ed25519 signature over the body, checked against the bank keys pinned in configuration
+(SHIMING_BANK_KEYS_FILE; docs/bank-protocol.md, docs/signing.md), not by a session, so it is
+CSRF-exempt. Nothing the caller sends is a reason for a 500: a refused body gets a 400 and an
+audit row."""
 from __future__ import annotations
 
-import functools
+import logging
 
 from flask import Blueprint, current_app, jsonify, request
 from temporalio.service import RPCError, RPCStatusCode
 
-from bank_connectors.http import fetch_bank_keys
-from bank_connectors.intake import intake_statement
-from bank_connectors.protocol import BankUnavailable
+from bank_connectors.intake import StatementConflict, intake_statement, record_refusal
+from bank_connectors.keys import BankKeysError, PinnedKeysFile
 from bank_connectors.wagefile import StatementError
 from workflows.wage_run import StatementArrived, WageRunWorkflow
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger("shiming.web.api")
 
 MAX_STATEMENT_BYTES = 20 * 1024 * 1024
+KEYS_EXTENSION = "shiming.bank_keys"
 
 
-@functools.cache
-def _bank_keys(url: str):
-    return fetch_bank_keys(url)
+def _pinned_keys():
+    """The pinned bank keys of this app (the file is re-read when it changes)."""
+    ext = current_app.extensions
+    if KEYS_EXTENSION not in ext:
+        ext[KEYS_EXTENSION] = PinnedKeysFile(ext["shiming"]["services"].settings.bank_keys_file or None)
+    return ext[KEYS_EXTENSION]()
 
 
 @bp.post("/bank/statements")
@@ -29,15 +36,19 @@ def bank_statement():
     services, bridge = ext["services"], ext["bridge"]
     body = request.get_data(cache=False)
     if not body or len(body) > MAX_STATEMENT_BYTES:
+        record_refusal(services, body[:1024], "callback", "empty or too large", detail={"bytes": len(body)})
         return jsonify(error="BAD_REQUEST"), 400
     try:
-        keys = _bank_keys(services.settings.bank_url)
-    except BankUnavailable:
-        return jsonify(error="BANK_KEYS_UNAVAILABLE"), 503  # the bank retries
+        keys = _pinned_keys()
+    except BankKeysError as exc:
+        log.error("bank statement not taken: %s", exc)
+        return jsonify(error="BANK_KEYS_NOT_CONFIGURED"), 503  # the bank retries; the operator pins the keys
     try:
-        result = intake_statement(services, body, keys.signing, source="callback")
+        result = intake_statement(services, body, keys, source="callback")
+    except StatementConflict as exc:
+        return jsonify(error=exc.code, reason=exc.detail), 409
     except StatementError as exc:
-        return jsonify(error=exc.args[0] if exc.args else "refused"), 400
+        return jsonify(error=exc.code, reason=exc.detail[:200]), 400
     # signalled every time, duplicates included: the workflow ignores a statement it has seen
     try:
         bridge.run(lambda client: client.get_workflow_handle(result.workflow_id).signal(

@@ -21,6 +21,7 @@ from domain import signing
 from domain.uploads import UploadError, check_scan, check_xlsx, read_upload
 from domain.models import (
     Account,
+    AuditLog,
     BankBatch,
     BankCard,
     Project,
@@ -40,7 +41,7 @@ from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
 from ..formutil import flash_form_problem
 from ..core import bridge, call_process_code, remote_addr, services
 from .. import i18n
-from ..i18n import bank_failure, refusal_message, upload_message
+from ..i18n import bank_failure, local_time, refusal_message, upload_message
 from ..scoping import get_or_404
 from ..security import SCAN_CSP, require_roles
 from .table_report import problems_of, readable_report
@@ -277,6 +278,20 @@ def _error_report(db, run_id: int) -> Optional[StoredFile]:
                      .order_by(StoredFile.id.desc()).limit(1))
 
 
+STATEMENT_PROBLEMS = ("bank_statement.refused", "bank_statement.conflict", "bank_statement.refused_at_apply")
+
+
+def _statement_problems(db, workflow_id: str) -> list[dict]:
+    """Bank statements of this run that were refused or conflict: the audit rows, newest first."""
+    from ..timeline import ACTIONS
+
+    rows = db.scalars(select(AuditLog).where(AuditLog.business_key == workflow_id,
+                                             AuditLog.action.in_(STATEMENT_PROBLEMS))
+                      .order_by(AuditLog.id.desc()).limit(20))
+    return [{"action": row.action, "when": local_time(row.created_at), "text": str(ACTIONS[row.action])}
+            for row in rows]
+
+
 @bp.route("/run/<int:run_id>")
 def run(run_id: int):
     which = request.args.get("lines", "all")
@@ -301,6 +316,7 @@ def run(run_id: int):
             error_report=report, has_key=has_key,
             cancel_reason=cancel_reason(db, run) if run.status == "cancelled" else "",
             table_problems=problems_of(services().blobs.get(report.sha256)) if report else [],
+            statement_problems=_statement_problems(db, run.workflow_id),
         )
     view = _query_status(context["run"].workflow_id)
     batch = getattr(view, "batch", None) if view is not None else None
