@@ -68,6 +68,7 @@ STATEMENT_REFUSALS = {
     "malformed": _l("the statement is not in the agreed format"),
     "unknown_batch": _l("it answers no bank file the platform sent"),
     "unknown batch": _l("it answers no bank file the platform sent"),
+    "incomplete": _l("it does not account for every line of the bank file exactly once"),
 }
 STATEMENT_REFUSED_OTHER = _l("the statement could not be accepted")
 # actors that are not people: audit rows name them "system" and "bank (<channel>)"
@@ -79,7 +80,6 @@ ROUND_CLOSED = _l("Review round %(round)s closed: %(outcome)s")
 DECISIONS_AUDITED = ("approve", "reject", "return_for_correction")
 # bank statements a person must know about (docs/bank-protocol.md §5, §7)
 ACTIONS.update({
-    "bank_statement.refused": _l("A bank statement was refused: it does not account for every line of the bank file"),
     "bank_statement.conflict": _l("A second, different bank statement arrived for a bank file; it was not applied "
                                   "and a task was opened for the payroll specialists"),
     "bank_statement.refused_at_apply": _l("A bank statement could not be applied and was set aside; the run waits "

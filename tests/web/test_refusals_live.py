@@ -108,7 +108,8 @@ def bank(home):
 
 @pytest.fixture(scope="module")
 def services(home, bank):
-    svc = make_services(home / "platform", bank_url=bank.url, payload_keys=TEST_PAYLOAD_KEY)
+    svc = make_services(home / "platform", bank_url=bank.url, payload_keys=TEST_PAYLOAD_KEY,
+                        bank_keys_file=str(bank.keys_file))  # the bank's keys, pinned
     yield svc
     svc.engine.dispose()
 
