@@ -176,6 +176,12 @@ class ProjectRegistrationWorkflow:
             await workflow.execute_activity_method(
                 RegistrationActivities.assign_review_task, AssignTaskInput(inp.task_id, inp.actor_id, True),
                 **ACTIVITY_OPTS)
+        except ActivityError:
+            # refused by the database (an unknown account): the case stays in the queue, or no
+            # reviewer could ever claim it again. Histories before this fix kept the claimant.
+            if workflow.patched("registration-claim-refusal-keeps-unclaimed"):
+                self._claimant = None
+            raise
         finally:
             self._busy = False
 

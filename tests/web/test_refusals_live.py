@@ -413,9 +413,10 @@ def test_registration_resubmit_stale_and_finished_refusals(app, client, services
     assert_refused(app, page, web_log, "StaleTask", wid)
     web_log.clear()
 
-    # an account the process does not know (on the other case: a refused claim leaves its claimant set)
-    text = through_wrapper(app, lambda b: b.update(other["workflow_id"], ProjectRegistrationWorkflow.claim,
-                                                    ClaimInput(999_999, other["task_id"])))
+    # an account the process does not know: refused by the claim's activity, and the case stays in
+    # the queue (the real reviewer's claim right after must succeed)
+    text = through_wrapper(app, lambda b: b.update(wid, ProjectRegistrationWorkflow.claim,
+                                                    ClaimInput(999_999, task2)))
     assert expected(app, "UnknownActor") in text and GENERIC not in text
     web_log.clear()
 

@@ -74,6 +74,25 @@ async def refused_updates(h: RegistrationHarness) -> RegistrationCase:
     return case
 
 
+async def claim_refused_then_approved(h: RegistrationHarness) -> RegistrationCase:
+    """The claim's activity refuses an account the database does not know: the case stays in the
+    queue (patch `registration-claim-refusal-keeps-unclaimed`) and a real reviewer claims it."""
+    from workflows.registration import ClaimInput, ProjectRegistrationWorkflow
+
+    case = await h.start_case()
+    task = await case.open_task()
+    try:
+        await case.handle.execute_update(ProjectRegistrationWorkflow.claim, ClaimInput(999_999, task.id))
+    except WorkflowUpdateFailedError as exc:
+        assert exc.cause.cause.type == "UnknownActor", exc.cause
+    else:
+        raise AssertionError("an unknown account claimed the case")
+    await case.claim("reviewer")
+    await case.decide("reviewer", Decision.APPROVE)
+    await case.result()
+    return case
+
+
 async def cancelled(h: RegistrationHarness) -> RegistrationCase:
     case = await h.start_case()
     await case.open_task()
@@ -113,6 +132,7 @@ DEV_SERVER: dict[str, Scenario] = {
     "reject": reject,
     "refused_updates": refused_updates,
     "cancelled": cancelled,
+    "claim_refused_then_approved": claim_refused_then_approved,
 }
 TIME_SKIPPING: dict[str, Scenario] = {
     "overdue_escalated_then_approved": overdue_escalated_then_approved,

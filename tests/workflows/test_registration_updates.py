@@ -180,6 +180,23 @@ async def test_release_by_reviewer_other_than_claimant_is_refused(dev):
     await refused(case, case.unclaim("reviewer2"), "NotClaimant")
 
 
+async def test_claim_refused_by_its_activity_leaves_the_case_unclaimed(dev, services):
+    """The validator passes but the activity refuses (an account the database does not know): the
+    case must not stay claimed by nobody-real, or no reviewer could ever claim it again."""
+    from workflows.registration import ClaimInput, ProjectRegistrationWorkflow
+
+    case = await dev.start_case()
+    task = await case.open_task()
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await case.handle.execute_update(ProjectRegistrationWorkflow.claim, ClaimInput(999_999, task.id))
+    assert failed.value.cause.cause.type == "UnknownActor"
+    view = await case.status()
+    assert view.claimant_id is None and view.waiting_on == "queue"
+    await case.claim("reviewer")
+    assert (await case.status()).claimant_id == account_id(services, "reviewer")
+    assert await case.decide("reviewer", Decision.APPROVE) == "approved"
+
+
 @pytest.mark.parametrize("decision", [Decision.REJECT, Decision.RETURN])
 @pytest.mark.parametrize("reason", ["", "   "], ids=["empty", "blank"])
 async def test_rejection_or_return_without_reason_is_refused(dev, decision, reason):
