@@ -168,6 +168,22 @@ def _open_run(session, run_id: int) -> WageRun:
     return run
 
 
+def _refuse_unpayable(session, run_id: int, wanted: str) -> None:
+    """Refuse a batch of the run's `wanted` lines that could not be built: no such line
+    (`EmptyBatch`), or a worker without a current bank card (`MissingCard`, with the line numbers)."""
+    line_t, card_t = WageLine.__table__, BankCard.__table__
+    seqs = list(session.scalars(select(line_t.c.seq).where(line_t.c.run_id == run_id, line_t.c.status == wanted)
+                                .order_by(line_t.c.seq)))
+    if not seqs:
+        raise _refuse("no lines to pay in this batch", "EmptyBatch")
+    carded = select(card_t.c.worker_id).where(card_t.c.is_current.is_(True))
+    missing = list(session.scalars(select(line_t.c.seq).where(
+        line_t.c.run_id == run_id, line_t.c.status == wanted, line_t.c.worker_id.not_in(carded))
+        .order_by(line_t.c.seq)))
+    if missing:
+        raise _refuse(f"{len(missing)} worker(s) have no bank card", "MissingCard", missing[:50])
+
+
 class WageRunActivities:
     def __init__(self, services: Services, connector: BankConnector, platform_signing_key,
                  bank_keys: Callable[[], PublicKeys]):
@@ -256,6 +272,9 @@ class WageRunActivities:
         with self.s.Session.begin() as session:
             run = _open_run(session, inp.run_id)
             self._blob(session, inp.file_id, inp.content_sha256)
+            # refuse here what would refuse the first batch, before the signature and step are
+            # written: otherwise the database says "bank file" while the process still waits here
+            _refuse_unpayable(session, run.id, WageLineStatus.PENDING)
             if self._record(session, inp, "signed_sheet"):
                 run.sheet_file_id, run.step = inp.file_id, "bank_file"
                 actor = session.get(Account, inp.actor_id)

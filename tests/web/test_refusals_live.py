@@ -26,7 +26,7 @@ import pytest
 from flask_babel import force_locale
 from markupsafe import escape
 from openpyxl import load_workbook
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bank_connectors.keys import load_or_create_keys
 from bank_connectors.signing import public_hex
@@ -579,6 +579,7 @@ def test_wage_table_and_signed_sheet_refusals(app, client, services, engine, pay
     page = send_sheet(client, run)
     assert_refused(app, page, web_log, "EmptyBatch", wid, PAYROLL_REFUSALS)
     assert_worker_logged_one_line(web_log, "EmptyBatch", wid)
+    assert_still_at_signed_sheet(services, engine, run)
     web_log.clear()
     with services.Session.begin() as db:
         db.execute(update(WageLine).where(WageLine.run_id == run["id"]).values(status=WageLineStatus.PENDING))
@@ -591,6 +592,7 @@ def test_wage_table_and_signed_sheet_refusals(app, client, services, engine, pay
         card_id = card.id
     page = send_sheet(client, run)
     assert_refused(app, page, web_log, "MissingCard", wid, PAYROLL_REFUSALS)
+    assert_still_at_signed_sheet(services, engine, run)
     web_log.clear()
     with services.Session.begin() as db:
         db.get(BankCard, card_id).is_current = True
@@ -599,6 +601,17 @@ def test_wage_table_and_signed_sheet_refusals(app, client, services, engine, pay
         page = send_sheet(client, run)
     assert_refused(app, page, web_log, "SignatureRefused", wid, PAYROLL_REFUSALS)
     web_log.clear()
+
+
+def assert_still_at_signed_sheet(services, engine, run) -> None:
+    """A refused step 2 writes nothing: the database and the process both still wait for the sheet."""
+    from domain.models import WageRun, WageStepSignature
+
+    assert run_step(engine, run) == Step.SIGNED_SHEET
+    with services.Session() as db:
+        assert db.get(WageRun, run["id"]).step == "signed_sheet"
+        assert db.scalar(select(func.count()).select_from(WageStepSignature).where(
+            WageStepSignature.run_id == run["id"], WageStepSignature.step == "signed_sheet")) == 0
 
 
 def signed_input(services, username: str, run, step: str, sha: str, file_id=None, batch_version: int = 0):
