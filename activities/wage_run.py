@@ -275,6 +275,11 @@ class WageRunActivities:
                 return BatchInfo(existing.batch_id, existing.version, existing.file_sha256, existing.line_count,
                                  existing.total_fen, existing.file_id)
             run = _open_run(session, inp.run_id)
+            if inp.version > 1:  # a re-issue: never to the card the bank has refused
+                stuck = wr.lines_on_failed_card(session, run.id)
+                if stuck:
+                    raise _refuse(f"{len(stuck)} failed line(s) would be re-issued to the card that failed",
+                                  wr.SAME_FAILED_CARD, [line.seq for line in stuck[:50]])
             project = session.get(Project, run.project_id)
             account = session.get(WageAccount, run.wage_account_id)
             wanted = WageLineStatus.PENDING if inp.version == 1 else WageLineStatus.FAILED
