@@ -296,7 +296,7 @@ def _needs_new_card(db, run_id: int) -> list[dict]:
     """The failed lines a re-issue would send to the card the bank refused, with the worker's name."""
     stuck = lines_on_failed_card(db, run_id)
     names = dict(db.execute(select(Worker.id, Worker.name).where(
-        Worker.id.in_({line.worker_id for line in stuck})))) if stuck else {}
+        Worker.id.in_({line.worker_id for line in stuck}))).all()) if stuck else {}
     return [{"id": line.line_id, "seq": line.seq, "name": names.get(line.worker_id, ""),
              "failure": bank_failure(line.failure_code)} for line in stuck]
 
