@@ -176,7 +176,9 @@ def sign_step(Session: sessionmaker, account_id: int, security_password: str, ru
 
 # the statement failure codes that are about the card itself (bank_connectors/wagefile.py
 # FAILURE_CODES): closed, unknown to the bank, or in another holder's name. A line failed for one
-# of them fails again on the same card, so it is re-issued only once the worker has another card.
+# of them fails again on the same card, so it is re-issued only once the worker has another card
+# (or, for the holder's name, once the bank confirms the card in the worker's name: the re-issue
+# activity asks it).
 CARD_FAILURES = (CARD_CLOSED, CARD_UNKNOWN, NAME_MISMATCH)
 SAME_FAILED_CARD = "SameFailedCard"  # the refusal code of a re-issue that would use such a card
 
@@ -187,13 +189,14 @@ class SameCardLine:
     seq: int
     worker_id: int
     failure_code: str
+    card_id: int
 
 
 def lines_on_failed_card(session: Session, run_id: int) -> list[SameCardLine]:
     """Failed lines of the run whose card failure is still the worker's current card: a re-issue
     would send them to the card the bank has refused. Table order."""
     rows = session.execute(
-        select(WageLine.id, WageLine.seq, WageLine.worker_id, WageLine.failure_code)
+        select(WageLine.id, WageLine.seq, WageLine.worker_id, WageLine.failure_code, WageLine.card_id)
         .join(BankCard, BankCard.id == WageLine.card_id)
         .where(WageLine.run_id == run_id, WageLine.status == WageLineStatus.FAILED,
                WageLine.failure_code.in_(CARD_FAILURES), BankCard.is_current.is_(True))

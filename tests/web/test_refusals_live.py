@@ -838,6 +838,45 @@ def test_a_failed_card_is_replaced_through_the_bank_before_the_reissue_pays(app,
     assert good not in page
 
 
+def test_a_line_failed_for_the_holders_name_goes_to_the_same_card_once_the_bank_confirms_it(
+        app, client, services, engine, payroll, bank, web_log):
+    """The holder's name: the re-issue asks the bank about the same card in the worker's name; it is
+    refused while the bank still differs, and goes to that card once the bank's record agrees."""
+    web_log.set_level(logging.INFO)
+    run = new_run(services, engine, payroll, "holder-name")
+    wid = run["workflow_id"]
+    batch = to_bank_file_step(client, services, engine, payroll, run)
+    lines = lines_of(services, run)
+    with services.Session() as db:  # the bank knows every card; the first under another spelling
+        known = [{"number": services.cipher.decrypt(db.get(BankCard, line.card_id).card_number_enc, "card_number"),
+                  "holder_name": db.get(Worker, line.worker_id).name, "status": "open"} for line in lines]
+    real_name = known[0]["holder_name"]
+    known[0] = dict(known[0], holder_name=real_name + "某")
+    bank.admin("cards", known)
+    as_specialist(client, services, "payroll_b")
+    send_bank_file(client, run, batch.version)
+    deliver_statement(client, bank, batch.batch_id)
+    poll(lambda: reconciled(engine, run, failed_lines=1, open_lines=1), "the failed line")
+    assert lines_of(services, run)[0].failure_code == "NAME_MISMATCH"
+    page = client.get(f"/payroll/run/{run['id']}").get_data(as_text=True)
+    assert 'id="needs-new-card"' in page and "姓名更正且银行确认" in page
+
+    page = post(client, f"/payroll/run/{run['id']}/reissue")  # the bank still has the other name
+    assert_refused(app, page, web_log, "SameFailedCard", wid, PAYROLL_REFUSALS)
+    web_log.clear()
+
+    bank.admin("cards", [dict(known[0], holder_name=real_name)])  # the bank's record corrected
+    post(client, f"/payroll/run/{run['id']}/reissue")
+    assert "SameFailedCard" not in web_log.text and run_step(engine, run) == Step.BANK_FILE
+    batch2 = engine.run(lambda c: c.get_workflow_handle(wid).query(WageRunWorkflow.status)).batch
+    send_bank_file(client, run, batch2.version)
+    deliver_statement(client, bank, batch2.batch_id)
+    poll(lambda: engine.run(lambda c: c.get_workflow_handle(wid).describe()).status.name == "COMPLETED",
+         "the run to complete")
+    again = lines_of(services, run)[0]
+    assert (again.status, again.batch_version, again.card_id) == ("paid", 2, lines[0].card_id)
+
+
 def second_project(services) -> int:
     """A project approved from a registration (it has no wage account yet)."""
     from tests.web.conftest import create_registration

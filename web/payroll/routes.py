@@ -35,6 +35,7 @@ from domain.models import (
 from domain.registration import fen_to_yuan
 from domain.rules import mask_card_number
 from domain.wage_run import WageRunError, cancel_reason, maker_checker_required, open_run, sign_step
+from bank_connectors.wagefile import NAME_MISMATCH
 from domain.wage_run import SAME_FAILED_CARD, lines_on_failed_card
 from domain.workforce import current_cards
 from domain.wage_table import prefill_xlsx
@@ -298,7 +299,8 @@ def _needs_new_card(db, run_id: int) -> list[dict]:
     names = dict(db.execute(select(Worker.id, Worker.name).where(
         Worker.id.in_({line.worker_id for line in stuck}))).all()) if stuck else {}
     return [{"id": line.line_id, "seq": line.seq, "name": names.get(line.worker_id, ""),
-             "failure": bank_failure(line.failure_code)} for line in stuck]
+             "failure": bank_failure(line.failure_code), "name_mismatch": line.failure_code == NAME_MISMATCH}
+            for line in stuck]
 
 
 def _error_report(db, run_id: int) -> Optional[StoredFile]:
