@@ -17,6 +17,7 @@ from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.wage_run import SettleLineInput, SignedStepInput
+from bank_connectors.wagefile import NAME_MISMATCH
 from domain import signing
 from domain.uploads import UploadError, check_scan, check_xlsx, read_upload
 from domain.models import (
@@ -35,7 +36,6 @@ from domain.models import (
 from domain.registration import fen_to_yuan
 from domain.rules import mask_card_number
 from domain.wage_run import WageRunError, cancel_reason, maker_checker_required, open_run, sign_step
-from bank_connectors.wagefile import NAME_MISMATCH
 from domain.wage_run import SAME_FAILED_CARD, lines_on_failed_card
 from domain.workforce import current_cards
 from domain.wage_table import prefill_xlsx
