@@ -286,7 +286,7 @@ class WageRunActivities:
                 stuck = [line for line in wr.lines_on_failed_card(session, run.id) if line.line_id not in confirmed]
                 if stuck:
                     raise _refuse(f"{len(stuck)} failed line(s) would be re-issued to the card that failed",
-                                  wr.SAME_FAILED_CARD, [line.seq for line in stuck[:50]])
+                                  "SameFailedCard", [line.seq for line in stuck[:50]])
             project = session.get(Project, run.project_id)
             account = session.get(WageAccount, run.wage_account_id)
             wanted = WageLineStatus.PENDING if inp.version == 1 else WageLineStatus.FAILED

@@ -180,7 +180,6 @@ def sign_step(Session: sessionmaker, account_id: int, security_password: str, ru
 # (or, for the holder's name, once the bank confirms the card in the worker's name: the re-issue
 # activity asks it).
 CARD_FAILURES = (CARD_CLOSED, CARD_UNKNOWN, NAME_MISMATCH)
-SAME_FAILED_CARD = "SameFailedCard"  # the refusal code of a re-issue that would use such a card
 
 
 @dataclass
@@ -194,7 +193,7 @@ class SameCardLine:
 
 def lines_on_failed_card(session: Session, run_id: int) -> list[SameCardLine]:
     """Failed lines of the run whose card failure is still the worker's current card: a re-issue
-    would send them to the card the bank has refused. Table order."""
+    would send them to the card the bank has refused (refused `SameFailedCard`). Table order."""
     rows = session.execute(
         select(WageLine.id, WageLine.seq, WageLine.worker_id, WageLine.failure_code, WageLine.card_id)
         .join(BankCard, BankCard.id == WageLine.card_id)

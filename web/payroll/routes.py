@@ -36,7 +36,7 @@ from domain.models import (
 from domain.registration import fen_to_yuan
 from domain.rules import mask_card_number
 from domain.wage_run import WageRunError, cancel_reason, maker_checker_required, open_run, sign_step
-from domain.wage_run import SAME_FAILED_CARD, lines_on_failed_card
+from domain.wage_run import lines_on_failed_card
 from domain.workforce import current_cards
 from domain.wage_table import prefill_xlsx
 from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
@@ -93,9 +93,9 @@ PAYROLL_REFUSALS = {
     "StatementRefused": _l("A bank statement failed verification: it was not applied."),
     "MissingCard": _l("A worker of the table has no payroll card."),
     "EmptyBatch": _l("The wage table has no line to pay."),
-    SAME_FAILED_CARD: _l("A failed line cannot be re-issued to the card the bank refused (closed, unknown to the "
-                         "bank or in another name). The project account replaces the worker's payroll card "
-                         "first; or mark the line as settled otherwise."),
+    "SameFailedCard": _l("A failed line cannot be re-issued to the card the bank refused (closed, unknown to the "
+                       "bank or in another name). The project account replaces the worker's payroll card "
+                       "first; or mark the line as settled otherwise."),
     "Cancelling": _l("This wage run is being cancelled by an administrator: no further step is possible."),
 }
 
