@@ -30,7 +30,10 @@ from shiming.seed_workforce import generate_card_number, generate_id_number, see
 from bank_connectors.http import HttpBankConnector
 from shiming.processes import free_port
 from tests.bank_connectors.conftest import BankProcess
+from domain.services import Services
+from tests.conftest import make_settings
 from tests.web.conftest import PASSWORDS, login, upload
+from web import create_app
 from web.core import BANK_CONNECTOR
 from tests.web.fakes import FakeExecution
 from workflows.worker_exit import CancelExitRequest, ExitState, WorkerExitStatus, WorkerExitWorkflow
@@ -295,6 +298,43 @@ def test_a_card_is_not_stored_while_the_bank_cannot_check_it(project_client, app
     assert response.status_code == 422 and "暂时无法连接银行核验此卡" in page and number not in page
     assert _current(services, worker_id).id == old.id and _counts(services) == before
     assert _audit(services, "worker.card_replace") == []
+
+
+@pytest.fixture(scope="module")
+def exchange_bank(tmp_path_factory):
+    """The reference bank on an exchange folder pair (no HTTP for the platform)."""
+    base = tmp_path_factory.mktemp("card-exchange")
+    process = BankProcess(base / "bank", "--exchange-dir", str(base / "exchange"))
+    process.start()
+    try:
+        yield base / "exchange", process
+    finally:
+        process.stop()
+
+
+def test_with_an_exchange_folder_the_card_is_checked_through_it(services, bridge, site, exchange_bank, tmp_path):
+    """SHIMING_BANK_EXCHANGE_DIR set: the web asks the bank through the folder, trusting only answers
+    signed by the pinned bank keys (SHIMING_BANK_KEYS_FILE)."""
+    folder, bank = exchange_bank
+    svc = Services.build(make_settings(tmp_path, bank_exchange_dir=str(folder), bank_keys_file=str(bank.keys_file)))
+    try:
+        client = create_app(svc, bridge, {"TESTING": True, "WTF_CSRF_ENABLED": False}).test_client()
+        assert login(client, "project").status_code == 302
+        pw_id, worker_id = site["pw_ids"][0], site["worker_ids"][0]
+        old, name = _current(services, worker_id), _worker_name(services, worker_id)
+        closed, good = generate_card_number(random.Random(91), "621700"), generate_card_number(random.Random(92), "621700")
+        bank.admin("cards", [{"number": closed, "holder_name": name, "status": "closed"},
+                             {"number": good, "holder_name": name, "status": "open"}])
+        response = client.post(f"/project/workers/{pw_id}/card", data={
+            "bank_name": "中国建设银行", "card_number": closed, "password": PASSWORDS["project"]})
+        assert response.status_code == 422 and "工资卡已销户。" in response.get_data(as_text=True)
+        assert _current(services, worker_id).id == old.id
+        response = client.post(f"/project/workers/{pw_id}/card", data={
+            "bank_name": "中国建设银行", "card_number": good, "password": PASSWORDS["project"]})
+        assert response.status_code == 302 and _current(services, worker_id).last4 == good[-4:]
+        assert list((folder / "outgoing").glob("*.acct.json")) == []  # answered and cleaned up
+    finally:
+        svc.engine.dispose()
 
 
 def test_a_wrong_password_or_a_bad_card_number_changes_nothing(project_client, services, site):
