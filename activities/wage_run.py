@@ -17,8 +17,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.refusal import refusal
 from bank_connectors.keys import PublicKeys
-from bank_connectors.protocol import BankConnector
+from bank_connectors.protocol import CARD, AccountCheck, BankConnector
 from bank_connectors.wagefile import (
+    NAME_MISMATCH,
     StatementError,
     WageFileHeader,
     WageFileLine,
@@ -286,7 +287,13 @@ class WageRunActivities:
     @activity.defn
     @_live
     def build_bank_batch(self, inp: BuildBatchInput) -> BatchInfo:
-        """Build (once) the encrypted, signed wage file of batch `version` from the open lines."""
+        """Build (once) the encrypted, signed wage file of batch `version` from the open lines.
+
+        A re-issue (version > 1) is refused `SameFailedCard` while a failed line's card failure is
+        still the worker's current card: closed or unknown to the bank, it would fail again. A line
+        failed for the holder's name goes to the same card only when the bank now confirms the card
+        in the worker's name (the name was corrected)."""
+        confirmed = self._confirmed_names(inp) if inp.version > 1 else set()
         with self.s.Session.begin() as session:
             existing = session.scalar(select(BankBatch).where(BankBatch.run_id == inp.run_id,
                                                               BankBatch.version == inp.version))
@@ -294,6 +301,11 @@ class WageRunActivities:
                 return BatchInfo(existing.batch_id, existing.version, existing.file_sha256, existing.line_count,
                                  existing.total_fen, existing.file_id)
             run = _open_run(session, inp.run_id)
+            if inp.version > 1:  # a re-issue: never to the card the bank has refused
+                stuck = [line for line in wr.lines_on_failed_card(session, run.id) if line.line_id not in confirmed]
+                if stuck:
+                    raise _refuse(f"{len(stuck)} failed line(s) would be re-issued to the card that failed",
+                                  "SameFailedCard", [line.seq for line in stuck[:50]])
             project = session.get(Project, run.project_id)
             account = session.get(WageAccount, run.wage_account_id)
             wanted = WageLineStatus.PENDING if inp.version == 1 else WageLineStatus.FAILED
@@ -347,6 +359,23 @@ class WageRunActivities:
             session.flush()
             return BatchInfo(batch.batch_id, batch.version, batch.file_sha256, batch.line_count, batch.total_fen,
                              batch.file_id)
+
+    def _confirmed_names(self, inp: BuildBatchInput) -> set[int]:
+        """Lines refused NAME_MISMATCH whose card is still current, that the bank now confirms in the
+        worker's name (asked outside any transaction, kind "card"; BankUnavailable is retried)."""
+        with self.s.Session() as session:
+            if session.scalar(select(BankBatch.id).where(BankBatch.run_id == inp.run_id,
+                                                         BankBatch.version == inp.version)) is not None:
+                return set()
+            asks = [(line.line_id, workforce.card_number_of(self.s.cipher, session.get(BankCard, line.card_id)),
+                     session.get(Worker, line.worker_id).name)
+                    for line in wr.lines_on_failed_card(session, inp.run_id) if line.failure_code == NAME_MISMATCH]
+        confirmed = set()
+        for line_id, number, name in asks:
+            check = AccountCheck(number, name, f"{inp.run_id}-reissue-{inp.version}-line-{line_id}", kind=CARD)
+            if self.connector.validate_account(check).ok:
+                confirmed.add(line_id)
+        return confirmed
 
     @activity.defn
     @_live

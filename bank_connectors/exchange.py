@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from .keys import BankKeysError, trusted_signing_keys
-from .protocol import BATCH_CONFLICT, AccountCheck, AccountCheckResult, BankUnavailable, SubmitResult
+from .protocol import BATCH_CONFLICT, WAGE_ACCOUNT, AccountCheck, AccountCheckResult, BankUnavailable, SubmitResult
 from .signing import canonical_json, public_hex, verify_document
 from .wagefile import BATCH_ID_RE, WageFileError, parse_envelope
 
@@ -135,7 +135,7 @@ class FileExchangeConnector:
         result_path = self.incoming / (stem + ACCOUNT_RESULT_SUFFIX)
         create_exclusive(request, canonical_json({
             "type": "account-check", "account_number": check.account_number,
-            "account_name": check.account_name, "idempotency_key": check.idempotency_key}))
+            "account_name": check.account_name, "idempotency_key": check.idempotency_key, "kind": check.kind}))
         deadline = time.monotonic() + self.timeout
         while True:
             answer = self._account_result(result_path, check)
@@ -150,6 +150,8 @@ class FileExchangeConnector:
     def _account_result(self, path: Path, check: AccountCheck) -> AccountCheckResult | None:
         doc = self._read_signed(path, ACCOUNT_RESULT_DOMAIN)
         if doc is None or doc.get("idempotency_key") != check.idempotency_key:
+            return None
+        if doc.get("kind", WAGE_ACCOUNT) != check.kind:  # an answer to another question
             return None
         return AccountCheckResult(ok=bool(doc.get("ok")), code=doc.get("code", ""), reason=doc.get("reason", ""))
 

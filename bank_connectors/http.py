@@ -9,7 +9,7 @@ import urllib.parse
 import urllib.request
 
 from .keys import PublicKeys
-from .protocol import AccountCheck, AccountCheckResult, BankUnavailable, SubmitResult
+from .protocol import WAGE_ACCOUNT, AccountCheck, AccountCheckResult, BankUnavailable, SubmitResult
 from .wagefile import WageFileError, parse_envelope
 
 API = "/api/v1"
@@ -50,8 +50,8 @@ class HttpBankConnector:
         return obj
 
     def validate_account(self, check: AccountCheck) -> AccountCheckResult:
-        body = json.dumps({"account_number": check.account_number, "account_name": check.account_name},
-                          ensure_ascii=False).encode("utf-8")
+        body = json.dumps({"account_number": check.account_number, "account_name": check.account_name,
+                           "kind": check.kind}, ensure_ascii=False).encode("utf-8")
         status, data = self._request("POST", "/accounts/validate", body, {
             "Content-Type": "application/json", "Idempotency-Key": check.idempotency_key})
         obj = self._json(data, "validate account")
@@ -59,6 +59,8 @@ class HttpBankConnector:
             raise ValueError(f"validate account refused: {obj.get('code', '')} {obj.get('reason', '')}")
         if status != 200 or not isinstance(obj.get("ok"), bool):
             raise BankUnavailable(f"validate account: HTTP {status} {obj.get('code', '')}")
+        if obj.get("kind", WAGE_ACCOUNT) != check.kind:  # a bank that answered another question
+            raise BankUnavailable(f"validate account: the bank did not check a {check.kind}")
         return AccountCheckResult(ok=obj["ok"], code=obj.get("code", ""), reason=obj.get("reason", ""))
 
     def submit_wage_file(self, batch_id: str, envelope: bytes, idempotency_key: str) -> SubmitResult:

@@ -4,7 +4,9 @@ Two calls go to the bank, each with an idempotency key derived from the case (fo
 `f"{run_id}-submit-{version}"`), so a retried activity asks the same question twice and gets the
 same answer:
 
-- `validate_account(AccountCheck)` → `AccountCheckResult` (a business answer, never an exception);
+- `validate_account(AccountCheck)` → `AccountCheckResult` (a business answer, never an exception):
+  of a wage special account (`kind="wage_account"`: exists, holder's name, open, a wage special
+  account) or of a worker's personal card (`kind="card"`: exists, holder's name, open);
 - `submit_wage_file(batch_id, envelope, idempotency_key)` → `SubmitResult`.
 
 Statements come back the other way: the HTTP bank POSTs them to the platform's callback URL; the
@@ -25,6 +27,11 @@ NOT_WAGE_ACCOUNT = "NOT_WAGE_ACCOUNT"
 CLOSED = "CLOSED"
 ACCOUNT_CODES = (NOT_FOUND, NAME_MISMATCH, NOT_WAGE_ACCOUNT, CLOSED)
 
+# what an account check is about
+WAGE_ACCOUNT = "wage_account"  # a project's wage special account (工资专户)
+CARD = "card"  # a worker's personal payroll card: never NOT_WAGE_ACCOUNT
+CHECK_KINDS = (WAGE_ACCOUNT, CARD)
+
 # submission refusal codes (besides the wage-file codes of wagefile.WageFileError)
 BATCH_CONFLICT = "BATCH_CONFLICT"
 IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
@@ -38,14 +45,15 @@ class BankUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class AccountCheck:
     account_number: str
-    account_name: str
+    account_name: str  # the holder's name: the account's name, or the worker's name for a card
     idempotency_key: str
+    kind: str = WAGE_ACCOUNT  # WAGE_ACCOUNT | CARD
 
 
 @dataclass(frozen=True)
 class AccountCheckResult:
     ok: bool
-    code: str = ""  # NOT_FOUND | NAME_MISMATCH | NOT_WAGE_ACCOUNT | CLOSED when not ok
+    code: str = ""  # NOT_FOUND | NAME_MISMATCH | NOT_WAGE_ACCOUNT | CLOSED when not ok (a card: never NOT_WAGE_ACCOUNT)
     reason: str = ""
 
 

@@ -7,11 +7,14 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bank_connectors.wagefile import CARD_CLOSED, CARD_UNKNOWN, NAME_MISMATCH
+
 from . import audit, signing
 from .models import (
     Account,
     AuditLog,
     BankBatch,
+    BankCard,
     Enterprise,
     HumanTask,
     Project,
@@ -167,3 +170,34 @@ def sign_step(Session: sessionmaker, account_id: int, security_password: str, ru
     document = signing.step_document(run_id=run_id, step=step, content_sha256=content_sha256, actor_id=account_id,
                                      signed_at=at or datetime.now(timezone.utc), prev_signature=prev)
     return SignedStep(step, content_sha256, document, signing.sign(key, document), key.key_id)
+
+
+# --- re-issue: a failed card is never paid into again (issue 8, point 8) -----------------------
+
+# the statement failure codes that are about the card itself (bank_connectors/wagefile.py
+# FAILURE_CODES): closed, unknown to the bank, or in another holder's name. A line failed for one
+# of them fails again on the same card, so it is re-issued only once the worker has another card
+# (or, for the holder's name, once the bank confirms the card in the worker's name: the re-issue
+# activity asks it).
+CARD_FAILURES = (CARD_CLOSED, CARD_UNKNOWN, NAME_MISMATCH)
+
+
+@dataclass
+class SameCardLine:
+    line_id: int
+    seq: int
+    worker_id: int
+    failure_code: str
+    card_id: int
+
+
+def lines_on_failed_card(session: Session, run_id: int) -> list[SameCardLine]:
+    """Failed lines of the run whose card failure is still the worker's current card: a re-issue
+    would send them to the card the bank has refused (refused `SameFailedCard`). Table order."""
+    rows = session.execute(
+        select(WageLine.id, WageLine.seq, WageLine.worker_id, WageLine.failure_code, WageLine.card_id)
+        .join(BankCard, BankCard.id == WageLine.card_id)
+        .where(WageLine.run_id == run_id, WageLine.status == WageLineStatus.FAILED,
+               WageLine.failure_code.in_(CARD_FAILURES), BankCard.is_current.is_(True))
+        .order_by(WageLine.seq))
+    return [SameCardLine(*row) for row in rows]

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from flask import current_app, flash, request
 from temporalio.service import RPCError
 
+from bank_connectors.protocol import BankConnector
 from domain.services import Services
 
 from .i18n import refusal_message
@@ -21,6 +23,29 @@ def services() -> Services:
 
 def bridge():
     return current_app.extensions["shiming"]["bridge"]
+
+
+BANK_CONNECTOR = "bank_connector"
+
+
+def bank_connector() -> BankConnector:
+    """The bank, as the worker reaches it (shiming/worker.py): the exchange folder when
+    SHIMING_BANK_EXCHANGE_DIR is set (answers count only when signed by the pinned bank keys),
+    else the HTTP API at SHIMING_BANK_URL (the reference bank in dev and tests). Built once per app;
+    `app.extensions["shiming"]["bank_connector"]` may be given another connector."""
+    ext = current_app.extensions["shiming"]
+    if BANK_CONNECTOR not in ext:
+        from bank_connectors.exchange import FileExchangeConnector
+        from bank_connectors.http import HttpBankConnector
+        from bank_connectors.keys import PinnedKeysFile
+
+        settings = services().settings
+        if settings.bank_exchange_dir:
+            ext[BANK_CONNECTOR] = FileExchangeConnector(Path(settings.bank_exchange_dir),
+                                                        bank_keys=PinnedKeysFile(settings.bank_keys_file or None))
+        else:
+            ext[BANK_CONNECTOR] = HttpBankConnector(settings.bank_url)
+    return ext[BANK_CONNECTOR]
 
 
 def remote_addr() -> str:

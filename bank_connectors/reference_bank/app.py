@@ -8,6 +8,7 @@ from typing import Iterable, Optional
 
 from flask import Flask, Response, abort, jsonify, request
 
+from ..protocol import CHECK_KINDS, WAGE_ACCOUNT
 from .bank import BankConfig, ReferenceBank, SubmissionRefused
 
 log = logging.getLogger("shiming.bank")
@@ -63,8 +64,12 @@ def create_bank_app(home: Path, callback_url: Optional[str] = None, exchange_dir
         if not isinstance(data, dict) or not all(isinstance(data.get(n), str)
                                                  for n in ("account_number", "account_name")):
             return refusal(400, "MALFORMED", "a JSON object with account_number and account_name")
-        result = bank.validate_account(data["account_number"], data["account_name"])
-        return jsonify({"ok": result.ok, "code": result.code, "reason": result.reason, "idempotency_key": key})
+        kind = data.get("kind", WAGE_ACCOUNT)
+        if kind not in CHECK_KINDS:
+            return refusal(400, "MALFORMED", f"kind is one of {', '.join(CHECK_KINDS)}")
+        result = bank.validate_account(data["account_number"], data["account_name"], kind)
+        return jsonify({"ok": result.ok, "code": result.code, "reason": result.reason, "idempotency_key": key,
+                        "kind": kind})
 
     @app.post(API + "/wage-files")
     def submit_wage_file():

@@ -28,7 +28,7 @@ from sqlalchemy.orm import sessionmaker
 
 from ..exchange import STATEMENT_SUFFIX, write_atomic
 from ..keys import load_or_create_keys
-from ..protocol import (BATCH_CONFLICT, CLOSED, IDEMPOTENCY_CONFLICT, NAME_MISMATCH, NOT_FOUND, NOT_WAGE_ACCOUNT,
+from ..protocol import (BATCH_CONFLICT, CARD, CHECK_KINDS, CLOSED, WAGE_ACCOUNT, IDEMPOTENCY_CONFLICT, NAME_MISMATCH, NOT_FOUND, NOT_WAGE_ACCOUNT,
                         PAYER_ACCOUNT_INVALID, AccountCheckResult, SubmitResult)
 from ..signing import ed25519_public_from_hex, public_hex
 from ..wagefile import (ACCOUNT_RE, CARD_CLOSED, CARD_RE, CARD_UNKNOWN, FAILED, PAID, Statement, StatementLine,
@@ -193,9 +193,26 @@ class ReferenceBank:
 
     # --- accounts --------------------------------------------------------------------------------
 
-    def validate_account(self, number: str, name: str) -> AccountCheckResult:
+    def validate_account(self, number: str, name: str, kind: str = WAGE_ACCOUNT) -> AccountCheckResult:
+        """Check a wage special account (`kind="wage_account"`) or a worker's card (`kind="card"`)."""
+        if kind not in CHECK_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(CHECK_KINDS)}")
         with self.Session() as session:
+            if kind == CARD:
+                return self._check_card(session, number, name)
             return self._check_account(session, number, name)
+
+    @staticmethod
+    def _check_card(session, number: str, holder_name: str) -> AccountCheckResult:
+        """A personal card: exists, the holder's name, open. Whether it is a wage account is not asked."""
+        card = session.get(Card, number)
+        if card is None:
+            return AccountCheckResult(False, NOT_FOUND, "no card with this number")
+        if not same_name(card.holder_name, holder_name):
+            return AccountCheckResult(False, NAME_MISMATCH, "the card holder's name does not match")
+        if card.status != "open":
+            return AccountCheckResult(False, CLOSED, "the card is closed")
+        return AccountCheckResult(True)
 
     @staticmethod
     def _check_account(session, number: str, name: str) -> AccountCheckResult:

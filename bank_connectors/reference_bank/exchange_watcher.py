@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..exchange import (ACCOUNT_RESULT_DOMAIN, ACCOUNT_RESULT_SUFFIX, ACCOUNT_SUFFIX, INCOMING,
                         OUTGOING, RECEIPT_DOMAIN, RECEIPT_SUFFIX, WAGE_SUFFIX, visible_files, write_atomic)
+from ..protocol import CHECK_KINDS, WAGE_ACCOUNT
 from ..signing import canonical_json, sign_document
 from ..wagefile import BATCH_ID_RE, WageFileError, parse_envelope
 from .bank import ReferenceBank, SubmissionRefused, iso
@@ -86,15 +87,16 @@ class ExchangeWatcher:
         try:
             request = json.loads(path.read_bytes())
             number, name, key = (request["account_number"], request["account_name"], request["idempotency_key"])
-            if not all(isinstance(v, str) for v in (number, name, key)):
+            kind = request.get("kind", WAGE_ACCOUNT)
+            if not all(isinstance(v, str) for v in (number, name, key)) or kind not in CHECK_KINDS:
                 raise TypeError
         except FileNotFoundError:
             return  # answered and cleaned up meanwhile
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             log.warning("ignoring %s: not an account check", path.name)
             return
-        result = self.bank.validate_account(number, name)
+        result = self.bank.validate_account(number, name, kind)
         answer = {"type": "account-check-result", "idempotency_key": key, "account_number": number,
-                  "ok": result.ok, "code": result.code, "reason": result.reason}
+                  "kind": kind, "ok": result.ok, "code": result.code, "reason": result.reason}
         write_atomic(self.incoming / (stem + ACCOUNT_RESULT_SUFFIX),
                      canonical_json(sign_document(answer, self.bank.keys.signing, ACCOUNT_RESULT_DOMAIN)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import shutil
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,13 +32,14 @@ from bank_connectors.wagefile import (
 )
 from domain import signing
 from domain import wage_table as wt
+from domain import workforce
 from domain.models import (
-    Account, BankBatch, BankStatement, Project, Role, WageAccount, WageLine, WageLineStatus, WageRun, utcnow,
+    Account, BankBatch, BankStatement, Project, Role, WageAccount, WageLine, WageLineStatus, WageRun, Worker, utcnow,
 )
 from domain.passwords import hash_password
 from domain.services import Services
 from domain.wage_run import open_run, sign_step
-from shiming.seed_workforce import seed_workforce
+from shiming.seed_workforce import generate_card_number, seed_workforce
 from tests.conftest import make_services, make_settings
 from tests.domain.scan_samples import minimal_pdf
 
@@ -152,6 +154,20 @@ def _table(prefilled: bytes, amounts: dict[int, int]) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _replace_failed_cards(services, run_id: int) -> dict[int, str]:
+    """Every worker of a failed line gets a new payroll card (as the card replacement page stores
+    one the bank has checked): a re-issue never goes to the card that failed. Worker id → number."""
+    rng = random.Random(run_id)
+    numbers = {}
+    with services.Session.begin() as session:
+        for worker_id in session.scalars(select(WageLine.worker_id).where(
+                WageLine.run_id == run_id, WageLine.status == WageLineStatus.FAILED)):
+            numbers[worker_id] = generate_card_number(rng, "621700")
+            workforce.set_card(session, services.cipher, session.get(Worker, worker_id), "中国建设银行",
+                               numbers[worker_id])
+    return numbers
 
 
 def _counts(services) -> tuple:
@@ -272,6 +288,7 @@ def _run_scenario(services, tmp_path_factory, amounts, paid, fate):
     if not reissue:
         fates = {seq: (1 if f == 1 else 0) for seq, f in fates.items()}
     else:
+        _replace_failed_cards(services, run_id)
         batch2 = acts.build_bank_batch(BuildBatchInput(run_id, 2))
         acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256,
                                      batch_version=2))
@@ -348,6 +365,7 @@ def test_reissue_of_a_failed_middle_line_is_numbered_from_one_and_reconciles(tem
         body = bank.statement(batch.batch_id, "ST1", {1: True, 2: False, 3: True})  # the middle line fails
         intake_statement(services, body, bank_keys.public().signing, "test")
         assert acts.apply_statement(ApplyStatementInput(run_id, "ST1")).failed_lines == 1
+        _replace_failed_cards(services, run_id)
         batch2 = acts.build_bank_batch(BuildBatchInput(run_id, 2))
         middle = next(l for l in bank.received[batch.batch_id][1] if l.seq == 2)
         assert batch2.line_count == 1 and batch2.total_fen == middle.amount_fen
@@ -361,6 +379,40 @@ def test_reissue_of_a_failed_middle_line_is_numbered_from_one_and_reconciles(tem
         assert state.open_lines == 0 and state.paid_lines == 3
         # the late first statement again changes nothing
         assert acts.apply_statement(ApplyStatementInput(run_id, "ST1")) == state
+    finally:
+        services.engine.dispose()
+
+
+def test_a_reissue_to_the_card_that_failed_is_refused_until_the_card_is_replaced(template, tmp_path_factory):
+    """Issue 8, point 8: a line the bank failed for its card (closed here) is never sent to that card
+    again. The re-issue is refused (SameFailedCard, the lines' numbers as details) and builds nothing;
+    once the worker's card is replaced, the re-issue goes to the new card and the line records it."""
+    services = _fresh_services(template, tmp_path_factory)
+    try:
+        acts, bank, bank_keys, run_id, batch = _through_first_batch(services, tmp_path_factory,
+                                                                    {0: 100, 1: 200, 2: 300})
+        body = bank.statement(batch.batch_id, "ST1", {1: True, 2: False, 3: True})
+        intake_statement(services, body, bank_keys.public().signing, "test")
+        acts.apply_statement(ApplyStatementInput(run_id, "ST1"))
+        with services.Session() as session:
+            line = session.scalar(select(WageLine).where(WageLine.run_id == run_id, WageLine.status == "failed"))
+            old_card = line.card_id
+        with pytest.raises(ApplicationError) as refused:
+            acts.build_bank_batch(BuildBatchInput(run_id, 2))
+        assert refused.value.type == "SameFailedCard" and refused.value.details == ([line.seq],)
+        with services.Session() as session:
+            assert session.scalar(select(func.count()).select_from(BankBatch).where(BankBatch.version == 2)) == 0
+            assert session.get(WageLine, line.id).batch_version == 1
+        new_number = _replace_failed_cards(services, run_id)[line.worker_id]
+        batch2 = acts.build_bank_batch(BuildBatchInput(run_id, 2))
+        acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256,
+                                     batch_version=2))
+        [sent] = bank.received[batch2.batch_id][1]
+        assert sent.card_number == new_number
+        with services.Session() as session:
+            again = session.get(WageLine, line.id)
+            assert again.batch_version == 2 and again.card_id != old_card
+            assert workforce.current_card(session, line.worker_id).id == again.card_id
     finally:
         services.engine.dispose()
 

@@ -11,8 +11,8 @@ from bank_connectors.http import fetch_bank_keys
 from bank_connectors.protocol import AccountCheck, BankConnector, BankUnavailable
 from bank_connectors.signing import b64decode, b64encode, canonical_json
 from bank_connectors.wagefile import verify_statement
-from tests.bank_connectors.wage_files import (CLOSED_CARD, OPEN_CARD, PAYER_ACCOUNT, PAYER_NAME, new_batch_id,
-                                              sealed)
+from tests.bank_connectors.wage_files import (CLOSED_CARD, NAME_MISMATCH, OPEN_CARD, PAYER_ACCOUNT, PAYER_NAME,
+                                              UNKNOWN_CARD, new_batch_id, sealed)
 
 
 def _until(fetch, timeout: float = 10):
@@ -99,6 +99,17 @@ def test_account_check_through_the_exchange_folder(exchange, number, name, code)
     leftovers = [p.name for p in exchange.outgoing.glob("*.acct.json")] + \
                 [p.name for p in exchange.incoming.glob("*.acct-result.json")]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("holder, code", [
+    (OPEN_CARD, ""), (CLOSED_CARD, "CLOSED"), (UNKNOWN_CARD, "NOT_FOUND"), (NAME_MISMATCH, "NAME_MISMATCH"),
+])
+def test_card_check_through_the_exchange_folder(exchange, holder, code):
+    name, number = holder
+    result = exchange.validate_account(AccountCheck(number, name, f"card-{code or 'ok'}-{time.monotonic_ns()}",
+                                                    kind="card"))
+    assert (result.ok, result.code) == (code == "", code)
+    assert list(exchange.outgoing.glob("*.acct.json")) == list(exchange.incoming.glob("*.acct-result.json")) == []
 
 
 def test_account_check_without_a_bank_is_unavailable(tmp_path):

@@ -52,6 +52,39 @@ def test_validate_account(bank, number, name, code):
     assert (result.ok, result.code) == (code == "", code)
 
 
+CARD_CHECKS = [
+    (OPEN_CARD, ""),
+    (CLOSED_CARD, "CLOSED"),
+    (UNKNOWN_CARD, "NOT_FOUND"),
+    (NAME_MISMATCH, "NAME_MISMATCH"),
+]
+
+
+@pytest.mark.parametrize("holder, code", CARD_CHECKS)
+def test_validate_a_workers_card(bank, holder, code):
+    """A worker's card: exists, open, the holder's name; never asked to be a wage special account."""
+    name, number = holder
+    result = bank.connector().validate_account(AccountCheck(number, name, f"card-{number}-{code}", kind="card"))
+    assert (result.ok, result.code) == (code == "", code)
+
+
+def test_a_card_is_not_a_wage_account_and_a_wage_account_is_not_a_card(bank):
+    name, number = OPEN_CARD
+    as_account = bank.connector().validate_account(AccountCheck(number, name, "card-as-account"))
+    assert (as_account.ok, as_account.code) == (False, "NOT_FOUND")
+    as_card = bank.connector().validate_account(AccountCheck(PAYER_ACCOUNT, PAYER_NAME, "account-as-card", kind="card"))
+    assert (as_card.ok, as_card.code) == (False, "NOT_FOUND")
+
+
+def test_an_unknown_kind_of_check_is_malformed(bank):
+    body = json.dumps({"account_number": PAYER_ACCOUNT, "account_name": PAYER_NAME, "kind": "loan"}).encode()
+    req = urllib.request.Request(bank.url + "/api/v1/accounts/validate", method="POST", data=body,
+                                 headers={"Content-Type": "application/json", "Idempotency-Key": "k-loan"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=5)
+    assert refused.value.code == 400 and json.loads(refused.value.read())["code"] == "MALFORMED"
+
+
 def test_validate_account_without_idempotency_key_is_refused(bank):
     body = json.dumps({"account_number": PAYER_ACCOUNT, "account_name": PAYER_NAME}).encode()
     req = urllib.request.Request(bank.url + "/api/v1/accounts/validate", method="POST", data=body,

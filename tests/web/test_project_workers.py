@@ -27,7 +27,14 @@ from domain.roster import COLUMNS
 from domain.rules import luhn_check_digit, mask_card_number, mask_id_number
 from shiming.seed import demo_credit_code
 from shiming.seed_workforce import generate_card_number, generate_id_number, seed_workforce
+from bank_connectors.http import HttpBankConnector
+from shiming.processes import free_port
+from tests.bank_connectors.conftest import BankProcess
+from domain.services import Services
+from tests.conftest import make_settings
 from tests.web.conftest import PASSWORDS, login, upload
+from web import create_app
+from web.core import BANK_CONNECTOR
 from tests.web.fakes import FakeExecution
 from workflows.worker_exit import CancelExitRequest, ExitState, WorkerExitStatus, WorkerExitWorkflow
 
@@ -209,6 +216,29 @@ def test_a_file_that_is_not_a_workbook_and_an_empty_upload_are_refused(project_c
 # ---- card replacement -------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def ref_bank(tmp_path_factory):
+    """The reference bank as a real process: the card check of a replacement goes to it."""
+    process = BankProcess(tmp_path_factory.mktemp("card-bank") / "bank")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def bank(app, ref_bank):
+    """The app asks the reference bank (its HTTP connector, as SHIMING_BANK_URL would configure it)."""
+    app.extensions["shiming"][BANK_CONNECTOR] = HttpBankConnector(ref_bank.url, timeout=5)
+    return ref_bank
+
+
+def _worker_name(services, worker_id: int) -> str:
+    with services.Session() as db:
+        return db.get(Worker, worker_id).name
+
+
 def _current(services, worker_id: int) -> BankCard:
     with services.Session() as db:
         card = wf.current_card(db, worker_id)
@@ -216,10 +246,11 @@ def _current(services, worker_id: int) -> BankCard:
         return card
 
 
-def test_the_card_is_replaced_with_the_login_password(project_client, services, site):
+def test_the_card_is_replaced_with_the_login_password(project_client, services, site, bank):
     pw_id, worker_id = site["pw_ids"][0], site["worker_ids"][0]
     old = _current(services, worker_id)
     new_number = generate_card_number(random.Random(99), "621700")
+    bank.admin("cards", [{"number": new_number, "holder_name": _worker_name(services, worker_id), "status": "open"}])
     response = project_client.post(f"/project/workers/{pw_id}/card", data={
         "bank_name": "中国建设银行", "card_number": new_number, "password": PASSWORDS["project"]})
     assert response.status_code == 302
@@ -232,6 +263,78 @@ def test_the_card_is_replaced_with_the_login_password(project_client, services, 
     assert mask_card_number(old.last4) in row.detail
     page = project_client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
     assert mask_card_number(new_number) in page and new_number not in page
+
+
+@pytest.mark.parametrize("case", ["closed", "another holder", "unknown"])
+def test_a_card_the_bank_refuses_is_not_stored(project_client, services, site, bank, case):
+    """The bank checks the new card before it is stored: closed, in another name or unknown to the
+    bank, it is refused with the bank's reason in words; the current card stays, nothing is written."""
+    pw_id, worker_id = site["pw_ids"][0], site["worker_ids"][0]
+    old, before = _current(services, worker_id), _counts(services)
+    number = generate_card_number(random.Random(len(case)), "621700")
+    name = _worker_name(services, worker_id)
+    if case != "unknown":
+        bank.admin("cards", [{"number": number, "holder_name": name if case == "closed" else "别的人",
+                              "status": "closed" if case == "closed" else "open"}])
+    response = project_client.post(f"/project/workers/{pw_id}/card", data={
+        "bank_name": "中国建设银行", "card_number": number, "password": PASSWORDS["project"]})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'data-field="card_number"' in page
+    reason = {"closed": "工资卡已销户。", "another holder": "姓名与工资卡持卡人不一致。", "unknown": "银行查无此工资卡。"}[case]
+    assert "银行核验未通过" in page and reason in page, page[page.find("card_number"):][:800]
+    assert number not in page and "CLOSED" not in page and "NOT_FOUND" not in page
+    assert _current(services, worker_id).id == old.id and _counts(services) == before
+    assert _audit(services, "worker.card_replace") == []
+
+
+def test_a_card_is_not_stored_while_the_bank_cannot_check_it(project_client, app, services, site):
+    pw_id, worker_id = site["pw_ids"][0], site["worker_ids"][0]
+    old, before = _current(services, worker_id), _counts(services)
+    app.extensions["shiming"][BANK_CONNECTOR] = HttpBankConnector(f"http://127.0.0.1:{free_port()}", timeout=2)
+    number = generate_card_number(random.Random(96), "621700")
+    response = project_client.post(f"/project/workers/{pw_id}/card", data={
+        "bank_name": "中国建设银行", "card_number": number, "password": PASSWORDS["project"]})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "暂时无法连接银行核验此卡" in page and number not in page
+    assert _current(services, worker_id).id == old.id and _counts(services) == before
+    assert _audit(services, "worker.card_replace") == []
+
+
+@pytest.fixture(scope="module")
+def exchange_bank(tmp_path_factory):
+    """The reference bank on an exchange folder pair (no HTTP for the platform)."""
+    base = tmp_path_factory.mktemp("card-exchange")
+    process = BankProcess(base / "bank", "--exchange-dir", str(base / "exchange"))
+    process.start()
+    try:
+        yield base / "exchange", process
+    finally:
+        process.stop()
+
+
+def test_with_an_exchange_folder_the_card_is_checked_through_it(services, bridge, site, exchange_bank, tmp_path):
+    """SHIMING_BANK_EXCHANGE_DIR set: the web asks the bank through the folder, trusting only answers
+    signed by the pinned bank keys (SHIMING_BANK_KEYS_FILE)."""
+    folder, bank = exchange_bank
+    svc = Services.build(make_settings(tmp_path, bank_exchange_dir=str(folder), bank_keys_file=str(bank.keys_file)))
+    try:
+        client = create_app(svc, bridge, {"TESTING": True, "WTF_CSRF_ENABLED": False}).test_client()
+        assert login(client, "project").status_code == 302
+        pw_id, worker_id = site["pw_ids"][0], site["worker_ids"][0]
+        old, name = _current(services, worker_id), _worker_name(services, worker_id)
+        closed, good = generate_card_number(random.Random(91), "621700"), generate_card_number(random.Random(92), "621700")
+        bank.admin("cards", [{"number": closed, "holder_name": name, "status": "closed"},
+                             {"number": good, "holder_name": name, "status": "open"}])
+        response = client.post(f"/project/workers/{pw_id}/card", data={
+            "bank_name": "中国建设银行", "card_number": closed, "password": PASSWORDS["project"]})
+        assert response.status_code == 422 and "工资卡已销户。" in response.get_data(as_text=True)
+        assert _current(services, worker_id).id == old.id
+        response = client.post(f"/project/workers/{pw_id}/card", data={
+            "bank_name": "中国建设银行", "card_number": good, "password": PASSWORDS["project"]})
+        assert response.status_code == 302 and _current(services, worker_id).last4 == good[-4:]
+        assert list((folder / "outgoing").glob("*.acct.json")) == []  # answered and cleaned up
+    finally:
+        svc.engine.dispose()
 
 
 def test_a_wrong_password_or_a_bad_card_number_changes_nothing(project_client, services, site):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from activities.wage_run import SignedStepInput, WageRunActivities
 from activities.worker_exit import ExitRef, OutstandingResult, WorkerExitActivities
 from bank_connectors.exchange import FileExchangeConnector
 from bank_connectors.keys import load_or_create_keys
-from domain import signing, wage_table
+from domain import signing, wage_table, workforce
 from domain import wage_account as wa
 from domain import worker_exit as wx
 from domain.models import (
@@ -50,9 +51,10 @@ from domain.models import (
     WageRun,
     utcnow,
 )
+from domain.models import Worker as WorkerRow  # `Worker` is Temporal's here
 from domain.passwords import hash_password
 from domain.wage_run import open_run, sign_step
-from shiming.seed_workforce import seed_workforce
+from shiming.seed_workforce import generate_card_number, seed_workforce
 from shiming.temporal import data_converter
 from tests.conftest import make_settings
 from tests.helpers.stack import TEST_PAYLOAD_KEY
@@ -631,7 +633,13 @@ async def test_a_reissued_batch_in_flight_refuses_the_cancel_too(dev_env, servic
             view = await handle.query(WageRunWorkflow.status)
             return view.reconcile is not None and view.reconcile.failed_lines == 1 and not view.money_in_flight
         await wait_for(answered, "the statement to be applied")
-        # the failed line is re-issued in batch 2 and submitted: money is in flight again
+        # the worker's card is replaced (a re-issue never goes to the card that failed); the failed
+        # line is re-issued in batch 2 and submitted: money is in flight again
+        with services.Session.begin() as db:
+            worker_id = db.scalar(select(WageLine.worker_id).where(WageLine.run_id == run_id,
+                                                                   WageLine.status == WageLineStatus.FAILED))
+            workforce.set_card(db, services.cipher, db.get(WorkerRow, worker_id), "中国建设银行",
+                               generate_card_number(random.Random(run_id), "621700"))
         await handle.execute_update(WageRunWorkflow.reissue_failed, ReissueInput(account(services, "payroll_a")))
         batch2 = (await handle.query(WageRunWorkflow.status)).batch
         await handle.execute_update(WageRunWorkflow.submit_bank_file, step_input(

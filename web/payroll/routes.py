@@ -17,6 +17,7 @@ from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.wage_run import SettleLineInput, SignedStepInput
+from bank_connectors.wagefile import NAME_MISMATCH
 from domain import signing
 from domain.uploads import UploadError, check_scan, check_xlsx, read_upload
 from domain.models import (
@@ -35,6 +36,8 @@ from domain.models import (
 from domain.registration import fen_to_yuan
 from domain.rules import mask_card_number
 from domain.wage_run import WageRunError, cancel_reason, maker_checker_required, open_run, sign_step
+from domain.wage_run import lines_on_failed_card
+from domain.workforce import current_cards
 from domain.wage_table import prefill_xlsx
 from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
 
@@ -90,6 +93,9 @@ PAYROLL_REFUSALS = {
     "StatementRefused": _l("A bank statement failed verification: it was not applied."),
     "MissingCard": _l("A worker of the table has no payroll card."),
     "EmptyBatch": _l("The wage table has no line to pay."),
+    "SameFailedCard": _l("A failed line cannot be re-issued to the card the bank refused (closed, unknown to the "
+                       "bank or in another name). The project account replaces the worker's payroll card "
+                       "first; or mark the line as settled otherwise."),
     "Cancelling": _l("This wage run is being cancelled by an administrator: no further step is possible."),
 }
 
@@ -270,7 +276,31 @@ def _lines(db, run_id: int, which: str) -> list[dict]:
                      "status_label": _lookup(LINE_STATUS, line.status),
                      "failure_code": line.failure_code or "", "failure": bank_failure(line.failure_code),
                      "settled_reason": line.settled_reason or ""})
+        rows[-1].update(batch_version=line.batch_version, card_id=line.card_id, worker_id=line.worker_id)
+    _mark_reissue_cards(db, run_id, rows)
     return rows
+
+
+def _mark_reissue_cards(db, run_id: int, rows: list[dict]) -> None:
+    """Failed lines: the card a re-issue would pay into (the worker's current card, masked), or that
+    it needs a new card first (its card failure is still the current card: refused SameFailedCard)."""
+    failed = [row for row in rows if row["status"] == WageLineStatus.FAILED]
+    stuck = {line.line_id for line in lines_on_failed_card(db, run_id)}
+    current = current_cards(db, [row["worker_id"] for row in failed]) if failed else {}
+    for row in failed:
+        card = current.get(row["worker_id"])
+        row["needs_new_card"] = row["id"] in stuck
+        row["next_card"] = mask_card_number(card.last4) if card is not None and card.id != row["card_id"] else ""
+
+
+def _needs_new_card(db, run_id: int) -> list[dict]:
+    """The failed lines a re-issue would send to the card the bank refused, with the worker's name."""
+    stuck = lines_on_failed_card(db, run_id)
+    names = dict(db.execute(select(Worker.id, Worker.name).where(
+        Worker.id.in_({line.worker_id for line in stuck}))).all()) if stuck else {}
+    return [{"id": line.line_id, "seq": line.seq, "name": names.get(line.worker_id, ""),
+             "failure": bank_failure(line.failure_code), "name_mismatch": line.failure_code == NAME_MISMATCH}
+            for line in stuck]
 
 
 def _error_report(db, run_id: int) -> Optional[StoredFile]:
@@ -317,6 +347,7 @@ def run(run_id: int):
             cancel_reason=cancel_reason(db, run) if run.status == "cancelled" else "",
             table_problems=problems_of(services().blobs.get(report.sha256)) if report else [],
             statement_problems=_statement_problems(db, run.workflow_id),
+            needs_new_card=_needs_new_card(db, run.id),
         )
     view = _query_status(context["run"].workflow_id)
     batch = getattr(view, "batch", None) if view is not None else None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from typing import Any, Callable, Optional
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -11,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from bank_connectors.protocol import CARD, CLOSED, NAME_MISMATCH, NOT_FOUND, AccountCheck, BankUnavailable
 from domain import audit, scope
 from domain import worker_exit as wx
 from domain import workforce as wf
@@ -25,9 +27,11 @@ from domain.models import (
     StoredFile,
     Team,
     WageLine,
+    WageLineStatus,
     Worker,
 )
 from domain.registration import fen_to_yuan
+from domain.wage_run import CARD_FAILURES
 from domain.roster import MAX_BYTES as MAX_ROSTER_BYTES
 from domain.roster import MAX_UNPACKED_BYTES as MAX_ROSTER_UNPACKED
 from domain.roster import error_report_xlsx, import_roster, roster_template_xlsx
@@ -48,7 +52,7 @@ from workflows.worker_exit import (
 )
 
 from ..formutil import flash_form_problem
-from ..core import bridge, call_process_code, remote_addr, services
+from ..core import bank_connector, bridge, call_process_code, remote_addr, services
 from .. import i18n
 from ..i18n import bank_failure, project_status, upload_message
 from ..scoping import get_or_404, record_denied
@@ -135,7 +139,18 @@ CARD_ERRORS = {
     "check_digit": _l("The card number is wrong (check digit)."),
     "in_use": _l("This card is already the payroll card of another worker."),
     "same": _l("This card is already the worker's current card."),
+    "bank_unavailable": _l("The bank could not be reached to check this card. Nothing was changed; "
+                           "please try again later."),
 }
+
+# the bank's answer to the card check (bank_connectors/protocol.py, kind "card"), in the words the
+# reconciliation uses for a line the bank did not pay (web/i18n.py BANK_FAILURES)
+CARD_CHECK_REFUSALS = {
+    NOT_FOUND: i18n.BANK_FAILURES["CARD_UNKNOWN"],
+    CLOSED: i18n.BANK_FAILURES["CARD_CLOSED"],
+    NAME_MISMATCH: i18n.BANK_FAILURES["NAME_MISMATCH"],
+}
+CARD_CHECK_OTHER = i18n.BANK_FAILURE_OTHER
 
 LINE_STATUS = i18n.LINE_STATUS  # its own labels and msgids (web/i18n.py)
 
@@ -258,11 +273,16 @@ def worker(pw_id: int):
         row = _worker_row(cipher, pw, person, team.name if team else "", card.last4 if card else None)
         row["bank_name"] = card.bank_name if card else ""
         found = wx.outstanding(db, pw)
-        failures = dict(db.execute(select(WageLine.id, WageLine.failure_code).where(
-            WageLine.id.in_([line.line_id for line in found.lines]))).all()) if found.lines else {}
+        failures = {line_id: (code, card_id) for line_id, code, card_id in db.execute(
+            select(WageLine.id, WageLine.failure_code, WageLine.card_id).where(
+                WageLine.id.in_([line.line_id for line in found.lines])))} if found.lines else {}
         lines = [{"id": line.line_id, "month": line.month, "net": fen_to_yuan(line.net_fen),
                   "status": line.status, "status_label": _label(LINE_STATUS, line.status),
-                  "failure": bank_failure(failures.get(line.line_id))} for line in found.lines]
+                  "failure": bank_failure(failures.get(line.line_id, (None, None))[0]),
+                  # failed for its card, which is still current: a re-issue needs a replacement first
+                  "needs_new_card": line.status == WageLineStatus.FAILED and card is not None
+                  and failures.get(line.line_id, (None, None))[0] in CARD_FAILURES
+                  and failures[line.line_id][1] == card.id} for line in found.lines]
         requester = db.get(Account, pw.exit_requested_by) if pw.exit_requested_by else None
         revocation = db.scalar(select(SiteAccessRevocation).where(SiteAccessRevocation.project_worker_id == pw.id))
         revoked = {"issued_at": revocation.issued_at, "consumed_at": revocation.consumed_at} if revocation else None
@@ -404,33 +424,69 @@ def card(pw_id: int):
             return redirect(url_for("auth.login"))
         form.password.errors = [_("Wrong password.")]
         return again()
-    code = None
-    with services().Session.begin() as db:
-        pw = _engagement(db, pw_id)
-        person = db.get(Worker, pw.worker_id)
-        old = wf.current_card(db, person.id)
-        digest = wf.card_number_hash(cipher, card_number)
-        with scope.unscoped():  # a card is one worker's, whichever project they work on
-            owner = db.scalar(select(BankCard.worker_id).where(BankCard.card_number_hash == digest,
-                                                               BankCard.is_current.is_(True),
-                                                               BankCard.worker_id != person.id).limit(1))
-        if owner is not None:
-            code = "in_use"
-        elif old is not None and old.card_number_hash == digest:
-            code = "same"
-        else:
-            old_masked = mask_card_number(old.last4) if old else ""
-            new = wf.set_card(db, cipher, person, form.bank_name.data, card_number)
-            account = db.get(Account, current_user.id)
-            audit.record(db, actor_id=account.id, actor_name=account.display_name, action="worker.card_replace",
-                         target_type="project_worker", target_id=pw.id, remote_addr=remote_addr(),
-                         detail={"old_card": old_masked, "new_card": mask_card_number(new.last4),
-                                 "bank_name": new.bank_name, "worker_id": person.id})
+    digest = wf.card_number_hash(cipher, card_number)
+    with services().Session() as db:
+        person = db.get(Worker, _engagement(db, pw_id).worker_id)
+        code, worker_id, holder = _card_conflict(db, person, digest), person.id, person.name
+    if code is None:
+        # the bank checks the card (exists, open, the worker's name) before it is stored: no batch
+        # ever uses a card the bank would refuse. Nothing is written before its answer.
+        code = _bank_card_check(worker_id, holder, card_number, digest)
+    if code is None:
+        with services().Session.begin() as db:
+            pw = _engagement(db, pw_id)
+            person = db.get(Worker, pw.worker_id)
+            code = _card_conflict(db, person, digest)  # taken meanwhile by another worker?
+            if code is None:
+                old = wf.current_card(db, person.id)
+                old_masked = mask_card_number(old.last4) if old else ""
+                new = wf.set_card(db, cipher, person, form.bank_name.data, card_number)
+                account = db.get(Account, current_user.id)
+                audit.record(db, actor_id=account.id, actor_name=account.display_name, action="worker.card_replace",
+                             target_type="project_worker", target_id=pw.id, remote_addr=remote_addr(),
+                             detail={"old_card": old_masked, "new_card": mask_card_number(new.last4),
+                                     "bank_name": new.bank_name, "worker_id": person.id, "bank_check": "ok"})
     if code is not None:
-        form.card_number.errors = [str(CARD_ERRORS[code])]
+        form.card_number.errors = [_card_message(code)]
         return again()
     flash(_("The payroll card was replaced."), "success")
     return _back(pw_id)
+
+
+def _card_conflict(db, person: Worker, digest: str) -> Optional[str]:
+    """`in_use` (another worker's current card), `same` (already this worker's) or None."""
+    with scope.unscoped():  # a card is one worker's, whichever project they work on
+        owner = db.scalar(select(BankCard.worker_id).where(BankCard.card_number_hash == digest,
+                                                           BankCard.is_current.is_(True),
+                                                           BankCard.worker_id != person.id).limit(1))
+    if owner is not None:
+        return "in_use"
+    old = wf.current_card(db, person.id)
+    return "same" if old is not None and old.card_number_hash == digest else None
+
+
+def _bank_card_check(worker_id: int, holder: str, card_number: str, digest: str) -> Optional[str]:
+    """Ask the bank about the card: None when it is open under the worker's name, else the code
+    shown (`bank:<code>`, or `bank_unavailable`). Logged with codes only, never the number."""
+    check = AccountCheck(account_number=card_number, account_name=holder, kind=CARD,
+                         idempotency_key=f"card-{worker_id}-{digest[:16]}-{uuid.uuid4().hex[:12]}")
+    try:
+        result = bank_connector().validate_account(check)
+    except BankUnavailable:
+        log.warning("card check for worker %s: the bank is unavailable", worker_id)
+        return "bank_unavailable"
+    if result.ok:
+        log.info("card check for worker %s: ok", worker_id)
+        return None
+    log.info("card check for worker %s: refused %s", worker_id, result.code)
+    return f"bank:{result.code}"
+
+
+def _card_message(code: str) -> str:
+    if code.startswith("bank:"):
+        reason = CARD_CHECK_REFUSALS.get(code[5:], CARD_CHECK_OTHER)
+        return _("The bank refused this card: %(reason)s Nothing was changed.", reason=str(reason))
+    return str(CARD_ERRORS[code])
 
 
 # ---- roster import ------------------------------------------------------------------------------
