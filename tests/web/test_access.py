@@ -19,6 +19,10 @@ MANAGERS = {Role.ADMIN, Role.SECURITY_ADMIN, Role.ENTERPRISE, Role.PROJECT}
 ACCESS = {
     "/": PUBLIC,
     "/login": PUBLIC,
+    "/login/key": PUBLIC,
+    "/login/key/challenge": PUBLIC,
+    "/account/usb-key": {Role.ENTERPRISE},
+    "/account/usb-key/challenge": {Role.ENTERPRISE},
     "/lang/<code>": PUBLIC,
     "/logout": LOGGED_IN,
     "/password": LOGGED_IN,
