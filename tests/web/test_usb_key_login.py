@@ -185,7 +185,7 @@ def test_the_login_page_may_call_the_device_agent_and_nothing_else(app, services
     page = response.get_data(as_text=True)
     assert 'data-usb-key="login"' in page and services.settings.agent_url in page and "usb_key.js" in page
     messages = json.loads(html.unescape(re.search(r'data-messages="([^"]*)"', page).group(1)))
-    assert "本机的设备助手未运行" in messages["agent_not_running"]  # the translated words the script shows
+    assert "无法连接设备助手" in messages["agent_not_running"]  # the translated words the script shows
     assert "未连接加密锁" in messages["usb_key.no_card"]
 
 

@@ -34,14 +34,14 @@ def agent_messages() -> dict[str, str]:
                    "\"shiming agent pair\" on this PC.")
     no_key = _("No USB key is connected. Plug in the enterprise USB key and try again.")
     return {
-        "agent_not_running": _("The device agent is not running on this PC. Start it (\"shiming agent\") "
-                               "and try again."),
+        # a stopped agent and one that refuses this origin (no CORS headers) look alike to the script
+        "agent_not_running": _("The device agent cannot be reached: start it on this PC (\"shiming agent\", "
+                               "with this platform's address as its origin) and try again."),
         "agent_failed": _("The device agent could not sign with the USB key. Try again."),
         "server_failed": _("The server did not issue a login challenge. Reload the page and try again."),
         "agent.not_paired": not_paired,
         "agent.bad_token": _("The pairing code is wrong or outdated. Enter the current pairing code of the "
                              "device agent."),
-        "agent.origin_refused": _("The device agent on this PC is not set up for this platform's address."),
         f"usb_key.{UsbKeyRefusal.NO_READER}": no_key,
         f"usb_key.{UsbKeyRefusal.NO_CARD}": no_key,
         f"usb_key.{UsbKeyRefusal.READER_NOT_FOUND}": no_key,
