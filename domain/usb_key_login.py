@@ -125,3 +125,18 @@ def register_key(session: Session, account: Account, public_key: bytes, challeng
                  target_type="account", target_id=account.id, remote_addr=remote_addr,
                  detail={"fingerprint": fingerprint(key_hex), "replaced": replaced})
     return Registration(credential, replaced)
+
+
+def remove_key(session: Session, actor: Account, target: Account, reason: str, remote_addr: str) -> Optional[str]:
+    """The security administrator removes a lost or broken key (the account then logs in with its
+    password until it registers a new key). Returns the removed key's fingerprint, None when the
+    account had none. Audited `auth.usb_key_removed` with the reason."""
+    credential = registered_key(session, target.id)
+    if credential is None:
+        return None
+    removed = fingerprint(credential.public_key)
+    session.delete(credential)
+    audit.record(session, actor_id=actor.id, actor_name=actor.username, action="auth.usb_key_removed",
+                 target_type="account", target_id=target.id, remote_addr=remote_addr, reason=reason,
+                 detail={"fingerprint": removed})
+    return removed

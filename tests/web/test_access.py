@@ -58,6 +58,7 @@ ACCESS = {
     "/accounts/<int:account_id>/permissions": MANAGERS,
     "/accounts/<int:account_id>/<any(disable, enable):change>": MANAGERS,
     "/accounts/<int:account_id>/unlock": {Role.SECURITY_ADMIN},
+    "/accounts/<int:account_id>/usb-key/remove": {Role.SECURITY_ADMIN},
     "/accounts/<int:account_id>/reset-password": MANAGERS,
     "/audit/": {Role.AUDITOR},
     "/audit/verify": {Role.AUDITOR},

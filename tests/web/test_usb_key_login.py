@@ -247,3 +247,29 @@ def test_a_key_of_another_account_cannot_be_registered_and_other_roles_have_no_k
     login(reviewer, "reviewer")
     assert reviewer.get("/account/usb-key").status_code == 403
     assert reviewer.post("/account/usb-key/challenge").status_code == 403
+
+
+def test_the_security_administrator_removes_a_lost_key_with_a_reason(app, services):
+    key = Ed25519PrivateKey.generate()
+    register_directly(services, ENTERPRISE, key)
+    target = account_id(services, ENTERPRISE)
+    admin = app.test_client()
+    login(admin, "secadmin")
+    page = admin.get(f"/accounts/{target}").get_data(as_text=True)
+    assert 'id="usb-key-panel"' in page and "已登记的加密锁" in page
+    admin.post(f"/accounts/{target}/usb-key/remove", data={"usb-key-reason": ""})
+    with services.Session() as db:
+        assert db.scalar(select(func.count()).select_from(UsbKeyCredential)) == 1  # no reason, no removal
+    response = admin.post(f"/accounts/{target}/usb-key/remove", data={"usb-key-reason": "加密锁遗失"})
+    assert response.status_code == 302
+    with services.Session() as db:
+        assert db.scalar(select(func.count()).select_from(UsbKeyCredential)) == 0
+    (row,) = audits(services, "auth.usb_key_removed", "secadmin")
+    assert row.reason == "加密锁遗失" and "fingerprint" in row.detail
+    assert 'id="usb-key-panel"' not in admin.get(f"/accounts/{target}").get_data(as_text=True)
+    assert login(app.test_client(), ENTERPRISE).status_code == 302  # the password works again
+
+    system_admin = app.test_client()  # the system administrator manages accounts too, but not keys
+    login(system_admin, "admin")
+    assert system_admin.post(f"/accounts/{target}/usb-key/remove",
+                                 data={"usb-key-reason": "x"}).status_code == 403
