@@ -170,13 +170,31 @@ class AgentDevices:
             return self._model
 
 
+def load_card_reader(spec: str):
+    """A vendor-SDK `CardReader` named `package.module:ClassName` (docs/devices.md, "Plugging in a
+    vendor SDK"), built without arguments; its own configuration is its business."""
+    import importlib
+
+    from devices.id_card_reader import CardReader
+
+    module_name, _, class_name = spec.partition(":")
+    try:
+        reader = getattr(importlib.import_module(module_name), class_name)()
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:
+        raise AgentConfigError(f"card reader class {spec!r} cannot be loaded: {exc}") from None
+    if not isinstance(reader, CardReader):
+        raise AgentConfigError(f"{spec} has no read_text_block(): not a CardReader")
+    return reader
+
+
 def pcsc_devices(camera: Union[int, str] = 0, card_reader_name: Optional[str] = None,
-                 usb_key_reader_name: Optional[str] = None) -> AgentDevices:
+                 usb_key_reader_name: Optional[str] = None, card_reader_class: Optional[str] = None) -> AgentDevices:
     from devices.face_model import FacenetModel
     from devices.id_card_reader import PcscCardReader
     from devices.usb_key import PcscUsbKey
 
-    return AgentDevices(PcscCardReader(card_reader_name), PcscUsbKey(usb_key_reader_name), camera, FacenetModel,
+    card_reader = load_card_reader(card_reader_class) if card_reader_class else PcscCardReader(card_reader_name)
+    return AgentDevices(card_reader, PcscUsbKey(usb_key_reader_name), camera, FacenetModel,
                         card_reader_name, usb_key_reader_name)
 
 
@@ -323,7 +341,9 @@ def _camera_present(devices: AgentDevices) -> dict:
 @bp.get("/status")
 def status():
     devices = _devices()
-    return jsonify(card_reader=_reader_present(devices.card_reader_name),
+    present = getattr(devices.card_reader, "present", None)  # a vendor backend may say; PC/SC is asked otherwise
+    card_reader = {"present": bool(present())} if callable(present) else _reader_present(devices.card_reader_name)
+    return jsonify(card_reader=card_reader,
                    usb_key_reader=_reader_present(devices.usb_key_reader_name),
                    camera=_camera_present(devices))
 

@@ -104,7 +104,8 @@ def cmd_agent(args) -> int:
         config = agent.AgentConfig(tuple(origins), agent.load_token_digest(config_path))
         server = agent.make_server(agent.create_agent_app(config, agent.pcsc_devices(
             camera, args.id_reader or os.environ.get("SHIMING_AGENT_ID_READER") or None,
-            args.key_reader or os.environ.get("SHIMING_AGENT_KEY_READER") or None)), args.host, args.port)
+            args.key_reader or os.environ.get("SHIMING_AGENT_KEY_READER") or None,
+            args.card_reader_class or os.environ.get("SHIMING_AGENT_CARD_READER") or None)), args.host, args.port)
     except (agent.AgentConfigError, OSError) as exc:
         print(f"agent: {exc}", file=sys.stderr)
         return 2
@@ -210,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--camera", help="camera index, video file or rtsp:// URL (default $SHIMING_AGENT_CAMERA or 0)")
     p.add_argument("--id-reader", help="the ID card reader's PC/SC name (default: any reader with an ID card)")
     p.add_argument("--key-reader", help="the USB key's PC/SC reader name (default: any reader with the key)")
+    p.add_argument("--card-reader-class", help="a vendor-SDK CardReader, package.module:ClassName, instead of "
+                                               "PC/SC (default $SHIMING_AGENT_CARD_READER)")
     p.set_defaults(func=cmd_agent)
     p = sub.add_parser("verify-run", help="check a wage run's signature chain and sums")
     p.add_argument("run", help="run id or workflow id (wage-run-<project>-<YYYY-MM>)")

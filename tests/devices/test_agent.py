@@ -254,3 +254,25 @@ def test_the_agent_serves_over_loopback_http(client, pcscd, insert_card):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+class SampleSdkReader:
+    """A stand-in for a vendor SDK backend: hands out the block as a certified reader's SDK would."""
+
+    def read_text_block(self) -> bytes:
+        return block_of(SAMPLE)
+
+    def present(self) -> bool:
+        return True
+
+
+def test_a_vendor_card_reader_class_plugs_in_by_name(tmp_path):
+    reader = agent.load_card_reader("tests.devices.test_agent:SampleSdkReader")
+    devices = agent.pcsc_devices(str(tmp_path / "none.avi"), card_reader_class="tests.devices.test_agent:SampleSdkReader")
+    assert isinstance(reader, SampleSdkReader) and isinstance(devices.card_reader, SampleSdkReader)
+    client = agent.create_agent_app(agent.AgentConfig((PLATFORM,), agent.token_digest(TOKEN)), devices).test_client()
+    assert client.post("/id-card/read", headers=headers()).get_json()["identity"]["id_number"] == SAMPLE.id_number
+    assert client.get("/status", headers=headers()).get_json()["card_reader"] == {"present": True}
+    for bad in ("tests.devices.test_agent:Nothing", "no.such.module:Reader", "tests.devices.test_agent:PLATFORM"):
+        with pytest.raises(agent.AgentConfigError):
+            agent.load_card_reader(bad)
