@@ -447,6 +447,11 @@ def create_agent_app(config: AgentConfig, devices: AgentDevices) -> Flask:
 
 def make_server(app: Flask, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT):
     """A threaded WSGI server for `app` on a loopback address (AgentConfigError otherwise)."""
+    from werkzeug.serving import WSGIRequestHandler
     from werkzeug.serving import make_server as werkzeug_server
 
-    return werkzeug_server(check_loopback(host), port, app, threaded=True)
+    class Handler(WSGIRequestHandler):
+        def version_string(self) -> str:  # no software versions in the answers
+            return "shiming-agent"
+
+    return werkzeug_server(check_loopback(host), port, app, threaded=True, request_handler=Handler)

@@ -250,6 +250,7 @@ def test_the_agent_serves_over_loopback_http(client, pcscd, insert_card):
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.loads(response.read())["card_reader"] == {"present": True}
             assert response.headers["Access-Control-Allow-Origin"] == PLATFORM
+            assert response.headers["Server"] == "shiming-agent"
     finally:
         server.shutdown()
         server.server_close()
