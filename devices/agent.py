@@ -302,6 +302,13 @@ def _http_error(exc):
     return jsonify(error={"kind": "agent", "code": "bad_request", "message": exc.description}), exc.code
 
 
+@bp.app_errorhandler(500)
+def _internal_error(exc):
+    log.error("agent failure: %s", type(getattr(exc, "original_exception", None) or exc).__name__)
+    return jsonify(error={"kind": "agent", "code": "internal_error",
+                          "message": "The device agent failed; see its log."}), 500
+
+
 def _json_body() -> dict:
     if not request.data:
         return {}

@@ -277,3 +277,17 @@ def test_a_vendor_card_reader_class_plugs_in_by_name(tmp_path):
     for bad in ("tests.devices.test_agent:Nothing", "no.such.module:Reader", "tests.devices.test_agent:PLATFORM"):
         with pytest.raises(agent.AgentConfigError):
             agent.load_card_reader(bad)
+
+
+class BrokenReader:
+    def read_text_block(self) -> bytes:
+        raise OSError("the vendor library crashed")
+
+
+def test_an_unexpected_failure_is_a_json_error_the_page_can_read():
+    devices = agent.AgentDevices(BrokenReader(), PcscUsbKey(SLOT_1), "0", face_model)
+    client = agent.create_agent_app(agent.AgentConfig((PLATFORM,), agent.token_digest(TOKEN)), devices).test_client()
+    response = client.post("/id-card/read", headers=headers())
+    assert error_of(response) == (500, "agent", "internal_error")
+    assert response.headers["Access-Control-Allow-Origin"] == PLATFORM
+    assert error_of(client.get("/nowhere", headers=headers())) == (404, "agent", "bad_request")
