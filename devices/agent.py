@@ -161,7 +161,7 @@ class AgentDevices:
     usb_key_reader_name: Optional[str] = None
     max_frames: int = 150
     locks: dict = field(default_factory=lambda: {k: threading.Lock() for k in ("card", "key", "camera", "model")})
-    _model: object = None
+    _model: object = field(default=None, init=False, repr=False)
 
     def face_model(self):
         with self.locks["model"]:
