@@ -158,6 +158,33 @@ class LoginAttempt(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
+class UsbKeyCredential(Base):
+    """ACC-3: the USB key registered to an enterprise account (one per account; a key belongs to
+    one account). The raw Ed25519 public key in hex; the account then logs in with the key only."""
+
+    __tablename__ = "usb_key_credential"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), unique=True)
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    registered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    registered_by: Mapped[Optional[int]] = mapped_column(ForeignKey("account.id"))
+
+
+class LoginChallenge(Base):
+    """A USB-key challenge handed to one browser session: single use, short-lived. Only hashes are
+    stored: of the challenge (looked up when it comes back signed) and of the session's binding."""
+
+    __tablename__ = "login_challenge"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))  # login | register
+    binding_hash: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("account.id"))  # register: the account asking
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    used_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+
 class RegistrationStatus:
     DRAFT = "draft"  # form saved, stamped scan not yet uploaded
     IN_REVIEW = "in_review"

@@ -65,6 +65,8 @@ class Settings:
     bank_exchange_dir: str = ""  # set: talk to the bank through an exchange folder pair instead of HTTP
     # the bank's public keys, provisioned out of band (docs/signing.md, "Bank keys"): never fetched
     bank_keys_file: str = ""
+    # the device agent on the user's own PC (devices/agent.py), which pages call from the browser
+    agent_url: str = "http://127.0.0.1:18765"
     # Temporal payload encryption (shiming/temporal.py): the first key encrypts, all decrypt (rotation)
     payload_keys: tuple = ()
     audit_key: bytes = b""  # SEC-3: HMAC key of the audit hash chain (domain/audit.py)
@@ -135,6 +137,7 @@ class Settings:
             bank_url=_env("SHIMING_BANK_URL", "http://127.0.0.1:8700"),
             bank_exchange_dir=_env("SHIMING_BANK_EXCHANGE_DIR", ""),
             bank_keys_file=_env("SHIMING_BANK_KEYS_FILE", ""),
+            agent_url=_env("SHIMING_AGENT_URL", "http://127.0.0.1:18765").rstrip("/"),
             rate_limit_storage_uri=_env("SHIMING_RATE_LIMIT_STORAGE_URI", "memory://"),
         )
         values.update(overrides)

@@ -1,7 +1,8 @@
 """The enterprise USB key (ACC-3): its card applet's APDUs, refusal codes and signature check.
 
-Pure: no I/O. `devices.usb_key` talks to the card; the server that verifies a login (later) uses
-`verify_login_signature` with the public key registered to the enterprise account.
+Pure: no I/O. `devices.usb_key` talks to the card; the server (`domain.usb_key_login`,
+web/auth) verifies a login with `verify_login_signature` against the public key registered to
+the enterprise account, and refuses with `KeyLoginRefusal` codes.
 
 The applet (docs/devices.md, "USB key"), Ed25519 only:
 
@@ -51,6 +52,18 @@ MESSAGES: dict[UsbKeyRefusal, str] = {
     UsbKeyRefusal.BAD_RESPONSE: "The USB key gave a malformed answer ({detail}).",
     UsbKeyRefusal.KEY_FAILED: "The USB key refused the operation ({detail}).",
 }
+
+
+class KeyLoginRefusal(StrEnum):
+    """Why the server refuses a USB-key login or key registration (the web translates by code)."""
+
+    CHALLENGE_UNKNOWN = "challenge_unknown"  # never issued, or issued to another session / purpose
+    CHALLENGE_EXPIRED = "challenge_expired"
+    CHALLENGE_USED = "challenge_used"  # a replay
+    BAD_SIGNATURE = "bad_signature"  # wrong key, unknown user, no key registered (one answer for all)
+    KEY_TAKEN = "key_taken"  # registration: the key belongs to another account
+    LOCKED = "locked"
+    INACTIVE = "inactive"
 
 
 class UsbKeyError(Exception):

@@ -1,4 +1,4 @@
-"""`shiming` command line: dev | worker | web | bank | migrate | seed | verify-run | audit | bench."""
+"""`shiming` command line: dev | worker | web | bank | agent | migrate | seed | verify-run | audit | bench."""
 from __future__ import annotations
 
 import argparse
@@ -86,6 +86,39 @@ def cmd_bank(args) -> int:
         return 2
 
 
+def cmd_agent(args) -> int:
+    """The local device agent (devices/agent.py): `shiming agent pair`, then `shiming agent --origin …`."""
+    from pathlib import Path
+
+    from devices import agent
+
+    config_path = Path(args.config) if args.config else agent.default_config_path()
+    if args.agent_command == "pair":
+        token = agent.pair(config_path)
+        print(f"paired; the pairing code (enter it once on the platform's page in this PC's browser):\n\n  {token}\n\n"
+              f"its hash is kept in {config_path}; pairing again replaces it")
+        return 0
+    origins = args.origin or [o for o in os.environ.get("SHIMING_AGENT_ORIGINS", "").split(",") if o.strip()]
+    camera = args.camera if args.camera is not None else os.environ.get("SHIMING_AGENT_CAMERA", "0")
+    try:
+        config = agent.AgentConfig(tuple(origins), agent.load_token_digest(config_path))
+        server = agent.make_server(agent.create_agent_app(config, agent.pcsc_devices(
+            camera, args.id_reader or os.environ.get("SHIMING_AGENT_ID_READER") or None,
+            args.key_reader or os.environ.get("SHIMING_AGENT_KEY_READER") or None,
+            args.card_reader_class or os.environ.get("SHIMING_AGENT_CARD_READER") or None)), args.host, args.port)
+    except (agent.AgentConfigError, OSError) as exc:
+        print(f"agent: {exc}", file=sys.stderr)
+        return 2
+    print(f"device agent on http://{args.host}:{server.server_port} for {', '.join(config.origins)}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def cmd_verify_run(args) -> int:
     from domain.verify_run import format_report, verify_run
 
@@ -165,6 +198,22 @@ def main(argv: list[str] | None = None) -> int:
                                       "(SHIMING_BANK_KEYS_FILE)")
     p.add_argument("--key-id", help="the key id in that file (default: the start of the signing key)")
     p.set_defaults(func=cmd_bank)
+    p = sub.add_parser("agent", help="run the local device agent of an enrolment / enterprise PC (loopback only)")
+    p.add_argument("agent_command", nargs="?", choices=["run", "pair"], default="run",
+                   help="pair: draw a new pairing code for the platform's page; run (default): serve")
+    p.add_argument("--config", help="the agent's config file (default $SHIMING_AGENT_HOME/agent.json or "
+                                     "~/.config/shiming/agent.json)")
+    p.add_argument("--host", default="127.0.0.1", help="a loopback address (127.0.0.1 or ::1) only")
+    p.add_argument("--port", type=int, default=18765)
+    p.add_argument("--origin", action="append", default=[],
+                   help="the platform's origin allowed to call the agent, e.g. https://shiming.example; "
+                        "repeatable (default $SHIMING_AGENT_ORIGINS, comma-separated)")
+    p.add_argument("--camera", help="camera index, video file or rtsp:// URL (default $SHIMING_AGENT_CAMERA or 0)")
+    p.add_argument("--id-reader", help="the ID card reader's PC/SC name (default: any reader with an ID card)")
+    p.add_argument("--key-reader", help="the USB key's PC/SC reader name (default: any reader with the key)")
+    p.add_argument("--card-reader-class", help="a vendor-SDK CardReader, package.module:ClassName, instead of "
+                                               "PC/SC (default $SHIMING_AGENT_CARD_READER)")
+    p.set_defaults(func=cmd_agent)
     p = sub.add_parser("verify-run", help="check a wage run's signature chain and sums")
     p.add_argument("run", help="run id or workflow id (wage-run-<project>-<YYYY-MM>)")
     p.set_defaults(func=cmd_verify_run)

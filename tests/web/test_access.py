@@ -19,6 +19,10 @@ MANAGERS = {Role.ADMIN, Role.SECURITY_ADMIN, Role.ENTERPRISE, Role.PROJECT}
 ACCESS = {
     "/": PUBLIC,
     "/login": PUBLIC,
+    "/login/key": PUBLIC,
+    "/login/key/challenge": PUBLIC,
+    "/account/usb-key": {Role.ENTERPRISE},
+    "/account/usb-key/challenge": {Role.ENTERPRISE},
     "/lang/<code>": PUBLIC,
     "/logout": LOGGED_IN,
     "/password": LOGGED_IN,
@@ -54,6 +58,7 @@ ACCESS = {
     "/accounts/<int:account_id>/permissions": MANAGERS,
     "/accounts/<int:account_id>/<any(disable, enable):change>": MANAGERS,
     "/accounts/<int:account_id>/unlock": {Role.SECURITY_ADMIN},
+    "/accounts/<int:account_id>/usb-key/remove": {Role.SECURITY_ADMIN},
     "/accounts/<int:account_id>/reset-password": MANAGERS,
     "/audit/": {Role.AUDITOR},
     "/audit/verify": {Role.AUDITOR},

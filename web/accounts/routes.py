@@ -15,6 +15,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from domain import accounts as acc
+from domain import usb_key_login
 from domain.models import Account, Company, District, Enterprise, Project, Role
 
 from ..core import remote_addr, services
@@ -162,9 +163,12 @@ def detail(account_id: int):
         permissions_form = CompanyPermissionsForm(formdata=None, data={
             "can_collect": target.can_collect, "can_login": target.can_login}) if target.role == Role.COMPANY else None
         unlock_form = UnlockForm(formdata=None) if actor.role == Role.SECURITY_ADMIN else None
+        credential = usb_key_login.registered_key(db, target.id) if actor.role == Role.SECURITY_ADMIN else None
+        usb_key = usb_key_login.fingerprint(credential.public_key) if credential is not None else None
     return render_template("accounts/detail.html", row=row, projects_form=projects_form,
                            permissions_form=permissions_form, reason_form=ReasonForm(formdata=None),
-                           unlock_form=unlock_form)
+                           unlock_form=unlock_form, usb_key=usb_key,
+                           usb_key_form=ReasonForm(formdata=None, prefix="usb-key"))
 
 
 def _change(account_id: int, change, done: str):
@@ -235,3 +239,20 @@ def unlock(account_id: int):
         abort(403)
     return _change(account_id, lambda db, actor: acc.unlock(db, actor, account_id, remote_addr()),
                    _("The login lockout was lifted."))
+
+
+@bp.route("/<int:account_id>/usb-key/remove", methods=["POST"])
+def remove_usb_key(account_id: int):
+    """ACC-3: the security administrator removes a lost USB key, with a reason (audited)."""
+    if current_user.role != Role.SECURITY_ADMIN:
+        abort(403)
+    form = ReasonForm(prefix="usb-key")
+    with services().Session.begin() as db:
+        target = _managed_or_404(db, account_id)
+        if not form.validate_on_submit():
+            flash(_error("reason_required"), "error")
+            return redirect(url_for("accounts.detail", account_id=account_id))
+        usb_key_login.remove_key(db, _actor(db), target, form.reason.data, remote_addr())
+    flash(_("The USB key was removed. The account logs in with its password until it registers a new key."),
+          "success")
+    return redirect(url_for("accounts.detail", account_id=account_id))

@@ -22,3 +22,20 @@ class PasswordChangeForm(FlaskForm):
         DataRequired(_l("This field is required.")),
         EqualTo("new_password", _l("The two new passwords differ.")),
     ])
+
+
+class KeyLoginForm(FlaskForm):
+    """ACC-3: the enterprise USB-key login; the page's script fills challenge and signature."""
+
+    username = StringField(_l("Username"), validators=[DataRequired(_l("This field is required.")), Length(max=64)])
+    challenge = HiddenField(validators=[Length(max=400)])
+    signature = HiddenField(validators=[Length(max=400)])
+    next = HiddenField()
+
+
+class UsbKeyRegistrationForm(FlaskForm):
+    password = PasswordField(_l("Login password"), validators=[DataRequired(_l("This field is required.")),
+                                                               Length(max=200)])
+    challenge = HiddenField(validators=[Length(max=400)])
+    signature = HiddenField(validators=[Length(max=400)])
+    public_key = HiddenField(validators=[Length(max=400)])

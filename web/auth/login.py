@@ -5,6 +5,11 @@ number of minutes. Failures count only after the last success and after the end 
 lock, so one mistake after a lock does not lock again at once. Unknown user names are counted
 the same way, so the answers do not tell which accounts exist.
 
+An enterprise account with a registered USB key logs in with the key only (ACC-3):
+`attempt_login` refuses its right password with KEY_REQUIRED (audited `auth.login_key_required`),
+and `attempt_key_login` checks a signed server challenge against the registered key, with the
+same lockout bookkeeping (`auth.key_login_success` / `auth.key_login_failure` with the reason).
+
 `reauthenticate` asks a logged-in user for the login password again before a sensitive change
 (bank card, wage account); its failures count toward the same lockout, and a lockout there also
 ends every session of the account.
@@ -23,6 +28,8 @@ from domain import audit
 from domain.models import Account, LoginAttempt, utcnow
 from domain.passwords import end_sessions, hash_password, verify_password
 from domain.settings import Settings
+from domain.usb_key import KeyLoginRefusal, verify_login_signature
+from domain.usb_key_login import PURPOSE_LOGIN, KeyLoginError, fingerprint, key_required, registered_key, take_challenge
 
 
 @lru_cache(maxsize=1)
@@ -36,12 +43,14 @@ class Outcome:
     BAD_CREDENTIALS = "bad_credentials"
     LOCKED = "locked"
     INACTIVE = "inactive"
+    KEY_REQUIRED = "key_required"  # the right password of an account that logs in with its USB key
 
 
 @dataclass
 class LoginResult:
     outcome: str
     account: Optional[Account] = None
+    refusal: Optional[KeyLoginRefusal] = None  # the USB-key login's reason
 
 
 @dataclass
@@ -95,6 +104,9 @@ def attempt_login(session: Session, settings: Settings, username: str, password:
         if not account.is_active or not account.can_login:
             note(False, "auth.login_inactive")
             return LoginResult(Outcome.INACTIVE)
+        if key_required(session, account):
+            note(False, "auth.login_key_required")
+            return LoginResult(Outcome.KEY_REQUIRED)
         note(True, "auth.login_success")
         account.last_login_at = now
         account.locked_until = None
@@ -110,6 +122,66 @@ def attempt_login(session: Session, settings: Settings, username: str, password:
                          detail={"until": account.locked_until.isoformat()})
         return LoginResult(Outcome.LOCKED)
     return LoginResult(Outcome.BAD_CREDENTIALS)
+
+
+def _lock_if_over(session: Session, settings: Settings, account: Optional[Account], username: str,
+                  counting: _Counting, now: datetime, remote_addr: str) -> bool:
+    session.flush()
+    if _failures_since(session, username, counting) < settings.lockout_threshold:
+        return False
+    if account is not None:
+        account.locked_until = now + timedelta(minutes=settings.lockout_window_minutes)
+        audit.record(session, actor_id=account.id, actor_name=username, action="auth.lockout",
+                     target_type="account", target_id=account.id, remote_addr=remote_addr,
+                     detail={"until": account.locked_until.isoformat()})
+    return True
+
+
+def attempt_key_login(session: Session, settings: Settings, username: str, challenge: bytes, signature: bytes,
+                      binding: Optional[str], remote_addr: str) -> LoginResult:
+    """Log in with the USB key: `challenge` must be one this session was given for a login
+    (single use, not expired) and `signature` the registered key's signature of it. Unknown
+    user names, accounts without a key and wrong keys get one answer (BAD_SIGNATURE); the audit
+    keeps the real reason."""
+    now = utcnow()
+    username = (username or "").strip()[:64]
+    account = session.scalar(select(Account).where(Account.username == username))
+
+    def note(succeeded: bool, action: str, reason: str = "", **detail) -> None:
+        session.add(LoginAttempt(username=username, succeeded=succeeded, remote_addr=remote_addr, created_at=now))
+        audit.record(session, actor_id=account.id if account else None, actor_name=username or "?",
+                     action=action, target_type="account", target_id=account.id if account else username,
+                     remote_addr=remote_addr, reason=reason or None, detail=detail or None)
+
+    def refuse(code: KeyLoginRefusal, reason: str) -> LoginResult:
+        note(False, "auth.key_login_failure", reason)
+        if _lock_if_over(session, settings, account, username, counting, now, remote_addr):
+            return LoginResult(Outcome.LOCKED, refusal=KeyLoginRefusal.LOCKED)
+        return LoginResult(Outcome.BAD_CREDENTIALS, refusal=code)
+
+    if account is not None and account.locked_until is not None and account.locked_until > now:
+        note(False, "auth.login_locked")
+        return LoginResult(Outcome.LOCKED, refusal=KeyLoginRefusal.LOCKED)
+    counting = _counting_since(session, settings, username, account, now)
+    if account is None and _failures_since(session, username, counting) >= settings.lockout_threshold:
+        note(False, "auth.login_locked")
+        return LoginResult(Outcome.LOCKED, refusal=KeyLoginRefusal.LOCKED)
+    try:
+        take_challenge(session, PURPOSE_LOGIN, binding, challenge, now=now)
+    except KeyLoginError as exc:
+        return refuse(exc.code, str(exc.code))
+    credential = registered_key(session, account.id) if account is not None else None
+    if credential is None:
+        return refuse(KeyLoginRefusal.BAD_SIGNATURE, "unknown user" if account is None else "no key registered")
+    if not verify_login_signature(bytes.fromhex(credential.public_key), challenge, signature):
+        return refuse(KeyLoginRefusal.BAD_SIGNATURE, "wrong key or signature")
+    if not account.is_active or not account.can_login:
+        note(False, "auth.login_inactive")
+        return LoginResult(Outcome.INACTIVE, refusal=KeyLoginRefusal.INACTIVE)
+    note(True, "auth.key_login_success", fingerprint=fingerprint(credential.public_key))
+    account.last_login_at = now
+    account.locked_until = None
+    return LoginResult(Outcome.OK, account)
 
 
 @dataclass
