@@ -115,3 +115,20 @@ def test_the_sign_sheet_and_the_accepted_table_are_downloaded_once_the_table_is_
     other = client.application.test_client()
     enter_session(other, services, "payroll_other")
     assert [other.get(url).status_code for url in urls] == [404, 404]
+
+
+def test_the_line_table_shows_the_month_a_back_pay_line_pays(client, services, platform, bridge):
+    run = _open(services, platform)
+    _accept_table(services, run["id"])
+    with services.Session.begin() as db:
+        line = db.scalar(select(WageLine).where(WageLine.run_id == run["id"], WageLine.seq == 2))
+        line.back_pay_month, line_id = "2026-09", line.id
+    _english(client, services, "payroll_a")
+    page = _page(client, f"/payroll/run/{run['id']}")
+    assert page.count('class="back-pay"') == 1
+    row = page.split(f'data-line-id="{line_id}"')[1].split("</tr>")[0]
+    assert 'data-back-pay="2026-09"' in row and "back pay for 2026-09" in row
+    client.get("/lang/zh_CN")
+    assert "补发 2026-09" in _page(client, f"/payroll/run/{run['id']}")
+    sheet = Document(io.BytesIO(client.get(f"/payroll/run/{run['id']}/sign-sheet.docx").get_data()))
+    assert sheet.tables[0].rows[2].cells[1].text.endswith("\n补发2026-09")
