@@ -132,3 +132,28 @@ def test_the_line_table_shows_the_month_a_back_pay_line_pays(client, services, p
     assert "补发 2026-09" in _page(client, f"/payroll/run/{run['id']}")
     sheet = Document(io.BytesIO(client.get(f"/payroll/run/{run['id']}/sign-sheet.docx").get_data()))
     assert sheet.tables[0].rows[2].cells[1].text.endswith("\n补发2026-09")
+
+
+def test_the_month_problems_of_a_refused_table_read_as_words_on_the_page(client, services, platform, bridge):
+    from openpyxl import load_workbook
+
+    run = _open(services, platform)
+    with services.Session() as db:
+        prefilled = wt.prefill_xlsx(db, services.cipher, platform["project_id"], MONTH)
+    wb = load_workbook(io.BytesIO(prefilled))
+    ws = wb.worksheets[0]
+    ws.cell(2, wt.BACK_PAY_COLUMN + 1, "2026-10")  # the run's own month
+    ws.cell(3, wt.BACK_PAY_COLUMN + 1, "10月")
+    ws.cell(4, wt.BACK_PAY_COLUMN + 1, "2026-08")  # nobody worked in August
+    buf = io.BytesIO()
+    wb.save(buf)
+    with services.Session.begin() as db:  # what the activity stores when it refuses the table
+        parsed = wt.parse_upload(db, platform["project_id"], buf.getvalue(), month=MONTH)
+        services.blobs.store(db, wt.error_report_xlsx(parsed.errors), XLSX, f"wage-table-errors-{run['id']}.xlsx")
+    assert [(e.row, e.code) for e in parsed.errors] == [
+        (2, "back_pay_not_earlier"), (3, "bad_back_pay_month"), (4, "no_attendance_in_back_pay_month")]
+    enter_session(client, services, "payroll_a")
+    page = _page(client, f"/payroll/run/{run['id']}")
+    for words in ("补发月份须早于本次工资发放的月份。", "补发月份须按 YYYY-MM 格式填写。", "该工人在补发月份没有考勤。"):
+        assert words in page
+    assert not any(e.code in page for e in parsed.errors)
