@@ -241,13 +241,13 @@ class WageRunActivities:
             if run.table_sha256 == inp.content_sha256:  # retry after commit
                 return reconcile_state(session, run.id)
             data = self._blob(session, inp.file_id, inp.content_sha256)
-            parsed = wt.parse_upload(session, run.project_id, data)
+            parsed = wt.parse_upload(session, run.project_id, data, month=run.month)
             if parsed.ok:
                 self._record(session, inp, "wage_table")
                 session.execute(insert(WageLine.__table__), [  # plain executemany: no ORM bookkeeping per line
                     dict(run_id=run.id, seq=line.seq, worker_id=line.worker_id, days=line.days,
                          hours_x10=line.hours_x10, gross_fen=line.gross_fen, net_fen=line.net_fen,
-                         remark=line.remark, status=WageLineStatus.PENDING)
+                         remark=line.remark, back_pay_month=line.back_pay_month, status=WageLineStatus.PENDING)
                     for line in parsed.lines])
                 run.table_file_id, run.table_sha256, run.table_uploaded_by = inp.file_id, inp.content_sha256, inp.actor_id
                 run.line_count, run.total_fen, run.step = len(parsed.lines), parsed.total_fen, "signed_sheet"
@@ -314,7 +314,7 @@ class WageRunActivities:
             chosen = (line_t.c.run_id == run.id) & (line_t.c.status == wanted)
             rows = session.execute(
                 select(line_t.c.id, line_t.c.seq, line_t.c.worker_id, line_t.c.net_fen, line_t.c.remark,
-                       worker_t.c.name, worker_t.c.id_number_enc)
+                       line_t.c.back_pay_month, worker_t.c.name, worker_t.c.id_number_enc)
                 .join(worker_t, worker_t.c.id == line_t.c.worker_id).where(chosen).order_by(line_t.c.seq)).all()
             if not rows:
                 raise _refuse("no lines to pay in this batch", "EmptyBatch")
@@ -327,7 +327,7 @@ class WageRunActivities:
                 cards[worker_id] = (card_id, number_enc, bank_name)
             decrypt = self.s.cipher.decrypt
             file_lines, missing, marks = [], [], []
-            for line_id, seq, worker_id, net_fen, remark, name, id_number_enc in rows:
+            for line_id, seq, worker_id, net_fen, remark, back_pay_month, name, id_number_enc in rows:
                 card = cards.get(worker_id)
                 if card is None:
                     missing.append(seq)
@@ -336,7 +336,7 @@ class WageRunActivities:
                 file_lines.append(WageFileLine(
                     seq=len(file_lines) + 1, worker_name=name, id_number=decrypt(id_number_enc, workforce.ID_NUMBER),
                     card_number=decrypt(number_enc, workforce.CARD_NUMBER), bank_name=bank_name,
-                    amount_fen=net_fen, remark=remark))
+                    amount_fen=net_fen, remark=wt.bank_remark(remark, back_pay_month)))
                 marks.append({"b_id": line_id, "b_card": card_id, "b_seq": len(file_lines)})
             if missing:
                 raise _refuse(f"{len(missing)} worker(s) have no bank card", "MissingCard", missing[:50])

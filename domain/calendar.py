@@ -13,6 +13,16 @@ from zoneinfo import ZoneInfo
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
+def local_today(now: datetime | None = None) -> date:
+    """Today's date in China Standard Time (`now`, aware, for tests; else the clock)."""
+    return (now or datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ).date()
+
+
+def month_of(day: date) -> str:
+    """The calendar month "YYYY-MM" of a date; such months compare correctly as strings."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
 @dataclass(frozen=True)
 class WorkingCalendar:
     holidays: frozenset[date] = field(default_factory=frozenset)

@@ -535,6 +535,8 @@ class WageLine(Base):
     gross_fen: Mapped[int] = mapped_column(BigInteger)
     net_fen: Mapped[int] = mapped_column(BigInteger)
     remark: Mapped[str] = mapped_column(String(200), default="")
+    # back pay (补发): the earlier month "YYYY-MM" this line pays; None for the run's own month
+    back_pay_month: Mapped[Optional[str]] = mapped_column(String(7))
     status: Mapped[str] = mapped_column(String(12), default=WageLineStatus.PENDING, index=True)
     batch_version: Mapped[Optional[int]] = mapped_column(Integer)
     file_seq: Mapped[Optional[int]] = mapped_column(Integer)  # line number in that batch's wage file (1..n)

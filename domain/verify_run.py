@@ -68,7 +68,8 @@ def verify_run(services: Services, ref: str) -> RunReport:
                     want = signed_lines.pop(line.seq, None)
                     if want is None:
                         p.append(f"line {line.seq} is not in the signed wage table")
-                    elif (want.worker_id, want.net_fen, want.gross_fen) != (line.worker_id, line.net_fen, line.gross_fen):
+                    elif (want.worker_id, want.net_fen, want.gross_fen, want.back_pay_month) != (
+                            line.worker_id, line.net_fen, line.gross_fen, line.back_pay_month):
                         p.append(f"line {line.seq} differs from the signed wage table")
                 for seq in signed_lines:
                     p.append(f"line {seq} of the signed wage table is missing from the database")

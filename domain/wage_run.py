@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bank_connectors.wagefile import CARD_CLOSED, CARD_UNKNOWN, NAME_MISMATCH
 
 from . import audit, signing
+from .calendar import local_today, month_of
 from .models import (
     Account,
     AuditLog,
@@ -50,11 +51,22 @@ def workflow_id_for(project_code: str, month: str, attempt: int = 1) -> str:
     return base if attempt <= 1 else f"{base}-r{attempt}"
 
 
-def open_run(session: Session, project_id: int, month: str, actor: Account) -> WageRun:
-    """The run row for a project and month; needs a bound wage account, refused if one exists."""
-    if len(month) != MONTH_LEN or month[4] != "-" or not (month[:4] + month[5:]).isdigit() \
-            or not 1 <= int(month[5:]) <= 12:
+def is_month(text: str) -> bool:
+    """Whether `text` is a calendar month written "YYYY-MM"."""
+    return len(text) == MONTH_LEN and text[4] == "-" and (text[:4] + text[5:]).isdigit() \
+        and 1 <= int(text[5:]) <= 12
+
+
+def open_run(session: Session, project_id: int, month: str, actor: Account, today: date | None = None) -> WageRun:
+    """The run row for a project and month; needs a bound wage account, refused if one exists.
+
+    A month later than the current one (`today`, else the clock, in China Standard Time) is refused
+    (`future_month`): nobody has worked it yet. The current month may be paid (mid-month runs).
+    """
+    if not is_month(month):
         raise WageRunError("bad_month")
+    if month > month_of(today or local_today()):
+        raise WageRunError("future_month")
     project = session.get(Project, project_id)
     account = session.scalar(select(WageAccount).where(WageAccount.project_id == project_id,
                                                        WageAccount.status == "bound"))

@@ -3,12 +3,22 @@
 Rows identify workers by the engagement number (`ProjectWorker.id`) printed in the prefilled
 table, with the name as a cross-check. The upload is all or nothing: any bad row rejects the file
 and the caller gets a row-level error report; masked values only, never a full ID number.
+
+Months that can be paid (issue 8 point 3, docs/wage-run.md): a table for a month later than the
+current one is refused (`future_month`). A row pays the run's month, and its worker must have
+attendance in that month (`no_attendance`), unless its back-pay column (补发月份, "YYYY-MM") names
+the earlier month it pays: that month must be well-formed (`bad_back_pay_month`), earlier than the
+run's (`back_pay_not_earlier`) and a month the worker has attendance in
+(`no_attendance_in_back_pay_month`). The back-pay column is the template's 11th; a table saved
+before it existed (ten columns) is still read, all its rows paying the run's month. A worker may
+appear once per month paid: once for the run's month and once per back-pay month.
 """
 from __future__ import annotations
 
 import io
 import zipfile
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from xml.sax.saxutils import escape as xml_escape
 
@@ -19,12 +29,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .attendance import monthly_summary
+from .calendar import local_today, month_of
 from .models import ProjectWorker, Worker
 from .pii import PiiCipher
 from .rules import mask_id_number
 from .uploads import is_size_refusal, xlsx_refusal
 
 HEADERS = ["序号", "人员编号", "姓名", "身份证号", "出勤天数", "工时", "日工资(元)", "应发(元)", "实发(元)", "备注"]
+# optional 11th column (tables saved before it existed have ten): the earlier month a row pays
+BACK_PAY_HEADER = "补发月份"
+TEMPLATE_HEADERS = HEADERS + [BACK_PAY_HEADER]
+BACK_PAY_COLUMN = len(HEADERS)  # 0-based index of 补发月份
 TOTAL_LABEL = "合计"
 MAX_ROWS = 20_000
 MAX_BYTES = 10 * 1024 * 1024
@@ -54,6 +69,7 @@ class TableLine:
     gross_fen: int
     net_fen: int
     remark: str = ""
+    back_pay_month: str | None = None  # back pay (补发): the earlier month "YYYY-MM" the line pays
 
 
 @dataclass
@@ -65,6 +81,19 @@ class TableResult:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+# the bank file's remark of a back-pay line names the month it pays (the wage-file protocol's free-text remark)
+BACK_PAY_REMARK = "补发{month}工资"
+REMARK_LEN = 200
+
+
+def bank_remark(remark: str, back_pay_month: str | None) -> str:
+    """The remark a line carries in the bank file: its own, after the back-pay month when it has one."""
+    if not back_pay_month:
+        return remark
+    marked = BACK_PAY_REMARK.format(month=back_pay_month)
+    return (f"{marked}；{remark}" if remark else marked)[:REMARK_LEN]
 
 
 def yuan_cell_to_fen(value) -> int:
@@ -108,7 +137,7 @@ def prefill_xlsx(session: Session, cipher: PiiCipher, project_id: int, month: st
         rows.append((seq, engagement_id, name, masked, att.days, _Number(_tenths_text(att.hours_x10)),
                      _Number(_fen_text(rate)), _Number(_fen_text(gross)), _Number(_fen_text(gross))))
     rows.append((TOTAL_LABEL, None, None, None, None, None, None, _Number(_fen_text(total)), _Number(_fen_text(total))))
-    return _sheet_xlsx("工资表", HEADERS, rows)
+    return _sheet_xlsx("工资表", TEMPLATE_HEADERS, rows)
 
 
 class _Number(str):
@@ -173,9 +202,18 @@ def _sheet_xlsx(title: str, header: list[str], rows: list[tuple]) -> bytes:
     return out.getvalue()
 
 
-def parse_upload(session: Session, project_id: int, data: bytes) -> TableResult:
-    """Validate an uploaded wage table completely; nothing is written here."""
+def parse_upload(session: Session, project_id: int, data: bytes, month: str | None = None,
+                 today: date | None = None) -> TableResult:
+    """Validate an uploaded wage table completely; nothing is written here.
+
+    `month` is the run's month: the month rules (future month, attendance, back pay) are checked
+    against it and `today` (else the clock, China Standard Time). Without it only the table's own
+    form is checked: `verify-run` re-reads a table that was accepted under the rules of its day.
+    """
     result = TableResult()
+    if month is not None and month > month_of(today or local_today()):
+        result.errors.append(TableRowError(0, "file", "future_month", month))
+        return result
     refused = xlsx_refusal(data, MAX_BYTES)  # SEC-2: size, zip bomb, entry names, OOXML, before openpyxl
     if refused:
         result.errors.append(TableRowError(0, "file", "too_large" if is_size_refusal(refused) else "not_xlsx"))
@@ -191,6 +229,8 @@ def parse_upload(session: Session, project_id: int, data: bytes) -> TableResult:
     if header[: len(HEADERS)] != HEADERS:
         result.errors.append(TableRowError(1, "header", "bad_header"))
         return result
+    has_back_pay = len(header) > BACK_PAY_COLUMN and header[BACK_PAY_COLUMN] == BACK_PAY_HEADER
+    attended = _Attendance(session, project_id) if month is not None else None
 
     pw, worker = ProjectWorker.__table__, Worker.__table__  # plain rows: one per worker, thousands of them
     engagements = {
@@ -199,11 +239,13 @@ def parse_upload(session: Session, project_id: int, data: bytes) -> TableResult:
             select(pw.c.id, pw.c.worker_id, pw.c.status, worker.c.name).join(worker, worker.c.id == pw.c.worker_id)
             .where(pw.c.project_id == project_id))
     }
-    seen: set[int] = set()
+    seen: set[tuple[int, str | None]] = set()
     declared_total = None
     total_row, last_row = 0, 1  # the totals row's number; the last non-empty row's
     for number, row in enumerate(rows, start=2):
-        row = list(row) + [None] * (len(HEADERS) - len(row))
+        row = list(row) + [None] * (len(TEMPLATE_HEADERS) - len(row))
+        if not has_back_pay:
+            row[BACK_PAY_COLUMN] = None  # an unnamed 11th column is not the back-pay month
         if all(c is None or str(c).strip() == "" for c in row):
             continue
         last_row = number
@@ -217,7 +259,7 @@ def parse_upload(session: Session, project_id: int, data: bytes) -> TableResult:
         if len(result.lines) + len(result.errors) >= MAX_ROWS:
             result.errors.append(TableRowError(number, "file", "too_many_rows"))
             break
-        _parse_row(number, row, engagements, seen, result)
+        _parse_row(number, row, engagements, seen, result, month, attended)
     if declared_total is None and not total_row:  # where the totals row should have been: after the last row
         result.errors.append(TableRowError(last_row + 1, TOTAL_LABEL, "missing_total"))
     elif declared_total is not None and not result.errors and declared_total != result.total_fen:
@@ -227,11 +269,37 @@ def parse_upload(session: Session, project_id: int, data: bytes) -> TableResult:
     return result
 
 
-def _parse_row(number: int, row: list, engagements: dict, seen: set, result: TableResult) -> None:
+class _Attendance:
+    """Who has attendance in a month (at least one day), read once per month asked about."""
+
+    def __init__(self, session: Session, project_id: int):
+        self.session, self.project_id = session, project_id
+        self._months: dict[str, set[int]] = {}
+
+    def workers(self, month: str) -> set[int]:
+        if month not in self._months:
+            self._months[month] = {row.worker_id for row in monthly_summary(self.session, self.project_id, month)
+                                   if row.days > 0}
+        return self._months[month]
+
+
+def _month_cell(value) -> str | None:
+    """A back-pay cell as "YYYY-MM": text, or a date (Excel turns a typed 2026-10 into one); None
+    when the cell is not a month."""
+    if isinstance(value, (datetime, date)):
+        return month_of(value)
+    text = str(value).strip()
+    if len(text) == 7 and text[4] == "-" and (text[:4] + text[5:]).isdigit() and 1 <= int(text[5:]) <= 12:
+        return text
+    return None
+
+
+def _parse_row(number: int, row: list, engagements: dict, seen: set, result: TableResult,
+               month: str | None = None, attended: _Attendance | None = None) -> None:
     errors_before = len(result.errors)
 
     def err(col: int, code: str, value: str = "") -> None:
-        result.errors.append(TableRowError(number, HEADERS[col], code, value))
+        result.errors.append(TableRowError(number, TEMPLATE_HEADERS[col], code, value))
 
     try:
         pw_id = int(str(row[1]).strip())
@@ -245,9 +313,21 @@ def _parse_row(number: int, row: list, engagements: dict, seen: set, result: Tab
     worker_id, status, name = found
     if (str(row[2] or "").strip()) != name:
         err(2, "name_mismatch", str(row[2] or ""))
-    if pw_id in seen:
+    back_pay = None
+    raw = row[BACK_PAY_COLUMN]
+    if raw is not None and str(raw).strip() != "":
+        back_pay = _month_cell(raw)
+        if back_pay is None:
+            err(BACK_PAY_COLUMN, "bad_back_pay_month", str(raw))
+        elif month is not None and back_pay >= month:
+            err(BACK_PAY_COLUMN, "back_pay_not_earlier", back_pay)
+        elif attended is not None and worker_id not in attended.workers(back_pay):
+            err(BACK_PAY_COLUMN, "no_attendance_in_back_pay_month", back_pay)
+    elif attended is not None and worker_id not in attended.workers(month):
+        err(4, "no_attendance", month)
+    if (pw_id, back_pay) in seen:
         err(1, "duplicate_worker", str(pw_id))
-    seen.add(pw_id)
+    seen.add((pw_id, back_pay))
     if status == "exited":
         err(1, "not_on_project", str(pw_id))
     try:
@@ -284,7 +364,7 @@ def _parse_row(number: int, row: list, engagements: dict, seen: set, result: Tab
     gross, net = amounts
     result.lines.append(TableLine(seq=len(result.lines) + 1, project_worker_id=pw_id, worker_id=worker_id,
                                   days=days, hours_x10=hours_x10, gross_fen=gross, net_fen=net,
-                                  remark=str(row[9] or "")[:200]))
+                                  remark=str(row[9] or "")[:200], back_pay_month=back_pay))
     result.total_fen += net
 
 

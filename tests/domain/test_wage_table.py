@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from domain import wage_table as wt
-from domain.models import AuditLog, Project, ProjectWorker, StoredFile, WageLine, WageRun, Worker
+from domain.attendance import month_bounds
+from domain.models import AuditLog, Project, ProjectWorker, Punch, StoredFile, WageLine, WageRun, Worker
 from shiming.seed_workforce import seed_workforce
 from tests.domain.scan_samples import minimal_pdf
 
@@ -256,7 +258,7 @@ def test_prefilled_cells_are_the_attendance_and_rates_in_both_openpyxl_modes(tab
         wb = load_workbook(io.BytesIO(data), read_only=read_only)
         assert wb.sheetnames == ["工资表"]
         rows = [r for r in wb.worksheets[0].iter_rows(values_only=True)]
-        assert list(rows[0]) == wt.HEADERS
+        assert list(rows[0]) == wt.TEMPLATE_HEADERS == wt.HEADERS + ["补发月份"]
         total = 0
         for seq, row in enumerate(rows[1:-1], start=1):
             worker_id, rate = rates[row[1]]
@@ -266,10 +268,10 @@ def test_prefilled_cells_are_the_attendance_and_rates_in_both_openpyxl_modes(tab
             assert row[0] == seq and isinstance(row[0], int) and isinstance(row[1], int)
             assert row[4] == att.days and Decimal(str(row[5])) == Decimal(att.hours_x10) / 10
             assert [Decimal(str(v)) * 100 for v in row[6:9]] == [rate, gross, gross]
-            assert row[9] is None
+            assert row[9] is None and row[10] is None  # no remark, no back-pay month
         assert rows[-1][0] == wt.TOTAL_LABEL and Decimal(str(rows[-1][8])) * 100 == total
         # the sheet declares its size, so a read-only reader need not scan it first
-        assert wb.worksheets[0].calculate_dimension() == f"A1:J{len(rows)}"
+        assert wb.worksheets[0].calculate_dimension() == f"A1:K{len(rows)}"
 
 
 def test_sheet_text_is_always_text_and_escaped():
@@ -282,3 +284,131 @@ def test_sheet_text_is_always_text_and_escaped():
         "0", "0.05", "0.5", "1", "320.5", "320.55", "-1.2"]
     with pytest.raises(Exception):
         wt._sheet_xlsx("表", ["a"], [("bell\x07",)])
+
+
+# --- months that can be paid: the run's month, or back pay (补发) for an earlier one ------------------
+
+TODAY = date(2026, 11, 15)  # the run month 2026-10 is last month
+BACK_PAY = wt.BACK_PAY_COLUMN + 1  # its 1-based spreadsheet column (K)
+
+
+def _run_upload(services, project_id, data, month=MONTH, today=TODAY) -> wt.TableResult:
+    before = _counts(services)
+    with services.Session() as session:
+        result = wt.parse_upload(session, project_id, data, month=month, today=today)
+        session.rollback()
+    assert _counts(services) == before
+    return result
+
+
+def _worker_of_row(services, data, row: int) -> int:
+    pw_id = load_workbook(io.BytesIO(data)).worksheets[0].cell(row, 2).value
+    with services.Session() as session:
+        return session.get(ProjectWorker, pw_id).worker_id
+
+
+def _forget_attendance(services, worker_id: int, month: str) -> None:
+    start, end = month_bounds(month)
+    with services.Session.begin() as session:
+        session.execute(delete(Punch).where(Punch.worker_id == worker_id, Punch.punched_at >= start,
+                                            Punch.punched_at < end))
+
+
+def _attend(services, project_id: int, worker_id: int, month: str) -> None:
+    start, _end = month_bounds(month)
+    with services.Session.begin() as session:
+        for hours in (1, 9):  # 09:00 and 17:00 local on the month's second day
+            session.add(Punch(dedupe_key=f"test-{worker_id}-{month}-{hours}", project_id=project_id,
+                              worker_id=worker_id, direction="in", punched_at=start + timedelta(days=1, hours=hours)))
+
+
+def test_a_table_for_a_month_that_has_not_begun_is_refused(table):
+    services, project_id, data = table
+    result = _run_upload(services, project_id, data, month="2026-12", today=TODAY)
+    assert _errors(result) == [(0, "file", "future_month")] and not result.lines
+    # the current month may be paid, and so may the run's month once it has begun
+    assert _run_upload(services, project_id, data, month=MONTH, today=date(2026, 10, 1)).ok
+
+
+def test_a_row_for_a_worker_without_attendance_in_the_month_is_refused(table):
+    services, project_id, data = table
+    _forget_attendance(services, _worker_of_row(services, data, 3), MONTH)
+    result = _run_upload(services, project_id, data)
+    assert _errors(result) == [(3, "出勤天数", "no_attendance")]
+    assert result.errors[0].value == MONTH
+
+
+def test_a_back_pay_row_pays_an_earlier_month_the_worker_attended(table):
+    services, project_id, data = table
+    worker_id = _worker_of_row(services, data, 3)
+    _forget_attendance(services, worker_id, MONTH)
+    _attend(services, project_id, worker_id, "2026-09")
+    result = _run_upload(services, project_id, _edit(data, lambda ws: ws.cell(3, BACK_PAY, "2026-09")))
+    assert result.ok, result.errors
+    assert [(line.worker_id, line.back_pay_month) for line in result.lines if line.back_pay_month] == [
+        (worker_id, "2026-09")]
+    assert sum(1 for line in result.lines if line.back_pay_month is None) == 7
+    # Excel turns a typed 2026-09 into a date: that is the same month
+    result = _run_upload(services, project_id, _edit(data, lambda ws: ws.cell(3, BACK_PAY, datetime(2026, 9, 1))))
+    assert result.ok, result.errors
+    assert result.lines[1].back_pay_month == "2026-09"
+
+
+def test_a_worker_may_have_a_row_for_the_month_and_one_for_back_pay(table):
+    services, project_id, data = table
+    worker_id = _worker_of_row(services, data, 3)
+    _attend(services, project_id, worker_id, "2026-08")
+
+    def add_back_pay_row(ws):
+        total = _total_row(ws)
+        ws.insert_rows(total)
+        for col in range(1, 11):
+            ws.cell(total, col, ws.cell(3, col).value)
+        ws.cell(total, BACK_PAY, "2026-08")
+        net = Decimal(str(ws.cell(3, 9).value))
+        for col in (8, 9):
+            ws.cell(total + 1, col, Decimal(str(ws.cell(total + 1, col).value)) + net)
+    result = _run_upload(services, project_id, _edit(data, add_back_pay_row))
+    assert result.ok, result.errors
+    assert [line.back_pay_month for line in result.lines if line.worker_id == worker_id] == [None, "2026-08"]
+    # the same month twice is still the same worker twice
+    twice = _edit(_edit(data, add_back_pay_row), lambda ws: setattr(ws.cell(_total_row(ws) - 1, BACK_PAY), "value", None))
+    assert _errors(_run_upload(services, project_id, twice)) == [(10, "人员编号", "duplicate_worker")]
+
+
+@pytest.mark.parametrize("value,code", [
+    ("2026-10", "back_pay_not_earlier"),  # the run's own month is not back pay
+    ("2026-11", "back_pay_not_earlier"),
+    ("2026-13", "bad_back_pay_month"),
+    ("2026/09", "bad_back_pay_month"),
+    ("九月", "bad_back_pay_month"),
+    (202609, "bad_back_pay_month"),
+    ("2026-07", "no_attendance_in_back_pay_month"),  # nobody of the table worked in July
+])
+def test_a_back_pay_month_must_be_an_earlier_month_the_worker_attended(table, value, code):
+    services, project_id, data = table
+    result = _run_upload(services, project_id, _edit(data, lambda ws: ws.cell(4, BACK_PAY, value)))
+    assert _errors(result) == [(4, "补发月份", code)]
+
+
+def test_a_table_saved_before_the_back_pay_column_is_still_read(table):
+    services, project_id, data = table
+    old = _edit(data, lambda ws: ws.delete_cols(BACK_PAY))
+    assert load_workbook(io.BytesIO(old)).worksheets[0].max_column == 10
+    result = _run_upload(services, project_id, old)
+    assert result.ok, result.errors
+    assert len(result.lines) == 8 and all(line.back_pay_month is None for line in result.lines)
+    # and its rows pay the run's month: a worker without attendance there is refused
+    _forget_attendance(services, _worker_of_row(services, data, 5), MONTH)
+    assert _errors(_run_upload(services, project_id, old)) == [(5, "出勤天数", "no_attendance")]
+    # an 11th column under another heading is not a back-pay month
+    other = _edit(old, lambda ws: (ws.cell(1, 11, "说明"), ws.cell(5, 11, "2026-09")))
+    assert _errors(_run_upload(services, project_id, other)) == [(5, "出勤天数", "no_attendance")]
+
+
+def test_the_bank_file_remark_of_a_back_pay_line_names_its_month():
+    assert wt.bank_remark("", None) == ""
+    assert wt.bank_remark("奖金", None) == "奖金"
+    assert wt.bank_remark("", "2026-09") == "补发2026-09工资"
+    assert wt.bank_remark("奖金", "2026-09") == "补发2026-09工资；奖金"
+    assert len(wt.bank_remark("长" * 200, "2026-09")) == wt.REMARK_LEN

@@ -12,6 +12,7 @@ import random
 import urllib.request
 
 import pytest
+from docx import Document
 from sqlalchemy import select
 
 from domain import workforce
@@ -61,7 +62,21 @@ def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, bro
     a.goto(run_url)
     reload_until(a, lambda: a.locator("#signed-sheet-form").count() == 1, "step 2")
 
-    # step 2: the worker-signed sheet
+    # step 2: print the sign sheet built from the accepted table (and get that table again), then
+    # upload the scan the workers signed
+    with a.expect_download() as dl:
+        a.click("#download-sign-sheet")
+    assert dl.value.suggested_filename == f"工资签字表-{MONTH}.docx"
+    printed = Document(dl.value.path())
+    with services.Session() as session:
+        names = list(session.scalars(select(Worker.name).join(WageLine, WageLine.worker_id == Worker.id)
+                                     .where(WageLine.run_id == int(run_url.rstrip("/").rsplit("/", 1)[1]))
+                                     .order_by(WageLine.seq)))
+    assert [row.cells[1].text for row in printed.tables[0].rows[1:-1]] == names
+    with a.expect_download() as dl:
+        a.click("#download-accepted-table")
+    assert dl.value.suggested_filename == f"已确认工资表-{MONTH}.xlsx"
+    assert open(dl.value.path(), "rb").read() == table.read_bytes()
     a.set_input_files("#sheet", str(sheet))
     a.fill("#sheet-security-password", SECURITY_PASSWORDS["payroll_a"])
     a.click("#submit-signed-sheet")

@@ -225,10 +225,10 @@ def test_worker_killed_inside_bank_submission_sends_one_batch(stack):
     """Step 3: the bank took the file, the worker dies before the platform noted it; the retried
     activity submits the same batch id again, the bank answers 'duplicate', one batch is paid."""
     paused = _arm(stack, "submit_bank_batch.after_bank_call")
-    driving = _in_background(lambda: _through_bank_file(stack, "2027-02"))
+    driving = _in_background(lambda: _through_bank_file(stack, "2025-02"))
     _poll(lambda: paused.exists(), "the worker to pause inside submit_bank_batch", timeout=60)
     with stack.services.Session() as session:
-        run_id = session.scalar(select(WageRun.id).where(WageRun.month == "2027-02"))
+        run_id = session.scalar(select(WageRun.id).where(WageRun.month == "2025-02"))
         batch = session.scalar(select(BankBatch).where(BankBatch.run_id == run_id))
         assert batch.status == "built"  # not noted as submitted ...
     assert HttpBankConnector(stack.bank_url).batch_status(batch.batch_id) is not None  # ... but the bank has it
@@ -244,7 +244,7 @@ def test_worker_killed_inside_statement_matching_pays_every_line_once(stack):
     """Step 4: the lines were matched in an open transaction when the worker died; the rollback
     leaves them submitted and the retried activity applies the stored statement once."""
     paused = _arm(stack, "apply_statement.before_commit")
-    run_id, workflow_id = _through_bank_file(stack, "2027-03")
+    run_id, workflow_id = _through_bank_file(stack, "2025-03")
     batch_id = f"WR{run_id:08d}V001"
     _poll(lambda: paused.exists(), "the worker to pause inside apply_statement", timeout=60)
     stack.kill_worker()
@@ -262,7 +262,7 @@ def _stored_statement(stack) -> tuple[int, bytes]:
     with stack.services.Session() as session:
         row = session.scalar(select(BankStatement).where(BankStatement.applied_at.is_not(None)).limit(1))
     if row is None:
-        run_id, workflow_id = _through_bank_file(stack, "2027-01")
+        run_id, workflow_id = _through_bank_file(stack, "2025-01")
         _result(stack, workflow_id)
         with stack.services.Session() as session:
             row = session.scalar(select(BankStatement).where(BankStatement.applied_at.is_not(None)).limit(1))

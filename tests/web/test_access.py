@@ -72,6 +72,8 @@ ACCESS = {
     "/payroll/run/<int:run_id>": PAYROLL,
     "/payroll/run/<int:run_id>/table.xlsx": PAYROLL,
     "/payroll/run/<int:run_id>/errors.xlsx": PAYROLL,
+    "/payroll/run/<int:run_id>/accepted-table.xlsx": PAYROLL,
+    "/payroll/run/<int:run_id>/sign-sheet.docx": PAYROLL,
     "/payroll/run/<int:run_id>/sheet": PAYROLL,
     "/payroll/run/<int:run_id>/bank-file/<int:version>": PAYROLL,
     "/payroll/run/<int:run_id>/wage-table": PAYROLL,

@@ -203,9 +203,10 @@ def test_every_wage_table_error_code_has_words_for_the_reader():
     from web.payroll.table_report import MESSAGES
 
     source = (ROOT / "domain" / "wage_table.py").read_text(encoding="utf-8")
-    codes = set(re.findall(r'(?:WageTableError|err)\(\s*(?:\d+,\s*)?"([a-z_]+)"', source))
+    codes = set(re.findall(r'(?:WageTableError|err)\(\s*(?:\w+,\s*)?"([a-z_]+)"', source))
     codes |= set(re.findall(r'TableRowError\([^()]*?,\s*(?:"[a-z]+"|TOTAL_LABEL),\s*"([a-z_]+)"', source))
-    assert {"name_mismatch", "total_mismatch", "missing_total", "zero_net", "bad_header"} <= codes
+    assert {"name_mismatch", "total_mismatch", "missing_total", "zero_net", "bad_header", "future_month",
+            "no_attendance", "bad_back_pay_month", "back_pay_not_earlier", "no_attendance_in_back_pay_month"} <= codes
     assert codes <= set(MESSAGES), sorted(codes - set(MESSAGES))
 
 

@@ -6,10 +6,11 @@ Thin views: the domain signs (security password → Ed25519 step document), the 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from typing import Any, Callable, Optional
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -47,6 +48,7 @@ from .. import i18n
 from ..i18n import bank_failure, local_time, refusal_message, upload_message
 from ..scoping import get_or_404
 from ..security import SCAN_CSP, require_roles
+from .sign_sheet import DOCX, sign_sheet_docx
 from .table_report import problems_of, readable_report
 from .forms import (
     BankFileForm,
@@ -73,6 +75,7 @@ RUN_ERRORS = {
     "bad_month": _l("Not a valid month: enter it as YYYY-MM."),
     "no_wage_account": _l("The project has no bound wage account yet."),
     "run_exists": _l("A wage run for this month already exists."),
+    "future_month": _l("This month has not begun yet: a wage run can be opened for the current month or an earlier one."),
 }
 
 PAYROLL_REFUSALS = {
@@ -275,7 +278,8 @@ def _lines(db, run_id: int, which: str) -> list[dict]:
                      "net": fen_to_yuan(line.net_fen), "status": line.status,
                      "status_label": _lookup(LINE_STATUS, line.status),
                      "failure_code": line.failure_code or "", "failure": bank_failure(line.failure_code),
-                     "settled_reason": line.settled_reason or ""})
+                     "settled_reason": line.settled_reason or "",
+                     "back_pay_month": line.back_pay_month or ""})
         rows[-1].update(batch_version=line.batch_version, card_id=line.card_id, worker_id=line.worker_id)
     _mark_reissue_cards(db, run_id, rows)
     return rows
@@ -376,6 +380,35 @@ def table(run_id: int):
     response = Response(data, mimetype=XLSX)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def _accepted_run(db, run_id: int) -> WageRun:
+    """The run in scope whose wage table was accepted (step 1 done); else 404."""
+    run = _run_in_scope(db, run_id)
+    if run.table_file_id is None:
+        abort(404)
+    return run
+
+
+@bp.route("/run/<int:run_id>/accepted-table.xlsx")
+def accepted_table(run_id: int):
+    """The wage table as it was accepted (signed in step 1), again."""
+    with services().Session() as db:
+        run = _accepted_run(db, run_id)
+        stored = db.get(StoredFile, run.table_file_id)
+        data, month = services().blobs.get(stored.sha256), run.month
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True,
+                     download_name=_("Accepted wage table %(month)s.xlsx", month=month))
+
+
+@bp.route("/run/<int:run_id>/sign-sheet.docx")
+def sign_sheet(run_id: int):
+    """The printable sheet the workers sign (step 2), built from the accepted table's lines."""
+    with services().Session() as db:
+        run = _accepted_run(db, run_id)
+        data, month = sign_sheet_docx(db, services().cipher, run), run.month
+    return send_file(io.BytesIO(data), mimetype=DOCX, as_attachment=True,
+                     download_name=_("Wage sign sheet %(month)s.docx", month=month))
 
 
 @bp.route("/run/<int:run_id>/errors.xlsx")

@@ -18,6 +18,7 @@ MESSAGES = {
     "bad_header": _l("The header row is not the one of the template: download the prefilled table and fill it in."),
     "too_many_rows": _l("The table has more rows than a wage table may have (20,000)."),
     "empty": _l("The table has no wage line."),
+    "future_month": _l("The month of this wage run has not begun yet: it cannot be paid."),
     # the totals row
     "missing_total": _l("The totals row (合计) is missing: add it below the last line."),
     "total_mismatch": _l("The total of the totals row does not equal the sum of the net amounts of the lines."),
@@ -35,6 +36,12 @@ MESSAGES = {
     "over_cap": _l("The amount is above 500,000 yuan: most likely a typing error."),
     "zero_net": _l("The net amount is zero: leave the worker out of the table instead."),
     "net_above_gross": _l("The net amount is larger than the gross amount."),
+    # the month a line pays (back pay, 补发)
+    "no_attendance": _l("This worker has no attendance in the month of the run. If the row pays an earlier "
+                        "month, enter that month in the column 补发月份 (YYYY-MM); otherwise leave the row out."),
+    "bad_back_pay_month": _l("The back-pay month (补发月份) must be a month written YYYY-MM."),
+    "back_pay_not_earlier": _l("The back-pay month must be earlier than the month of the wage run."),
+    "no_attendance_in_back_pay_month": _l("This worker has no attendance in the back-pay month."),
 }
 OTHER = _l("This value is not accepted.")
 
