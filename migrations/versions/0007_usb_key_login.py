@@ -1,14 +1,14 @@
 """USB-key login for enterprise accounts (ACC-3): registered keys and server-side login challenges
 
-Revision ID: 0008
-Revises: 0005 (at merge: the latest revision on main, 0007)
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0008"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
