@@ -31,6 +31,7 @@ from .models import (
     utcnow,
 )
 from .passwords import hash_password, random_initial_password
+from .processes.registration import workflow_id_for
 from .pii import PiiCipher
 from .rules import is_valid_credit_code, is_valid_mobile, normalize_credit_code, normalize_mobile
 
@@ -151,10 +152,6 @@ def _copy_facts(target, data: RegistrationData, cipher: PiiCipher) -> None:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def workflow_id_for(number: str) -> str:
-    return f"registration-{number}"
 
 
 def create_application(session: Session, cipher: PiiCipher, data: RegistrationData) -> tuple[RegistrationApplication, str]:

@@ -14,6 +14,9 @@ from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from domain.processes.account_binding import AccountStatus
+from domain.processes.registration import RegistrationStatus
+from domain.processes.worker_exit import EngagementStatus
 from domain.services import Services
 
 from . import scoping, security
@@ -77,6 +80,9 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
     security.init_rate_limits(app)  # after the blueprints: it wraps the views marked with @rate_limit
     _register_error_pages(app)
     app.add_template_filter(local_time, "localtime")
+    # templates compare statuses with the processes' vocabulary, never with literals
+    app.jinja_env.globals.update(RegistrationStatus=RegistrationStatus, AccountStatus=AccountStatus,
+                                 EngagementStatus=EngagementStatus)
     app.context_processor(_layout_context)
     return app
 

@@ -33,6 +33,7 @@ from bank_connectors.signing import public_hex
 from domain import registration as reg
 from domain import signing
 from domain import wage_account as wa
+from domain.processes import account_binding as ab
 from domain import wage_table
 from domain import worker_exit as wx
 from domain.models import (
@@ -737,7 +738,7 @@ def binding_status(engine, wid: str) -> str:
 
 
 def test_accept_agreement_refusals(app, client, services, engine, payroll, bank, web_log):
-    from activities.account_binding import AcceptAgreementInput
+    from domain.processes.account_binding import AcceptAgreementInput
 
     project_id = second_project(services)
     specialist = create_payroll_specialist(services, "payroll_c", project_id, security_password=SECURITY["payroll_a"])
@@ -790,7 +791,7 @@ def test_accept_agreement_refusals(app, client, services, engine, payroll, bank,
 
     def signed_acceptance() -> AcceptAgreementInput:
         key = signing.unlock(services.Session, specialist, SECURITY["payroll_a"])
-        document = wa.agreement_document(wage_account_id=account, actor_id=specialist,
+        document = ab.agreement_document(wage_account_id=account, actor_id=specialist,
                                          accepted_at=datetime.now(timezone.utc))
         return AcceptAgreementInput(wage_account_id=account, actor_id=specialist, document=document,
                                     signature=signing.sign(key, document), signing_key_id=key.key_id)

@@ -27,9 +27,11 @@ from temporalio import activity
 from temporalio.worker import Replayer, Worker
 
 from activities.account_binding import AccountBindingActivities
-from activities.registration import OpenReviewTaskInput, OpenReviewTaskResult, RegistrationActivities
+from activities.registration import RegistrationActivities
+from domain.processes.registration import OpenReviewTaskInput, OpenReviewTaskResult
 from activities.wage_run import SignedStepInput, WageRunActivities
-from activities.worker_exit import ExitRef, OutstandingResult, WorkerExitActivities
+from activities.worker_exit import WorkerExitActivities
+from domain.processes.worker_exit import ExitRef, OutstandingResult
 from bank_connectors.exchange import FileExchangeConnector
 from bank_connectors.keys import load_or_create_keys
 from domain import signing, wage_table
@@ -539,7 +541,7 @@ class GatedExit(WorkerExitActivities):
 
 
 async def test_a_registration_cancelled_while_its_review_round_opens_is_closed(dev_env, services, tmp_path):
-    from activities.registration import Decision
+    from domain.processes.registration import Decision
     from domain import registration as reg
     from tests.helpers.factories import registration_data
     from workflows.registration import ClaimInput, DecideInput, ResubmitInput

@@ -12,9 +12,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from domain import audit
 from domain import registration as reg
 from domain.blobstore import UploadError
-from domain.models import District, RegistrationApplication, RegistrationStatus
+from domain.models import District, RegistrationApplication
+from domain.processes.registration import RegistrationInput, RegistrationStatus, ResubmitInput
 from domain.rules import mask_phone
-from workflows.registration import ProjectRegistrationWorkflow, RegistrationInput, ResubmitInput
+from workflows.registration import ProjectRegistrationWorkflow
 
 from ..core import bridge, call_process, remote_addr, services
 from ..i18n import application_status, upload_message
