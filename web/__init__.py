@@ -3,8 +3,9 @@
 `create_app(services, bridge, config)` wires the blueprints (one per audience), Flask-Login,
 CSRF protection, Flask-Babel (zh_CN by default, English available), the security headers and
 the rate limits (Flask-Limiter, one Limiter per app).
-Services and the Temporal bridge live in `app.extensions["shiming"]`
-(a dict with the keys "services" and "bridge").
+Services and the Temporal bridge are built by the composition root (`shiming/webapp.py`; tests
+build their own) and passed in: this package imports nothing from `shiming`. They live in
+`app.extensions["shiming"]` (a dict with the keys "services" and "bridge").
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ UPLOAD_OVERHEAD = 256 * 1024
 ERROR_PAGES = (403, 404, 405, 413, 429, 500)
 
 
-def create_app(services: Services, bridge: Optional[TemporalBridge] = None, config: Optional[dict] = None) -> Flask:
+def create_app(services: Services, bridge: TemporalBridge, config: Optional[dict] = None) -> Flask:
     settings = services.settings
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config.update(
@@ -63,11 +64,6 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
     )
     if config:
         app.config.update(config)
-    if bridge is None:
-        from shiming.temporal import connect
-
-        bridge = TemporalBridge(settings.temporal_address, settings.temporal_namespace, settings.task_queue,
-                                connect=lambda: connect(settings))
     app.extensions["shiming"] = {"services": services, "bridge": bridge}
 
     WebBabel(app, locale_selector=select_locale)
