@@ -16,7 +16,8 @@ from domain.processes import account_binding as ab
 from domain.models import Account, AuditLog, Project, RegistrationApplication, SecurityPasswordState, WageAccount
 from tests.web.conftest import create_payroll_specialist, create_registration, enter_session
 from tests.web.fakes import FakeExecution
-from workflows.account_binding import BindingInput, BindingStatus, BindingStatusView, WageAccountBindingWorkflow
+from domain.processes.account_binding import BindingInput, BindingStatus, BindingStatusView
+from workflows.account_binding import WageAccountBindingWorkflow
 
 NUMBER = "6222020200012345678"
 NAME = "中建某局某项目部农民工工资专户"

@@ -29,7 +29,8 @@ from shiming.seed import demo_credit_code
 from shiming.seed_workforce import generate_card_number, generate_id_number, seed_workforce
 from tests.web.conftest import PASSWORDS, login, upload
 from tests.web.fakes import FakeExecution
-from workflows.worker_exit import CancelExitRequest, ExitState, WorkerExitStatus, WorkerExitWorkflow
+from domain.processes.worker_exit import CancelExitRequest, ExitState, WorkerExitStatus
+from workflows.worker_exit import WorkerExitWorkflow
 
 TEAMS = ("钢筋班组", "木工班组", "砌筑班组")
 

@@ -66,8 +66,10 @@ from web.payroll.accounts import ACCEPT_REFUSALS
 from web.payroll.routes import PAYROLL_REFUSALS
 from web.project.routes import EXIT_ERRORS, EXIT_REFUSALS
 from web.public.routes import CORRECTION_REFUSALS
-from workflows.account_binding import BindingInput, BindingStatus, WageAccountBindingWorkflow
-from workflows.registration import ClaimInput, ProjectRegistrationWorkflow, RegistrationInput
+from domain.processes.account_binding import BindingInput, BindingStatus
+from workflows.account_binding import WageAccountBindingWorkflow
+from domain.processes.registration import ClaimInput, RegistrationInput
+from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import Step, WageRunInput, WageRunWorkflow
 from workflows.worker_exit import WorkerExitWorkflow
 
@@ -356,7 +358,7 @@ def correction_form(revision: int, name: str) -> dict:
 
 
 def test_registration_resubmit_stale_and_finished_refusals(app, client, services, engine, web_log):
-    from workflows.registration import ResubmitInput
+    from domain.processes.registration import ResubmitInput
 
     case = start_registration(services, engine, "拒绝测试安置房项目二")
     wid, task1 = case["workflow_id"], case["task_id"]
@@ -854,7 +856,7 @@ def exit_state(engine, wid: str) -> str:
 
 
 def test_cancel_exit_refusals(app, client, services, engine, payroll, web_log):
-    from workflows.worker_exit import CancelExitRequest
+    from domain.processes.worker_exit import CancelExitRequest
 
     case = exit_waiting(services, engine, payroll, 0)
     pw_id = case["pw_id"]

@@ -30,12 +30,8 @@ from tests.bank_connectors.wage_files import PAYER_ACCOUNT, PAYER_NAME
 from tests.conftest import make_services
 from tests.helpers.workflow_env import db_snapshot, registration_harness, wait_for
 from tests.web.conftest import create_payroll_specialist, create_registration
-from workflows.account_binding import (
-    EXPIRE_AFTER,
-    BindingInput,
-    BindingStatus,
-    WageAccountBindingWorkflow,
-)
+from domain.processes.account_binding import BindingInput, BindingStatus
+from workflows.account_binding import EXPIRE_AFTER, WageAccountBindingWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 ORDINARY_ACCOUNT = "6222020200087654321"

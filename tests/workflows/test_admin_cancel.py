@@ -64,10 +64,13 @@ from tests.helpers.workflow_env import wait_for
 from web import create_app
 from web.security import LAST_SEEN
 from web.temporal_bridge import TemporalBridge
-from workflows.account_binding import BindingInput, WageAccountBindingWorkflow
-from workflows.registration import ProjectRegistrationWorkflow, RegistrationInput
+from domain.processes.account_binding import BindingInput
+from workflows.account_binding import WageAccountBindingWorkflow
+from domain.processes.registration import RegistrationInput
+from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import Step, WageRunInput, WageRunWorkflow
-from workflows.worker_exit import WorkerExitInput, WorkerExitWorkflow
+from domain.processes.worker_exit import WorkerExitInput
+from workflows.worker_exit import WorkerExitWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 MONTH = "2026-10"
@@ -544,7 +547,7 @@ async def test_a_registration_cancelled_while_its_review_round_opens_is_closed(d
     from domain.processes.registration import Decision
     from domain import registration as reg
     from tests.helpers.factories import registration_data
-    from workflows.registration import ClaimInput, DecideInput, ResubmitInput
+    from domain.processes.registration import ClaimInput, DecideInput, ResubmitInput
 
     gate = Gate()
     async with platform(dev_env, services, tmp_path, registration=GatedRegistration(services, gate)) as p:
