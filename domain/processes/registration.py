@@ -41,7 +41,8 @@ DECIDED_STATUS = {Decision.APPROVE: RegistrationStatus.APPROVED, Decision.REJECT
 
 
 class Refusal(StrEnum):
-    """Refusal codes of the process's updates (validators) and activities; web/i18n.py words them."""
+    """Refusal codes of the process's updates (validators) and activities (web/i18n.py words them),
+    and of the facts (domain/registration.py, snake case; apply_correction's pass through the process)."""
 
     NOT_IN_REVIEW = "NotInReview"
     STALE_TASK = "StaleTask"
@@ -57,6 +58,10 @@ class Refusal(StrEnum):
     UNKNOWN_APPLICATION = "UnknownApplication"
     CASE_FINISHED = "CaseFinished"
     WRONG_APPLICATION = "WrongApplication"
+    INVALID = "invalid"  # the form's fields: the message is the JSON of the field errors
+    NOT_RETURNED_FACT = "not_returned"
+    UNKNOWN_CORRECTION = "unknown_correction"
+    STALE_CORRECTION = "stale_correction"
 
 
 class Waiting(StrEnum):
