@@ -1,4 +1,4 @@
-"""Activities of WageAccountBindingWorkflow (PAY-2) and the dataclasses they exchange.
+"""Activities of WageAccountBindingWorkflow (PAY-2); their messages: domain/processes/account_binding.py.
 
 Ids in, ids and codes out: the account number is read from the database (decrypted only in
 memory, for the bank call) and never enters a workflow payload. The bank is reached through the
@@ -8,8 +8,6 @@ finds the row already decided and changes nothing twice.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -18,33 +16,15 @@ from bank_connectors.protocol import AccountCheck, BankConnector
 from domain import signing
 from domain import wage_account as wa
 from domain.models import Account, SigningKey, WageAccount
+from domain.processes.account_binding import (
+    AcceptAgreementInput,
+    BindingRef,
+    CancelBindingInput,
+    Refusal,
+    ValidateAccountResult,
+    parse_agreement_document,
+)
 from domain.services import Services
-
-
-@dataclass
-class BindingRef:
-    wage_account_id: int
-
-
-@dataclass
-class ValidateAccountResult:
-    ok: bool
-    code: str = ""  # the bank's refusal code (NOT_FOUND, NAME_MISMATCH, NOT_WAGE_ACCOUNT, CLOSED)
-
-
-@dataclass
-class CancelBindingInput:
-    wage_account_id: int
-    reason: str
-
-
-@dataclass
-class AcceptAgreementInput:
-    wage_account_id: int
-    actor_id: int
-    document: str  # domain.wage_account.agreement_document, ids and a time only
-    signature: str  # hex Ed25519 signature of `document` with the actor's security-password key
-    signing_key_id: int
 
 
 def _refuse(message: str, code: str) -> ApplicationError:
@@ -59,7 +39,7 @@ class AccountBindingActivities:
     def _account(self, session, wage_account_id: int) -> WageAccount:
         account = session.get(WageAccount, wage_account_id)
         if account is None:
-            raise _refuse("unknown wage account", "UnknownAccount")
+            raise _refuse("unknown wage account", Refusal.UNKNOWN_ACCOUNT)
         return account
 
     @activity.defn
@@ -87,18 +67,18 @@ class AccountBindingActivities:
         with self.s.Session.begin() as session:
             account = self._account(session, inp.wage_account_id)
             if not wa.may_bind(session, inp.actor_id, account):
-                raise _refuse("only a payroll specialist of the project can accept", "NotProjectSpecialist")
-            fields = wa.parse_agreement_document(inp.document)
+                raise _refuse("only a payroll specialist of the project can accept", Refusal.NOT_PROJECT_SPECIALIST)
+            fields = parse_agreement_document(inp.document)
             if fields is None or fields.wage_account_id != account.id or fields.actor_id != inp.actor_id:
-                raise _refuse("the signed agreement does not match the request", "SignatureRefused")
+                raise _refuse("the signed agreement does not match the request", Refusal.SIGNATURE_REFUSED)
             key = session.get(SigningKey, inp.signing_key_id)
             if (key is None or key.account_id != inp.actor_id or key.retired_at is not None
                     or not signing.verify(session, inp.signing_key_id, inp.document, inp.signature)):
-                raise _refuse("the agreement signature was refused", "SignatureRefused")
+                raise _refuse("the agreement signature was refused", Refusal.SIGNATURE_REFUSED)
             if account.status == wa.BOUND and account.bound_by == inp.actor_id:
                 return  # a retry after the commit
             if account.status != wa.BINDING:
-                raise _refuse("the account is not waiting for the agreement", "NotAwaitingAgreement")
+                raise _refuse("the account is not waiting for the agreement", Refusal.NOT_AWAITING_AGREEMENT)
             wa.bind(session, account, session.get(Account, inp.actor_id), fields.accepted_at,
                     inp.signature, inp.signing_key_id)
 

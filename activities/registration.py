@@ -1,4 +1,4 @@
-"""Activities of ProjectRegistrationWorkflow and the dataclasses they exchange.
+"""Activities of ProjectRegistrationWorkflow (their messages: domain/processes/registration.py).
 
 Each activity is one short transaction and is idempotent: a retry after a worker crash finds
 its own earlier write (unique keys on task rounds, outbox dedupe keys) and changes nothing twice.
@@ -6,9 +6,7 @@ Payloads carry ids only: no phone numbers or other PII ever enter workflow histo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Optional
 
 from temporalio import activity
 
@@ -25,77 +23,22 @@ from domain.models import (
     utcnow,
 )
 from domain.calendar import LOCAL_TZ
+from domain.processes.registration import (
+    TASK_KIND,
+    ApplyCorrectionInput,
+    ApplyCorrectionResult,
+    AssignTaskInput,
+    CancelRegistrationInput,
+    Decision,
+    OpenReviewTaskInput,
+    OpenReviewTaskResult,
+    RecordDecisionInput,
+    RecordDecisionResult,
+    Refusal,
+    TaskTimerInput,
+)
 from domain.services import Services
 from sqlalchemy import select
-
-TASK_KIND = "registration_review"
-
-
-class Decision:
-    APPROVE = "approve"
-    REJECT = "reject"
-    RETURN = "return_for_correction"
-    ALL = (APPROVE, REJECT, RETURN)
-
-
-@dataclass
-class OpenReviewTaskInput:
-    workflow_id: str
-    application_id: int
-    round: int
-    opened_at: datetime
-
-
-@dataclass
-class OpenReviewTaskResult:
-    task_id: int
-    due_at: datetime
-    escalate_at: datetime
-
-
-@dataclass
-class AssignTaskInput:
-    task_id: int
-    actor_id: int
-    claim: bool  # True: claim, False: unclaim
-
-
-@dataclass
-class TaskTimerInput:
-    task_id: int
-
-
-@dataclass
-class RecordDecisionInput:
-    application_id: int
-    task_id: int
-    actor_id: int
-    decision: str
-    reason: str
-
-
-@dataclass
-class RecordDecisionResult:
-    status: str
-    project_id: Optional[int] = None
-
-
-@dataclass
-class ApplyCorrectionInput:
-    application_id: int
-    correction_id: int
-
-
-@dataclass
-class ApplyCorrectionResult:
-    revision: int
-
-
-@dataclass
-class CancelRegistrationInput:
-    application_id: int
-    workflow_id: str
-
 
 def _naive_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
@@ -114,7 +57,7 @@ class RegistrationActivities:
     def _actor(self, session, actor_id: int) -> Account:
         actor = session.get(Account, actor_id)
         if actor is None:
-            raise refusal("unknown actor", "UnknownActor")
+            raise refusal("unknown actor", Refusal.UNKNOWN_ACTOR)
         return actor
 
     @activity.defn
@@ -127,9 +70,9 @@ class RegistrationActivities:
         with self.s.Session.begin() as session:
             app = session.get(RegistrationApplication, inp.application_id)
             if app is None:
-                raise refusal("unknown application", "UnknownApplication")
+                raise refusal("unknown application", Refusal.UNKNOWN_APPLICATION)
             if app.status == RegistrationStatus.CANCELLED:  # the cancel's clean-up ran first: open nothing
-                raise refusal("the application was cancelled", "CaseFinished")
+                raise refusal("the application was cancelled", Refusal.CASE_FINISHED)
             task = session.scalar(select(HumanTask).where(
                 HumanTask.workflow_id == inp.workflow_id, HumanTask.kind == TASK_KIND, HumanTask.round == inp.round))
             if task is None:
@@ -213,7 +156,7 @@ class RegistrationActivities:
                 return RecordDecisionResult(app.status, app.project_id)
             if app.status == RegistrationStatus.CANCELLED or task.status == TaskStatus.CANCELED:
                 # the process was cancelled while the decision was on its way: the cancel stands
-                raise refusal("the application was cancelled", "CaseFinished")
+                raise refusal("the application was cancelled", Refusal.CASE_FINISHED)
             task.status, task.finished_at, task.outcome = TaskStatus.DONE, utcnow(), inp.decision
             task.owner_id = actor.id
             app.last_reason = inp.reason or None
@@ -236,7 +179,7 @@ class RegistrationActivities:
                                template="registration_returned", phone=phone,
                                body=f"{app.number}|{inp.reason}|{public}/register/status")
             else:
-                raise refusal("unknown decision", "BadDecision")
+                raise refusal("unknown decision", Refusal.BAD_DECISION)
             audit.record(session, actor_id=actor.id, actor_name=actor.display_name,
                          action=f"registration.{inp.decision}", target_type="registration", target_id=app.id,
                          business_key=app.number, reason=inp.reason or None)
@@ -250,7 +193,7 @@ class RegistrationActivities:
             except reg.RegistrationError as exc:
                 raise refusal(str(exc), exc.code) from None
             if app.id != inp.application_id:
-                raise refusal("correction of another application", "WrongApplication")
+                raise refusal("correction of another application", Refusal.WRONG_APPLICATION)
             return ApplyCorrectionResult(app.revision)
 
     @activity.defn
@@ -258,7 +201,7 @@ class RegistrationActivities:
         with self.s.Session.begin() as session:
             app = session.get(RegistrationApplication, inp.application_id)
             for task in reg.open_tasks(session, inp.workflow_id):
-                task.status, task.finished_at, task.outcome = TaskStatus.CANCELED, utcnow(), "cancelled"
+                task.status, task.finished_at, task.outcome = TaskStatus.CANCELED, utcnow(), RegistrationStatus.CANCELLED
             if app.status not in RegistrationStatus.FINAL:
                 app.status, app.decided_at = RegistrationStatus.CANCELLED, utcnow()
 

@@ -1,14 +1,10 @@
-"""Activities of WorkerExitWorkflow (PAY-7) and the dataclasses they exchange.
+"""Activities of WorkerExitWorkflow (PAY-7); their messages: domain/processes/worker_exit.py.
 
 Ids only cross into the workflow: counts and months, never a name, an ID number or a card.
 Each activity is one short transaction and idempotent (notification dedupe keys; finishing and
 cancelling find their own earlier write).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Optional
 
 from sqlalchemy import select
 from temporalio import activity
@@ -18,50 +14,17 @@ from activities.refusal import refusal
 from domain import notify
 from domain import worker_exit as wx
 from domain.models import Account, ProjectWorker, Role
+from domain.processes.worker_exit import (
+    CancelExitInput,
+    EngagementStatus,
+    ExitRef,
+    FinishExitInput,
+    FinishExitResult,
+    OutstandingResult,
+    Refusal,
+    RemindExitInput,
+)
 from domain.services import Services
-
-
-@dataclass
-class ExitRef:
-    project_worker_id: int
-
-
-@dataclass
-class OutstandingResult:
-    unpaid_lines: int
-    unpaid_fen: int
-    months_without_run: list[str] = field(default_factory=list)
-
-    @property
-    def clear(self) -> bool:
-        return self.unpaid_lines == 0 and not self.months_without_run
-
-
-@dataclass
-class RemindExitInput:
-    project_worker_id: int
-    count: int
-
-
-@dataclass
-class FinishExitInput:
-    project_worker_id: int
-    workflow_id: str
-    at: datetime
-
-
-@dataclass
-class FinishExitResult:
-    exit_date: str  # YYYY-MM-DD
-    revocation_id: int
-
-
-@dataclass
-class CancelExitInput:
-    project_worker_id: int
-    workflow_id: str
-    actor_id: Optional[int]  # None: the process itself was cancelled (administrator)
-    reason: str
 
 
 def _refuse(exc: wx.WorkerExitError) -> ApplicationError:
@@ -78,7 +41,7 @@ class WorkerExitActivities:
         with self.s.Session() as session:
             pw = session.get(ProjectWorker, inp.project_worker_id)
             if pw is None:
-                raise refusal("unknown engagement", "not_found")
+                raise refusal("unknown engagement", Refusal.NOT_FOUND)
             found = wx.outstanding(session, pw)
             return OutstandingResult(len(found.lines), found.unpaid_fen, found.months_without_run)
 
@@ -87,7 +50,7 @@ class WorkerExitActivities:
         """The exit still waits: tell the project's active project accounts (and the requester)."""
         with self.s.Session.begin() as session:
             pw = session.get(ProjectWorker, inp.project_worker_id)
-            if pw is None or pw.status != wx.EXITING or pw.exit_requested_at is None:
+            if pw is None or pw.status != EngagementStatus.EXITING or pw.exit_requested_at is None:
                 return
             targets = set(session.scalars(select(Account.id).where(
                 Account.role == Role.PROJECT, Account.project_id == pw.project_id, Account.is_active.is_(True))))
@@ -115,7 +78,7 @@ class WorkerExitActivities:
         with self.s.Session.begin() as session:
             actor = session.get(Account, inp.actor_id) if inp.actor_id is not None else None
             if inp.actor_id is not None and actor is None:
-                raise refusal("unknown actor", "UnknownActor")
+                raise refusal("unknown actor", Refusal.UNKNOWN_ACTOR)
             try:
                 wx.cancel_exit(session, inp.project_worker_id, actor, inp.reason, inp.workflow_id)
             except wx.WorkerExitError as exc:

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from domain.processes.wage_run import LineFailure
+
 from .signing import (b64decode, b64encode, canonical_json, public_hex, sign_document, verify_document,
                       x25519_public_from_hex)
 
@@ -48,11 +50,11 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f]")
 MAX_AMOUNT_FEN = 10**12  # 100 亿元 per line: far above any wage, far below 2**53
 MAX_LINES = 100_000
 
-# statement line failure codes
-CARD_CLOSED = "CARD_CLOSED"
-CARD_UNKNOWN = "CARD_UNKNOWN"
-NAME_MISMATCH = "NAME_MISMATCH"
-FAILURE_CODES = (CARD_CLOSED, CARD_UNKNOWN, NAME_MISMATCH)
+# statement line failure codes: the platform's vocabulary (domain/processes/wage_run.py)
+CARD_CLOSED = LineFailure.CARD_CLOSED.value
+CARD_UNKNOWN = LineFailure.CARD_UNKNOWN.value
+NAME_MISMATCH = LineFailure.NAME_MISMATCH.value
+FAILURE_CODES = tuple(code.value for code in LineFailure)
 PAID = "paid"
 FAILED = "failed"
 

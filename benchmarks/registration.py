@@ -24,17 +24,23 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.registration import Decision
 from benchmarks.bare import BareAction, BareCaseWorkflow, BareInput, bare_step
 from domain import registration as reg
 from domain.models import Account, District
+from domain.processes.registration import (
+    ClaimInput,
+    Decision,
+    DecideInput,
+    RegistrationInput,
+    RegistrationStatus,
+)
 from domain.services import Services
 from domain.settings import Settings
 from shiming.db import migrate
 from shiming.seed import demo_credit_code, seed_demo
 from shiming.temporal import temporal_cli
 from shiming.worker import build_worker
-from workflows.registration import ClaimInput, DecideInput, ProjectRegistrationWorkflow, RegistrationInput
+from workflows.registration import ProjectRegistrationWorkflow
 
 # a minimal but real PDF: what the applicant uploads as the stamped scan
 SCAN = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
@@ -83,7 +89,7 @@ async def _product_case(client: Client, services: Services, district_id: int, re
     await handle.execute_update(ProjectRegistrationWorkflow.claim, ClaimInput(reviewer, task_id))
     await handle.execute_update(ProjectRegistrationWorkflow.decide, DecideInput(reviewer, task_id, Decision.APPROVE))
     result = await handle.result()
-    assert result.status == "approved", result
+    assert result.status == RegistrationStatus.APPROVED, result
     return time.perf_counter() - t0
 
 

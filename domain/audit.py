@@ -293,104 +293,150 @@ def verify(session: Session, key: bytes) -> Report:
     look-ahead rows only past a row that fails its hash. The checkpoint is read before the rows, so rows
     committed while this runs are checked too and are not mistaken for problems."""
     report = Report()
-    problems = report.problems
+    chain, checked = _read_checkpoint(session, key, report)
+    if chain is None:  # the chain has not started: nothing to walk
+        return report
+    report.pruned, report.head_id, report.head_hash = chain["base_seq"], chain["head_id"], chain["head_hash"]
+    walk = _ChainWalk(chain, report.problems)
+    rows = _RowStream(session, key, chain["head_hash"])
+    while (item := rows.take()) is not None:
+        report.rows += 1
+        if walk.step(*item, rows):
+            report.chained += 1
+    if checked:
+        walk.check_head()
+    return report
+
+
+_NO_CHECKPOINT = dict(chain_seq=0, head_id=None, head_hash=GENESIS, base_seq=0, base_id=None, base_hash=GENESIS,
+                      mac=None)
+
+
+def _read_checkpoint(session: Session, key: bytes, report: Report) -> tuple[Optional[dict], bool]:
+    """The checkpoint to walk against, and whether it is one whose head the walk must reach (present
+    and sealed); (None, False) when the chain has not started (the report then says so)."""
     chain_row = session.execute(select(CHAIN).where(CHAIN.c.id == CHAIN_ID)).mappings().first()
     if chain_row is None:
-        problems.append(Problem(None, CHECKPOINT, "the checkpoint row (audit_chain id 1) is missing"))
-        chain = dict(chain_seq=0, head_id=None, head_hash=GENESIS, base_seq=0, base_id=None, base_hash=GENESIS,
-                     mac=None)
-    else:
-        chain = dict(chain_row)
-        if chain["mac"] is None:
-            hashed = session.scalar(select(func.count()).select_from(LOG).where(LOG.c.row_hash.is_not(None)))
-            if chain["chain_seq"] or hashed:
-                problems.append(Problem(None, CHECKPOINT, "the checkpoint was reset to its initial state"))
-            else:
-                report.rows = session.scalar(select(func.count()).select_from(LOG))
-                if report.rows:
-                    report.note = (f"the chain has not started: {report.rows} rows written before SEC-3 are "
-                                   "chained by the next audited commit")
-                return report
-        elif not _same(chain["mac"], checkpoint_mac(key, chain)):
-            problems.append(Problem(None, CHECKPOINT, "the checkpoint (head/base) fails its MAC: changed in the "
-                                                      "database, or SHIMING_AUDIT_KEY is not the key that wrote it"))
-    report.pruned, report.head_id, report.head_hash = chain["base_seq"], chain["head_id"], chain["head_hash"]
+        report.problems.append(Problem(None, CHECKPOINT, "the checkpoint row (audit_chain id 1) is missing"))
+        return dict(_NO_CHECKPOINT), False
+    chain = dict(chain_row)
+    if chain["mac"] is None:
+        hashed = session.scalar(select(func.count()).select_from(LOG).where(LOG.c.row_hash.is_not(None)))
+        if not (chain["chain_seq"] or hashed):
+            report.rows = session.scalar(select(func.count()).select_from(LOG))
+            if report.rows:
+                report.note = (f"the chain has not started: {report.rows} rows written before SEC-3 are "
+                               "chained by the next audited commit")
+            return None, False
+        report.problems.append(Problem(None, CHECKPOINT, "the checkpoint was reset to its initial state"))
+    elif not _same(chain["mac"], checkpoint_mac(key, chain)):
+        report.problems.append(Problem(None, CHECKPOINT, "the checkpoint (head/base) fails its MAC: changed in the "
+                                                         "database, or SHIMING_AUDIT_KEY is not the key that wrote it"))
+    return chain, chain["mac"] is not None
 
-    def authentic(r: dict) -> bool:
+
+class _RowStream:
+    """The audit rows in id order, each with whether its hash is authentic, streamed; rows read ahead
+    of the walk (past a row that fails its hash) wait in `ahead`."""
+
+    def __init__(self, session: Session, key: bytes, head_hash: str):
+        self.key, self.head_hash = key, head_hash
+        self.stream = ((r, self.authentic(r)) for r in map(dict, session.execute(
+            select(LOG).order_by(LOG.c.id).execution_options(stream_results=True)).mappings()))
+        self.ahead: deque = deque()  # rows read but not walked yet
+        self.ahead_good: deque = deque()  # the authentic ones among them
+        self.ahead_claims: deque = deque()  # those with a prev_hash (claiming a place in the chain)
+
+    def authentic(self, r: dict) -> bool:
         return r["row_hash"] is not None and r["prev_hash"] is not None \
-            and _same(r["row_hash"], row_mac(key, r["prev_hash"], r))
+            and _same(r["row_hash"], row_mac(self.key, r["prev_hash"], r))
 
-    stream = ((r, authentic(r)) for r in map(dict, session.execute(
-        select(LOG).order_by(LOG.c.id).execution_options(stream_results=True)).mappings()))
-    ahead: deque = deque()  # rows read but not walked yet
-    ahead_good: deque = deque()  # the authentic ones among them
-    ahead_claims: deque = deque()  # those with a prev_hash (claiming a place in the chain)
-
-    def take() -> Optional[tuple[dict, bool]]:
-        item = next(stream, None) if not ahead else ahead.popleft()
-        if item is not None and ahead_good and ahead_good[0] is item:
-            ahead_good.popleft()
-        if item is not None and ahead_claims and ahead_claims[0] is item:
-            ahead_claims.popleft()
+    def take(self) -> Optional[tuple[dict, bool]]:
+        item = next(self.stream, None) if not self.ahead else self.ahead.popleft()
+        if item is not None and self.ahead_good and self.ahead_good[0] is item:
+            self.ahead_good.popleft()
+        if item is not None and self.ahead_claims and self.ahead_claims[0] is item:
+            self.ahead_claims.popleft()
         return item
 
-    def look_ahead() -> tuple[Optional[str], Optional[str]]:
+    def look_ahead(self) -> tuple[Optional[str], Optional[str]]:
         """prev_hash of the next row claiming a place and of the next authentic row (the head after the last)."""
-        while not ahead_good:
-            item = next(stream, None)
+        while not self.ahead_good:
+            item = next(self.stream, None)
             if item is None:
                 break
-            ahead.append(item)
+            self.ahead.append(item)
             if item[0]["prev_hash"] is not None:
-                ahead_claims.append(item)
+                self.ahead_claims.append(item)
             if item[1]:
-                ahead_good.append(item)
-        claim = ahead_claims[0][0]["prev_hash"] if ahead_claims else chain["head_hash"]
-        good = ahead_good[0][0]["prev_hash"] if ahead_good else chain["head_hash"]
+                self.ahead_good.append(item)
+        claim = self.ahead_claims[0][0]["prev_hash"] if self.ahead_claims else self.head_hash
+        good = self.ahead_good[0][0]["prev_hash"] if self.ahead_good else self.head_hash
         return claim, good
 
-    expected = chain["base_hash"]  # hash of the row before the next one
-    last_good_id = chain["base_id"]
-    seen = {_short(chain["base_hash"])}
-    head_seen = _same(chain["head_hash"], chain["base_hash"])
-    while (item := take()) is not None:
-        r, ok = item
-        report.rows += 1
-        if chain["base_id"] is not None and r["id"] <= chain["base_id"]:
-            problems.append(Problem(r["id"], INSERTED, f"row at or before the pruned base (row {chain['base_id']})"))
-            continue
+
+class _ChainWalk:
+    """Where the walk is: the hash the next row must link to, the last row in place, the 8-byte
+    prefixes of the hashes seen (to tell a reordered row from a deleted one), whether the head was met."""
+
+    def __init__(self, chain: dict, problems: list[Problem]):
+        self.chain, self.problems = chain, problems
+        self.expected = chain["base_hash"]  # hash of the row before the next one
+        self.last_good_id = chain["base_id"]
+        self.seen = {_short(chain["base_hash"])}
+        self.head_seen = _same(chain["head_hash"], chain["base_hash"])
+
+    def step(self, r: dict, ok: bool, rows: _RowStream) -> bool:
+        """Judge one row; True when it counts as chained (intact or changed in place)."""
+        base_id = self.chain["base_id"]
+        if base_id is not None and r["id"] <= base_id:
+            self.problems.append(Problem(r["id"], INSERTED, f"row at or before the pruned base (row {base_id})"))
+            return False
         if r["row_hash"] is None or r["prev_hash"] is None:
-            problems.append(Problem(r["id"], INSERTED, "row without a hash: not written through the audit chain"))
-            continue
+            self.problems.append(Problem(r["id"], INSERTED, "row without a hash: not written through the audit chain"))
+            return False
         if not ok:
-            next_claim, link_after = look_ahead()
-            if _same(next_claim, r["row_hash"]) or _same(link_after, r["row_hash"]):
-                problems.append(Problem(r["id"], CHANGED, "contents do not match the row's hash"))
-                expected, last_good_id = r["row_hash"], r["id"]
-            elif _same(link_after, expected) or not _same(r["prev_hash"], expected):
-                problems.append(Problem(r["id"], INSERTED, "row is not part of the chain (its hash is forged)"))
-                continue
-            else:  # contents and its hash column both altered; the chain runs through it
-                problems.append(Problem(r["id"], CHANGED, "contents and hash do not match"))
-                expected, last_good_id = link_after, r["id"]
+            if not self._failed_hash(r, rows):
+                return False
         else:
-            if not _same(r["prev_hash"], expected):
-                if _short(r["prev_hash"]) in seen:
-                    problems.append(Problem(r["id"], OUT_OF_ORDER,
-                                            "row links to an earlier row than the one before it (reordered or forked)"))
-                else:
-                    after = f"after row {last_good_id}" if last_good_id is not None else "at the start"
-                    problems.append(Problem(r["id"], DELETED, f"row(s) missing {after}, before row {r['id']}"))
-            expected, last_good_id = r["row_hash"], r["id"]
-        seen.add(_short(expected))
-        head_seen = head_seen or _same(expected, chain["head_hash"])
-        report.chained += 1
-    if chain_row is not None and chain["mac"] is not None and not head_seen:
-        after = f"after row {last_good_id}" if last_good_id is not None else "from the start"
-        problems.append(Problem(chain["head_id"], DELETED,
-                                f"the newest row(s) are missing: the chain's head is row {chain['head_id']}, "
-                                f"the table ends {after}"))
-    return report
+            self._authentic(r)
+        self.seen.add(_short(self.expected))
+        self.head_seen = self.head_seen or _same(self.expected, self.chain["head_hash"])
+        return True
+
+    def _failed_hash(self, r: dict, rows: _RowStream) -> bool:
+        """A row whose hash fails: changed in place (the chain runs through it) or inserted (False)."""
+        next_claim, link_after = rows.look_ahead()
+        if _same(next_claim, r["row_hash"]) or _same(link_after, r["row_hash"]):
+            self.problems.append(Problem(r["id"], CHANGED, "contents do not match the row's hash"))
+            self.expected, self.last_good_id = r["row_hash"], r["id"]
+        elif _same(link_after, self.expected) or not _same(r["prev_hash"], self.expected):
+            self.problems.append(Problem(r["id"], INSERTED, "row is not part of the chain (its hash is forged)"))
+            return False
+        else:  # contents and its hash column both altered; the chain runs through it
+            self.problems.append(Problem(r["id"], CHANGED, "contents and hash do not match"))
+            self.expected, self.last_good_id = link_after, r["id"]
+        return True
+
+    def _authentic(self, r: dict) -> None:
+        """An authentic row: in place, or after a gap (deleted rows) or a link back (reordered)."""
+        if not _same(r["prev_hash"], self.expected):
+            if _short(r["prev_hash"]) in self.seen:
+                self.problems.append(Problem(r["id"], OUT_OF_ORDER,
+                                             "row links to an earlier row than the one before it (reordered or forked)"))
+            else:
+                after = f"after row {self.last_good_id}" if self.last_good_id is not None else "at the start"
+                self.problems.append(Problem(r["id"], DELETED, f"row(s) missing {after}, before row {r['id']}"))
+        self.expected, self.last_good_id = r["row_hash"], r["id"]
+
+    def check_head(self) -> None:
+        """The walk must have met the checkpoint's head: else the newest rows were deleted."""
+        if self.head_seen:
+            return
+        after = f"after row {self.last_good_id}" if self.last_good_id is not None else "from the start"
+        self.problems.append(Problem(self.chain["head_id"], DELETED,
+                                     f"the newest row(s) are missing: the chain's head is row {self.chain['head_id']}, "
+                                     f"the table ends {after}"))
 
 
 # ---- retention -----------------------------------------------------------------------------------

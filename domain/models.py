@@ -22,6 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from .processes.account_binding import AccountStatus
+from .processes.registration import RegistrationStatus
+from .processes.worker_exit import EngagementStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -183,17 +187,6 @@ class LoginChallenge(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     used_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
-
-
-class RegistrationStatus:
-    DRAFT = "draft"  # form saved, stamped scan not yet uploaded
-    IN_REVIEW = "in_review"
-    RETURNED = "returned"  # returned for correction, waiting for the applicant
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-
-    FINAL = (APPROVED, REJECTED, CANCELLED)
 
 
 class RegistrationApplication(_ProjectFacts, Base):
@@ -387,7 +380,7 @@ class ProjectWorker(Base):
     daily_rate_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     entry_date: Mapped[date] = mapped_column(Date)
     exit_date: Mapped[Optional[date]] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(12), default="active")  # active | exiting | exited
+    status: Mapped[str] = mapped_column(String(12), default=EngagementStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # PAY-7 worker exit: the process (WorkerExitWorkflow) and who asked for it
     exit_workflow_id: Mapped[Optional[str]] = mapped_column(String(100))
@@ -483,7 +476,7 @@ class WageAccount(Base):
     account_number_hash: Mapped[str] = mapped_column(String(64), index=True)
     account_last4: Mapped[str] = mapped_column(String(4))
     account_name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(12), default="binding")  # binding | bound | refused | unbound
+    status: Mapped[str] = mapped_column(String(12), default=AccountStatus.BINDING)
     refusal_reason: Mapped[Optional[str]] = mapped_column(String(200))
     workflow_id: Mapped[Optional[str]] = mapped_column(String(100))
     bound_by: Mapped[Optional[int]] = mapped_column(ForeignKey("account.id"))

@@ -31,6 +31,8 @@ from .models import (
     utcnow,
 )
 from .passwords import hash_password, random_initial_password
+from .processes.registration import Refusal as R
+from .processes.registration import workflow_id_for
 from .pii import PiiCipher
 from .rules import is_valid_credit_code, is_valid_mobile, normalize_credit_code, normalize_mobile
 
@@ -153,16 +155,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def workflow_id_for(number: str) -> str:
-    return f"registration-{number}"
-
-
 def create_application(session: Session, cipher: PiiCipher, data: RegistrationData) -> tuple[RegistrationApplication, str]:
     """Save a draft application; returns it with the applicant's secret access token."""
     data = normalized(data)
     errors = check_data(session, data)
     if errors:
-        raise RegistrationError("invalid", json.dumps(errors))
+        raise RegistrationError(R.INVALID, json.dumps(errors))
     token = secrets.token_urlsafe(24)
     app = RegistrationApplication(
         number="pending-" + secrets.token_hex(8),
@@ -209,11 +207,11 @@ def find_by_number_and_phone(session: Session, cipher: PiiCipher, number: str, p
 def save_correction(session: Session, cipher: PiiCipher, app: RegistrationApplication, data: RegistrationData,
                     scan_file_id: Optional[int]) -> RegistrationCorrection:
     if app.status != RegistrationStatus.RETURNED:
-        raise RegistrationError("not_returned")
+        raise RegistrationError(R.NOT_RETURNED_FACT)
     data = normalized(data)
     errors = check_data(session, data)
     if errors:
-        raise RegistrationError("invalid", json.dumps(errors))
+        raise RegistrationError(R.INVALID, json.dumps(errors))
     row = RegistrationCorrection(application_id=app.id, base_revision=app.revision,
                                  data_json=data.to_json(cipher), scan_file_id=scan_file_id, created_at=utcnow())
     session.add(row)
@@ -225,12 +223,12 @@ def apply_correction(session: Session, cipher: PiiCipher, correction_id: int) ->
     """Apply an accepted correction; applying it twice changes nothing."""
     corr = session.get(RegistrationCorrection, correction_id)
     if corr is None:
-        raise RegistrationError("unknown_correction")
+        raise RegistrationError(R.UNKNOWN_CORRECTION)
     app = session.get(RegistrationApplication, corr.application_id)
     if corr.applied_at is not None:
         return app
     if corr.base_revision != app.revision:
-        raise RegistrationError("stale_correction")
+        raise RegistrationError(R.STALE_CORRECTION)
     _copy_facts(app, RegistrationData.from_json(corr.data_json, cipher), cipher)
     if corr.scan_file_id:
         app.scan_file_id = corr.scan_file_id

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from .models import BankCard, ProjectWorker, Team, Worker, utcnow
+from .processes.worker_exit import EngagementStatus
 from .pii import PiiCipher
 from .registration import yuan_to_fen
 from .rules import (
@@ -396,7 +397,7 @@ def _write(session: Session, cipher: PiiCipher, project_id: int, rows: list[_Row
         if worker_id in enrolled:
             changed.append({"id": enrolled[worker_id], **values})
         else:
-            fresh.append({"project_id": project_id, "worker_id": worker_id, "status": "active",
+            fresh.append({"project_id": project_id, "worker_id": worker_id, "status": EngagementStatus.ACTIVE,
                           "created_at": now, **values})
     if fresh:
         session.execute(insert(ProjectWorker), fresh)

@@ -13,10 +13,8 @@ A project has at most one account that is `binding` or `bound` at a time.
 """
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import select
@@ -25,27 +23,25 @@ from sqlalchemy.orm import Session
 from . import audit
 from .models import Account, Project, Role, WageAccount, utcnow
 from .pii import PiiCipher
+from .processes.account_binding import AGREEMENT_VERSION, AccountStatus, UnboundReason, workflow_id_for
+from .processes.account_binding import Refusal as R
 
 ACCOUNT_NUMBER = "account_number"  # PII cipher context and look-up hash kind
-BINDING, BOUND, REFUSED, UNBOUND = "binding", "bound", "refused", "unbound"
-ACTIVE = (BINDING, BOUND)
-EXPIRED = "EXPIRED"  # refusal_reason of a binding whose agreement was not accepted in time
-CANCELLED = "CANCELLED"  # refusal_reason of a binding whose process an administrator cancelled
+# the vocabulary is the process's (domain/processes/account_binding.py); short names for the facts
+BINDING, BOUND, REFUSED, UNBOUND = AccountStatus.BINDING, AccountStatus.BOUND, AccountStatus.REFUSED, AccountStatus.UNBOUND
+ACTIVE = AccountStatus.ACTIVE
+EXPIRED, CANCELLED = UnboundReason.EXPIRED, UnboundReason.CANCELLED
 
 # The banks a project can bind an account at; the worker's configured connector talks to it.
 BANK_CODES = ("REFBANK",)
 
-AGREEMENT_VERSION = "2026-1"
-AGREEMENT_KIND = "shiming.wage_account_agreement"
-
 ACCOUNT_NAME_MAX = 100
 REASON_MAX = 200
 _ACCOUNT_RE = re.compile(r"^[0-9A-Za-z-]{4,40}$")  # docs/bank-protocol.md: up to 40 of 0-9 A-Z a-z -
-_SIGNED_AT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class WageAccountError(Exception):
-    """`code`: bad_bank | bad_account_number | bad_account_name | account_exists | no_project."""
+    """`code`: the snake-case codes of domain.processes.account_binding.Refusal (bad_bank …)."""
 
     def __init__(self, code: str):
         super().__init__(code)
@@ -58,11 +54,6 @@ def normalize_account_number(value: str) -> str:
 
 def mask_account_number(last4: str) -> str:
     return "**** " + last4
-
-
-def workflow_id_for(project_id: int, wage_account_id: int) -> str:
-    """The business key of one binding: the project and the account row it binds."""
-    return f"wage-account-{project_id}-{wage_account_id}"
 
 
 def active_account(session: Session, project_id: int) -> Optional[WageAccount]:
@@ -86,17 +77,17 @@ def start_binding(session: Session, cipher: PiiCipher, *, project_id: int, actor
     number = normalize_account_number(account_number)
     name = (account_name or "").strip()
     if bank_code not in BANK_CODES:
-        raise WageAccountError("bad_bank")
+        raise WageAccountError(R.BAD_BANK)
     if not _ACCOUNT_RE.fullmatch(number):
-        raise WageAccountError("bad_account_number")
+        raise WageAccountError(R.BAD_ACCOUNT_NUMBER)
     if not name or len(name) > ACCOUNT_NAME_MAX:
-        raise WageAccountError("bad_account_name")
+        raise WageAccountError(R.BAD_ACCOUNT_NAME)
     # the project row is locked (MySQL) so two starts for one project queue up; SQLite serialises writers
     project = session.scalar(select(Project).where(Project.id == project_id).with_for_update())
     if project is None:
-        raise WageAccountError("no_project")
+        raise WageAccountError(R.NO_PROJECT)
     if active_account(session, project_id) is not None:
-        raise WageAccountError("account_exists")
+        raise WageAccountError(R.ACCOUNT_EXISTS)
     row = WageAccount(project_id=project_id, bank_code=bank_code,
                       account_number_enc=cipher.encrypt(number, ACCOUNT_NUMBER),
                       account_number_hash=cipher.lookup_hash(number, ACCOUNT_NUMBER),
@@ -146,39 +137,6 @@ def cancel(session: Session, account: WageAccount, reason: str) -> bool:
                  target_type="wage_account", target_id=account.id, business_key=account.workflow_id,
                  reason=(reason or CANCELLED)[:REASON_MAX])
     return True
-
-
-def agreement_document(*, wage_account_id: int, actor_id: int, accepted_at: datetime) -> str:
-    """The canonical JSON a specialist signs to accept the agreement (sorted keys, no spaces)."""
-    if accepted_at.tzinfo is not None:
-        accepted_at = accepted_at.astimezone(timezone.utc).replace(tzinfo=None)
-    return json.dumps({"kind": AGREEMENT_KIND, "agreement_version": AGREEMENT_VERSION,
-                       "wage_account_id": wage_account_id, "actor_id": actor_id,
-                       "accepted_at": accepted_at.strftime(_SIGNED_AT)},
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass
-class AgreementFields:
-    wage_account_id: int
-    actor_id: int
-    accepted_at: datetime  # naive UTC
-
-
-def parse_agreement_document(document: str) -> Optional[AgreementFields]:
-    """The fields of a canonical agreement document of the current version, else None."""
-    try:
-        data = json.loads(document)
-        accepted_at = datetime.strptime(data["accepted_at"], _SIGNED_AT)
-        fields = AgreementFields(int(data["wage_account_id"]), int(data["actor_id"]), accepted_at)
-    except (ValueError, KeyError, TypeError):
-        return None
-    if data.get("kind") != AGREEMENT_KIND or data.get("agreement_version") != AGREEMENT_VERSION:
-        return None
-    if agreement_document(wage_account_id=fields.wage_account_id, actor_id=fields.actor_id,
-                          accepted_at=accepted_at) != document:
-        return None
-    return fields
 
 
 def may_bind(session: Session, actor_id: int, account: WageAccount) -> bool:

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bank_connectors.wagefile import CARD_CLOSED, CARD_UNKNOWN, NAME_MISMATCH
+from .processes.wage_run import LineFailure
 
 from . import audit, signing
 from .calendar import local_today, month_of
@@ -186,12 +186,11 @@ def sign_step(Session: sessionmaker, account_id: int, security_password: str, ru
 
 # --- re-issue: a failed card is never paid into again (issue 8, point 8) -----------------------
 
-# the statement failure codes that are about the card itself (bank_connectors/wagefile.py
-# FAILURE_CODES): closed, unknown to the bank, or in another holder's name. A line failed for one
+# the statement failure codes that are about the card itself (LineFailure): closed, unknown to the bank, or in another holder's name. A line failed for one
 # of them fails again on the same card, so it is re-issued only once the worker has another card
 # (or, for the holder's name, once the bank confirms the card in the worker's name: the re-issue
 # activity asks it).
-CARD_FAILURES = (CARD_CLOSED, CARD_UNKNOWN, NAME_MISMATCH)
+CARD_FAILURES = tuple(LineFailure)
 
 
 @dataclass

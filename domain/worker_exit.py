@@ -33,30 +33,24 @@ from .models import (
     WageRun,
     utcnow,
 )
+from .processes.worker_exit import REASON_MAX, EngagementStatus, workflow_id_for
+from .processes.worker_exit import Refusal as R
 
-ACTIVE = "active"
-EXITING = "exiting"
-EXITED = "exited"
-STATUSES = (ACTIVE, EXITING, EXITED)
+ACTIVE, EXITING, EXITED = EngagementStatus.ACTIVE, EngagementStatus.EXITING, EngagementStatus.EXITED
+STATUSES = tuple(EngagementStatus)
 DONE_LINE_STATUSES = (WageLineStatus.PAID, WageLineStatus.SETTLED)
 # a line of a cancelled run is never payable: it owes nothing (the month's attendance still counts)
 CLOSED_LINE_STATUSES = DONE_LINE_STATUSES + (WageLineStatus.CANCELLED,)
 HANDLED_RUN_STATUSES = ("open", "completed")
-REASON_MAX = 200
 
 
 class WorkerExitError(Exception):
-    """A refused exit action; `code` is one of not_found, already_requested, already_exited,
-    not_exiting, reason_required, reason_too_long."""
+    """A refused exit action; `code` is one of the snake-case codes of
+    domain.processes.worker_exit.Refusal (not_found … reason_too_long)."""
 
     def __init__(self, code: str):
         super().__init__(code)
         self.code = code
-
-
-def workflow_id_for(project_worker_id: int) -> str:
-    """The business key of the exit process of one engagement."""
-    return f"worker-exit-{project_worker_id}"
 
 
 @dataclass(frozen=True)
@@ -88,7 +82,7 @@ def engagement(session: Session, project_id: Optional[int], project_worker_id: i
     """The engagement if it belongs to `project_id`; anything else is `not_found` (no leak)."""
     pw = session.get(ProjectWorker, project_worker_id)
     if pw is None or project_id is None or pw.project_id != project_id:
-        raise WorkerExitError("not_found")
+        raise WorkerExitError(R.NOT_FOUND)
     return pw
 
 
@@ -123,9 +117,9 @@ def outstanding(session: Session, pw: ProjectWorker) -> Outstanding:
 def _reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise WorkerExitError("reason_required")
+        raise WorkerExitError(R.REASON_REQUIRED_FACT)
     if len(reason) > REASON_MAX:
-        raise WorkerExitError("reason_too_long")
+        raise WorkerExitError(R.REASON_TOO_LONG_FACT)
     return reason
 
 
@@ -138,9 +132,9 @@ def request_exit(session: Session, project_id: Optional[int], project_worker_id:
     pw = engagement(session, project_id, project_worker_id)
     reason = _reason(reason)
     if pw.status == EXITING:
-        raise WorkerExitError("already_requested")
+        raise WorkerExitError(R.ALREADY_REQUESTED)
     if pw.status == EXITED:
-        raise WorkerExitError("already_exited")
+        raise WorkerExitError(R.ALREADY_EXITED)
     pw.status = EXITING
     pw.exit_workflow_id = workflow_id_for(pw.id)
     pw.exit_requested_at = utcnow()
@@ -158,12 +152,12 @@ def cancel_exit(session: Session, project_worker_id: int, actor: Optional[Accoun
     when an administrator cancels the process); idempotent."""
     pw = session.get(ProjectWorker, project_worker_id)
     if pw is None:
-        raise WorkerExitError("not_found")
+        raise WorkerExitError(R.NOT_FOUND)
     reason = _reason(reason)
     if pw.status == ACTIVE:
         return pw  # a retry after the commit
     if pw.status != EXITING or (workflow_id is not None and pw.exit_workflow_id != workflow_id):
-        raise WorkerExitError("not_exiting")
+        raise WorkerExitError(R.NOT_EXITING)
     pw.status = ACTIVE
     pw.exit_requested_at = None
     pw.exit_requested_by = None
@@ -188,13 +182,13 @@ def finish_exit(session: Session, project_worker_id: int, at: datetime,
     """
     pw = session.get(ProjectWorker, project_worker_id)
     if pw is None:
-        raise WorkerExitError("not_found")
+        raise WorkerExitError(R.NOT_FOUND)
     existing = session.scalar(select(SiteAccessRevocation).where(
         SiteAccessRevocation.project_worker_id == pw.id))
     if pw.status == EXITED and existing is not None:
         return existing  # a retry after the commit
     if pw.status != EXITING or (workflow_id is not None and pw.exit_workflow_id != workflow_id):
-        raise WorkerExitError("not_exiting")
+        raise WorkerExitError(R.NOT_EXITING)
     moment = at if at.tzinfo is None else at.astimezone(timezone.utc).replace(tzinfo=None)
     pw.status = EXITED
     pw.exit_date = local_date(at)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from . import scope
 from .models import BankCard, Company, ProjectWorker, Team, Worker, utcnow
+from .processes.worker_exit import EngagementStatus
 from .pii import PiiCipher
 from .rules import (
     birth_date_of,
@@ -183,7 +184,7 @@ def enrol(session: Session, *, project_id: int, worker: Worker, team: Team, comp
         select(ProjectWorker).where(ProjectWorker.project_id == project_id, ProjectWorker.worker_id == worker.id)
     )
     if pw is None:
-        pw = ProjectWorker(project_id=project_id, worker_id=worker.id, status="active", created_at=utcnow())
+        pw = ProjectWorker(project_id=project_id, worker_id=worker.id, status=EngagementStatus.ACTIVE, created_at=utcnow())
         session.add(pw)
     pw.team_id, pw.company_id = team.id, company.id
     pw.trade, pw.daily_rate_fen, pw.entry_date = trade, daily_rate_fen, entry_date

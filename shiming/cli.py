@@ -56,9 +56,9 @@ def cmd_worker(args) -> int:
 
 
 def cmd_web(args) -> int:
-    from web import create_app
+    from shiming.webapp import build_web_app
 
-    app = create_app(_services())
+    app = build_web_app(_services())
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     return 0
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from domain import registration as reg
 from domain.models import Account, District, Enterprise, Role, utcnow
+from domain.processes.registration import RegistrationStatus
 from domain.passwords import hash_password
 from domain.services import Services
 
@@ -66,7 +67,7 @@ def seed_demo(services: Services) -> list[tuple[str, str, str]]:
                 contact_name="陈联系", contact_phone="13800138000",
             )
             app, _token = reg.create_application(session, services.cipher, data)
-            app.status, app.submitted_at, app.decided_at = "approved", utcnow(), utcnow()
+            app.status, app.submitted_at, app.decided_at = RegistrationStatus.APPROVED, utcnow(), utcnow()
             project, account, _pw = reg.approve(session, services.cipher, app)
             project.enterprise_id = ent.id
             session.delete(account)  # replaced by the demo login below

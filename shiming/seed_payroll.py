@@ -16,6 +16,7 @@ from sqlalchemy import select
 from domain import signing, wage_account, workforce
 from domain.models import Account, Project, ProjectWorker, Role, WageAccount, Worker, utcnow
 from domain.passwords import hash_password
+from domain.processes.account_binding import agreement_document, parse_agreement_document
 from domain.services import Services
 from shiming.seed_workforce import seed_workforce
 
@@ -46,8 +47,8 @@ def bind_demo_account(services: Services, project_id: int) -> None:
         row = wage_account.start_binding(session, services.cipher, project_id=project_id, actor=actor,
                                          bank_code="REFBANK", account_number=WAGE_ACCOUNT_NUMBER,
                                          account_name=WAGE_ACCOUNT_NAME)
-        document = wage_account.agreement_document(wage_account_id=row.id, actor_id=actor_id, accepted_at=utcnow())
-        wage_account.bind(session, row, actor, wage_account.parse_agreement_document(document).accepted_at,
+        document = agreement_document(wage_account_id=row.id, actor_id=actor_id, accepted_at=utcnow())
+        wage_account.bind(session, row, actor, parse_agreement_document(document).accepted_at,
                           signing.sign(key, document), key.key_id)
 
 

@@ -3,8 +3,9 @@
 `create_app(services, bridge, config)` wires the blueprints (one per audience), Flask-Login,
 CSRF protection, Flask-Babel (zh_CN by default, English available), the security headers and
 the rate limits (Flask-Limiter, one Limiter per app).
-Services and the Temporal bridge live in `app.extensions["shiming"]`
-(a dict with the keys "services" and "bridge").
+Services and the Temporal bridge are built by the composition root (`shiming/webapp.py`; tests
+build their own) and passed in: this package imports nothing from `shiming`. They live in
+`app.extensions["shiming"]` (a dict with the keys "services" and "bridge").
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from domain.processes.account_binding import AccountStatus
+from domain.processes.registration import RegistrationStatus
+from domain.processes.worker_exit import EngagementStatus
 from domain.services import Services
 
 from . import scoping, security
@@ -45,7 +49,7 @@ UPLOAD_OVERHEAD = 256 * 1024
 ERROR_PAGES = (403, 404, 405, 413, 429, 500)
 
 
-def create_app(services: Services, bridge: Optional[TemporalBridge] = None, config: Optional[dict] = None) -> Flask:
+def create_app(services: Services, bridge: TemporalBridge, config: Optional[dict] = None) -> Flask:
     settings = services.settings
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config.update(
@@ -60,11 +64,6 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
     )
     if config:
         app.config.update(config)
-    if bridge is None:
-        from shiming.temporal import connect
-
-        bridge = TemporalBridge(settings.temporal_address, settings.temporal_namespace, settings.task_queue,
-                                connect=lambda: connect(settings))
     app.extensions["shiming"] = {"services": services, "bridge": bridge}
 
     WebBabel(app, locale_selector=select_locale)
@@ -77,6 +76,9 @@ def create_app(services: Services, bridge: Optional[TemporalBridge] = None, conf
     security.init_rate_limits(app)  # after the blueprints: it wraps the views marked with @rate_limit
     _register_error_pages(app)
     app.add_template_filter(local_time, "localtime")
+    # templates compare statuses with the processes' vocabulary, never with literals
+    app.jinja_env.globals.update(RegistrationStatus=RegistrationStatus, AccountStatus=AccountStatus,
+                                 EngagementStatus=EngagementStatus)
     app.context_processor(_layout_context)
     return app
 

@@ -22,6 +22,8 @@ from flask_babel import lazy_pgettext as _lp
 
 from domain.calendar import LOCAL_TZ
 from domain.models import TaskStatus, WageLineStatus
+from domain.processes.registration import Decision, RegistrationStatus
+from domain.processes.registration import Refusal as RegistrationRefusal
 from workflows.wage_run import Step
 
 LANGUAGES = ("zh_CN", "en")
@@ -110,17 +112,17 @@ ROLE_LABELS = {
 }
 
 REFUSALS = {
-    "NotInReview": _l("The case is not waiting for review."),
-    "StaleTask": _l("The case has changed since this page was opened. Please look at it again."),
-    "Busy": _l("Another action on this case is in progress. Please try again in a moment."),
-    "AlreadyClaimed": _l("The case has already been claimed."),
-    "NotClaimant": _l("Only the reviewer who claimed the case can do this."),
-    "NotClaimed": _l("Claim the case before deciding."),
-    "BadDecision": _l("Unknown decision."),
-    "ReasonRequired": _l("A reason is required."),
-    "NotReturned": _l("The application is not waiting for correction."),
-    "StaleForm": _l("The application has changed since this form was opened. Please open it again."),
-    "CaseFinished": _l("The process of this case has already finished."),
+    RegistrationRefusal.NOT_IN_REVIEW: _l("The case is not waiting for review."),
+    RegistrationRefusal.STALE_TASK: _l("The case has changed since this page was opened. Please look at it again."),
+    RegistrationRefusal.BUSY: _l("Another action on this case is in progress. Please try again in a moment."),
+    RegistrationRefusal.ALREADY_CLAIMED: _l("The case has already been claimed."),
+    RegistrationRefusal.NOT_CLAIMANT: _l("Only the reviewer who claimed the case can do this."),
+    RegistrationRefusal.NOT_CLAIMED: _l("Claim the case before deciding."),
+    RegistrationRefusal.BAD_DECISION: _l("Unknown decision."),
+    RegistrationRefusal.REASON_REQUIRED: _l("A reason is required."),
+    RegistrationRefusal.NOT_RETURNED: _l("The application is not waiting for correction."),
+    RegistrationRefusal.STALE_FORM: _l("The application has changed since this form was opened. Please open it again."),
+    RegistrationRefusal.CASE_FINISHED: _l("The process of this case has already finished."),
     "Running": _l("The process is still running: only a failed, terminated or timed-out process can be retried."),
     "NotRetryable": _l("Only a failed, terminated or timed-out process can be retried."),
     "NoResetPoint": _l("The process history has no point to retry from."),
@@ -131,8 +133,8 @@ REFUSALS = {
                         "the bank yet (money in flight). Cancel it once the bank's statement has arrived."),
     "CancelRequested": _l("Cancellation of this process was already requested."),
     "Cancelling": _l("This process is being cancelled: no further step is possible."),
-    "UnknownActor": _l("Your account is not known to the process. Please log in again."),
-    "UnknownApplication": _l("The process does not know this application."),
+    RegistrationRefusal.UNKNOWN_ACTOR: _l("Your account is not known to the process. Please log in again."),
+    RegistrationRefusal.UNKNOWN_APPLICATION: _l("The process does not know this application."),
 }
 
 UPLOAD_ERRORS = {
@@ -158,12 +160,12 @@ FIELD_ERRORS = {
 }
 
 APPLICATION_STATUS = {
-    "draft": _l("Draft: stamped scan not yet submitted"),
-    "in_review": _l("In review"),
-    "returned": _l("Returned for correction"),
-    "approved": _l("Approved"),
-    "rejected": _l("Rejected"),
-    "cancelled": _l("Cancelled"),
+    RegistrationStatus.DRAFT: _l("Draft: stamped scan not yet submitted"),
+    RegistrationStatus.IN_REVIEW: _l("In review"),
+    RegistrationStatus.RETURNED: _l("Returned for correction"),
+    RegistrationStatus.APPROVED: _l("Approved"),
+    RegistrationStatus.REJECTED: _l("Rejected"),
+    RegistrationStatus.CANCELLED: _l("Cancelled"),
 }
 
 # Status labels: each kind of thing has its own table and its own msgids (a message context per
@@ -216,10 +218,10 @@ BANK_FAILURES = {
 BANK_FAILURE_OTHER = _l("The bank did not pay this line.")
 
 OUTCOMES = {
-    "approve": _l("Approved"),
-    "reject": _l("Rejected"),
-    "return_for_correction": _l("Returned for correction"),
-    "cancelled": _l("Cancelled"),
+    Decision.APPROVE: _l("Approved"),
+    Decision.REJECT: _l("Rejected"),
+    Decision.RETURN: _l("Returned for correction"),
+    RegistrationStatus.CANCELLED: _l("Cancelled"),  # the outcome of a task whose process was cancelled
 }
 
 WORKFLOW_STATUS = {

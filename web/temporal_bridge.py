@@ -54,9 +54,11 @@ def is_closed_case(exc: RPCError) -> bool:
 
 class TemporalBridge:
     def __init__(self, address: str, namespace: str, task_queue: str,
-                 connect: Optional[Callable[[], Awaitable[Client]]] = None):
+                 connect: Callable[[], Awaitable[Client]]):
+        """`connect` makes the client (with the platform's data converter: the composition root,
+        shiming/webapp.py, passes it in); it is called once, on the first use."""
         self.address, self.namespace, self.task_queue = address, namespace, task_queue
-        self._connect = connect or (lambda: Client.connect(address, namespace=namespace))
+        self._connect = connect
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._client: Optional[Client] = None
         self._lock = threading.Lock()

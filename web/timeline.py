@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.models import AuditLog, HumanTask
+from domain.processes.registration import Decision
 from domain.registration import fen_to_yuan
 
 from .i18n import local_time, outcome_label, step_label
@@ -77,7 +78,7 @@ BANK = _l("The bank")
 ROUND_OPENED = _l("Review round %(round)s opened, due %(due)s")
 ROUND_CLOSED = _l("Review round %(round)s closed: %(outcome)s")
 # decisions that have their own audit row: the closing of their round adds nothing
-DECISIONS_AUDITED = ("approve", "reject", "return_for_correction")
+DECISIONS_AUDITED = Decision.ALL
 # bank statements a person must know about (docs/bank-protocol.md §5, §7)
 ACTIONS.update({
     "bank_statement.conflict": _l("A second, different bank statement arrived for a bank file; it was not applied "

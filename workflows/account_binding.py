@@ -9,7 +9,6 @@ before it is bound, the binding ends `unbound` (reason CANCELLED) so the project
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
@@ -17,43 +16,21 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities.account_binding import (
+    from activities.account_binding import AccountBindingActivities
+    from domain.processes.account_binding import (
         AcceptAgreementInput,
-        AccountBindingActivities,
+        BindingInput,
         BindingRef,
+        BindingResult,
+        BindingStatus,
+        BindingStatusView,
         CancelBindingInput,
+        Refusal,
     )
 
 EXPIRE_AFTER = timedelta(days=7)
 ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(seconds=60),
                      retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)))
-
-
-class BindingStatus:
-    VALIDATING = "validating"
-    AWAITING_AGREEMENT = "awaiting_agreement"
-    BOUND = "bound"
-    REFUSED = "refused"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
-
-
-@dataclass
-class BindingInput:
-    wage_account_id: int
-
-
-@dataclass
-class BindingResult:
-    status: str
-    code: str = ""  # the bank's refusal code when refused
-
-
-@dataclass
-class BindingStatusView:
-    status: str
-    wage_account_id: int
-    code: str = ""
 
 
 def _refuse(message: str, code: str) -> None:
@@ -125,13 +102,13 @@ class WageAccountBindingWorkflow:
     @accept_agreement.validator
     def _validate_accept(self, inp: AcceptAgreementInput) -> None:
         if inp.wage_account_id != self._account_id:
-            _refuse("this process binds another account", "WrongAccount")
+            _refuse("this process binds another account", Refusal.WRONG_ACCOUNT)
         if self._status != BindingStatus.AWAITING_AGREEMENT:
-            _refuse("the account is not waiting for the agreement", "NotAwaitingAgreement")
+            _refuse("the account is not waiting for the agreement", Refusal.NOT_AWAITING_AGREEMENT)
         if self._busy:
-            _refuse("another action on this account is in progress", "Busy")
+            _refuse("another action on this account is in progress", Refusal.BUSY)
         if not inp.document or not inp.signature:
-            _refuse("the acceptance is not signed", "SignatureRefused")
+            _refuse("the acceptance is not signed", Refusal.SIGNATURE_REFUSED)
 
     @workflow.query
     def status(self) -> BindingStatusView:

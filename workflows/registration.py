@@ -7,7 +7,6 @@ Due-time reminder and escalation are timers here; inbox rows are written by acti
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
@@ -16,66 +15,31 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities.registration import (
+    from activities.registration import RegistrationActivities
+    from domain.processes.registration import (
+        DECIDED_STATUS,
         ApplyCorrectionInput,
         AssignTaskInput,
         CancelRegistrationInput,
+        ClaimInput,
         Decision,
+        DecideInput,
         OpenReviewTaskInput,
         RecordDecisionInput,
-        RegistrationActivities,
+        Refusal,
+        RegistrationInput,
+        RegistrationResult,
+        RegistrationStatus,
+        RegistrationStatusView,
+        ResubmitInput,
         TaskTimerInput,
+        waiting_on,
     )
 
 ACTIVITY_OPTS = dict(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
 )
-
-
-@dataclass
-class RegistrationInput:
-    application_id: int
-    number: str
-
-
-@dataclass
-class RegistrationResult:
-    status: str
-    rounds: int
-    project_id: Optional[int] = None
-
-
-@dataclass
-class ClaimInput:
-    actor_id: int
-    task_id: int
-
-
-@dataclass
-class DecideInput:
-    actor_id: int
-    task_id: int  # the task the reviewer saw: a stale form names an older one
-    decision: str
-    reason: str = ""
-
-
-@dataclass
-class ResubmitInput:
-    correction_id: int
-    base_revision: int
-
-
-@dataclass
-class RegistrationStatusView:
-    status: str
-    round: int
-    revision: int
-    task_id: Optional[int]
-    claimant_id: Optional[int]
-    reminded: bool
-    escalated: bool
-    waiting_on: str  # "reviewer:<id>", "queue", "applicant" or "" when finished
 
 
 def _refuse(message: str, code: str) -> None:
@@ -88,7 +52,7 @@ def _refuse(message: str, code: str) -> None:
 @workflow.defn
 class ProjectRegistrationWorkflow:
     def __init__(self) -> None:
-        self._status = "in_review"
+        self._status = RegistrationStatus.IN_REVIEW
         self._round = 0
         self._revision = 1
         self._task_id: Optional[int] = None
@@ -108,7 +72,7 @@ class ProjectRegistrationWorkflow:
                 await self._wait_for_decision()
                 if self._decided != Decision.RETURN:
                     break
-                self._status = "returned"
+                self._status = RegistrationStatus.RETURNED
                 await workflow.wait_condition(lambda: self._resubmitted)
             await workflow.wait_condition(workflow.all_handlers_finished)
             return RegistrationResult(self._status, self._round, self._project_id)
@@ -117,7 +81,7 @@ class ProjectRegistrationWorkflow:
             if not isinstance(exc, asyncio.CancelledError) and not (
                     is_cancelled_exception(exc) and workflow.patched("registration-cancel-during-activity")):
                 raise
-            self._status = "cancelled"
+            self._status = RegistrationStatus.CANCELLED
             await workflow.execute_activity_method(
                 RegistrationActivities.cancel_registration,
                 CancelRegistrationInput(inp.application_id, workflow.info().workflow_id),
@@ -134,7 +98,7 @@ class ProjectRegistrationWorkflow:
         )
         self._application_id = inp.application_id
         self._task_id, self._due_at, self._escalate_at = opened.task_id, opened.due_at, opened.escalate_at
-        self._status, self._claimant, self._decided, self._resubmitted = "in_review", None, None, False
+        self._status, self._claimant, self._decided, self._resubmitted = RegistrationStatus.IN_REVIEW, None, None, False
         self._reminded = self._escalated = False
 
     async def _wait_for_decision(self) -> None:
@@ -161,12 +125,12 @@ class ProjectRegistrationWorkflow:
     # --- claim / unclaim -------------------------------------------------------------------
 
     def _check_open_task(self, task_id: int) -> None:
-        if self._status != "in_review" or self._decided is not None:
-            _refuse("the case is not waiting for review", "NotInReview")
+        if self._status != RegistrationStatus.IN_REVIEW or self._decided is not None:
+            _refuse("the case is not waiting for review", Refusal.NOT_IN_REVIEW)
         if task_id != self._task_id:
-            _refuse("the case has changed since this page was opened", "StaleTask")
+            _refuse("the case has changed since this page was opened", Refusal.STALE_TASK)
         if self._busy:
-            _refuse("another action on this case is in progress", "Busy")
+            _refuse("another action on this case is in progress", Refusal.BUSY)
 
     @workflow.update
     async def claim(self, inp: ClaimInput) -> None:
@@ -189,7 +153,7 @@ class ProjectRegistrationWorkflow:
     def _validate_claim(self, inp: ClaimInput) -> None:
         self._check_open_task(inp.task_id)
         if self._claimant is not None:
-            _refuse("the case is already claimed", "AlreadyClaimed")
+            _refuse("the case is already claimed", Refusal.ALREADY_CLAIMED)
 
     @workflow.update
     async def unclaim(self, inp: ClaimInput) -> None:
@@ -206,7 +170,7 @@ class ProjectRegistrationWorkflow:
     def _validate_unclaim(self, inp: ClaimInput) -> None:
         self._check_open_task(inp.task_id)
         if self._claimant != inp.actor_id:
-            _refuse("only the claimant can release the case", "NotClaimant")
+            _refuse("only the claimant can release the case", Refusal.NOT_CLAIMANT)
 
     # --- decide ------------------------------------------------------------------------------
 
@@ -223,7 +187,7 @@ class ProjectRegistrationWorkflow:
         finally:
             self._busy = False
         self._project_id = result.project_id
-        self._status = {Decision.APPROVE: "approved", Decision.REJECT: "rejected"}.get(inp.decision, "returned")
+        self._status = DECIDED_STATUS.get(inp.decision, RegistrationStatus.RETURNED)
         self._decided = inp.decision
         return self._status
 
@@ -231,13 +195,13 @@ class ProjectRegistrationWorkflow:
     def _validate_decide(self, inp: DecideInput) -> None:
         self._check_open_task(inp.task_id)
         if self._claimant is None:
-            _refuse("claim the case before deciding", "NotClaimed")
+            _refuse("claim the case before deciding", Refusal.NOT_CLAIMED)
         if self._claimant != inp.actor_id:
-            _refuse("the case is claimed by another reviewer", "NotClaimant")
+            _refuse("the case is claimed by another reviewer", Refusal.NOT_CLAIMANT)
         if inp.decision not in Decision.ALL:
-            _refuse("unknown decision", "BadDecision")
+            _refuse("unknown decision", Refusal.BAD_DECISION)
         if inp.decision != Decision.APPROVE and not inp.reason.strip():
-            _refuse("a reason is required", "ReasonRequired")
+            _refuse("a reason is required", Refusal.REASON_REQUIRED)
 
     # --- resubmission by the applicant -------------------------------------------------------
 
@@ -257,20 +221,15 @@ class ProjectRegistrationWorkflow:
 
     @resubmit.validator
     def _validate_resubmit(self, inp: ResubmitInput) -> None:
-        if self._status != "returned" or self._resubmitted:
-            _refuse("the application is not waiting for correction", "NotReturned")
+        if self._status != RegistrationStatus.RETURNED or self._resubmitted:
+            _refuse("the application is not waiting for correction", Refusal.NOT_RETURNED)
         if self._busy:
-            _refuse("another action on this case is in progress", "Busy")
+            _refuse("another action on this case is in progress", Refusal.BUSY)
         if inp.base_revision != self._revision:
-            _refuse("the application has changed since this form was opened", "StaleForm")
+            _refuse("the application has changed since this form was opened", Refusal.STALE_FORM)
 
     @workflow.query
     def status(self) -> RegistrationStatusView:
-        if self._status == "in_review":
-            waiting = f"reviewer:{self._claimant}" if self._claimant else "queue"
-        elif self._status == "returned":
-            waiting = "applicant"
-        else:
-            waiting = ""
         return RegistrationStatusView(self._status, self._round, self._revision, self._task_id,
-                                      self._claimant, self._reminded, self._escalated, waiting)
+                                      self._claimant, self._reminded, self._escalated,
+                                      waiting_on(self._status, self._claimant))

@@ -11,7 +11,6 @@ back to active. Carries ids, counts and months only.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional
 
@@ -20,68 +19,27 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities.worker_exit import (
+    from activities.worker_exit import WorkerExitActivities
+    from domain.processes.worker_exit import (
         CancelExitInput,
+        CancelExitRequest,
         ExitRef,
+        ExitState,
         FinishExitInput,
         OutstandingResult,
+        RecheckInput,
+        Refusal,
+        REASON_MAX,
         RemindExitInput,
-        WorkerExitActivities,
+        WorkerExitInput,
+        WorkerExitResult,
+        WorkerExitStatus,
     )
 
 ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(seconds=60),
                      retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)))
 RECHECK_EVERY = timedelta(days=1)
 REMIND_EVERY = timedelta(days=3)
-CHECKS_PER_RUN = 200  # then continue-as-new, so a long wait keeps a short history
-
-
-class ExitState:
-    CHECKING = "checking"
-    WAITING = "waiting"  # something is outstanding
-    FINISHING = "finishing"
-    EXITED = "exited"
-    CANCELLING = "cancelling"
-    CANCELLED = "cancelled"
-
-
-@dataclass
-class WorkerExitInput:
-    project_worker_id: int
-    requested_by: int
-    # carried over by continue-as-new
-    reminders: int = 0
-    next_remind_at: Optional[str] = None  # ISO 8601: a datetime here fails to decode in the sandbox
-    checks_per_run: int = CHECKS_PER_RUN
-
-
-@dataclass
-class RecheckInput:
-    note: str = ""
-
-
-@dataclass
-class CancelExitRequest:
-    actor_id: int
-    reason: str
-
-
-@dataclass
-class WorkerExitResult:
-    state: str
-    exit_date: Optional[str] = None
-    revocation_id: Optional[int] = None
-
-
-@dataclass
-class WorkerExitStatus:
-    state: str
-    unpaid_lines: int
-    unpaid_fen: int
-    months_without_run: list[str] = field(default_factory=list)
-    checks: int = 0
-    reminders: int = 0
-    exit_date: Optional[str] = None
 
 
 def _refuse(message: str, code: str) -> None:
@@ -199,7 +157,7 @@ class WorkerExitWorkflow:
             self._cancel, self._state = None, previous
             cause = exc.cause  # the activity's refusal, already logged by it: passed on with its code
             raise ApplicationError("the exit could not be withdrawn",
-                                   type=cause.type if isinstance(cause, ApplicationError) and cause.type else "Refused",
+                                   type=cause.type if isinstance(cause, ApplicationError) and cause.type else Refusal.REFUSED,
                                    non_retryable=True) from None
         self._state = ExitState.CANCELLED
         return self._state
@@ -207,13 +165,13 @@ class WorkerExitWorkflow:
     @cancel_exit.validator
     def _validate_cancel(self, inp: CancelExitRequest) -> None:
         if self._state not in (ExitState.CHECKING, ExitState.WAITING) or self._cancel is not None:
-            _refuse("the exit can no longer be withdrawn", "NotWaiting")
+            _refuse("the exit can no longer be withdrawn", Refusal.NOT_WAITING)
         if inp.actor_id != self._requested_by:
-            _refuse("only the account that requested the exit can withdraw it", "NotRequester")
+            _refuse("only the account that requested the exit can withdraw it", Refusal.NOT_REQUESTER)
         if not inp.reason.strip():
-            _refuse("a reason is required", "ReasonRequired")
-        if len(inp.reason.strip()) > 200:
-            _refuse("the reason is too long", "ReasonTooLong")
+            _refuse("a reason is required", Refusal.REASON_REQUIRED)
+        if len(inp.reason.strip()) > REASON_MAX:
+            _refuse("the reason is too long", Refusal.REASON_TOO_LONG)
 
     @workflow.query
     def status(self) -> WorkerExitStatus:

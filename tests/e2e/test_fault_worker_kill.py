@@ -7,11 +7,12 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from activities.registration import Decision
+from domain.processes.registration import Decision
 from domain.models import Account, HumanTask, Notification, Project, RegistrationApplication, AuditLog
 from tests.helpers.factories import account_id, create_application
 from tests.helpers.stack import start_stack
-from workflows.registration import ClaimInput, DecideInput, ProjectRegistrationWorkflow, RegistrationInput
+from domain.processes.registration import ClaimInput, DecideInput, RegistrationInput
+from workflows.registration import ProjectRegistrationWorkflow
 
 pytestmark = pytest.mark.slow
 

@@ -67,6 +67,7 @@ def open_task_from_queue(page, base: str, number: str) -> None:
 
     wait_until(row_visible, f"{number} in the reviewer's queue")
     page.click(f"tr[data-business-key='{number}'] a.task-link")
+    page.wait_for_selector("#task-state")  # the task page has loaded (content() mid-navigation is empty)
 
 
 def test_registration_returned_corrected_approved_and_first_login(stack, browser, tmp_path):

@@ -33,15 +33,15 @@ from domain.models import (
 from domain.services import Services
 from shiming.seed import demo_credit_code
 from shiming.worker import build_worker
-from workflows.registration import (
+from domain.processes.registration import (
     ClaimInput,
     DecideInput,
-    ProjectRegistrationWorkflow,
     RegistrationInput,
     RegistrationResult,
     RegistrationStatusView,
     ResubmitInput,
 )
+from workflows.registration import ProjectRegistrationWorkflow
 
 T = TypeVar("T")
 

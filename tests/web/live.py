@@ -8,6 +8,7 @@ travel the whole way: validator or activity → server → bridge → page.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable
@@ -17,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.services import Services
 from shiming.temporal import data_converter, temporal_cli
+from shiming.webapp import web_bridge
 from shiming.worker import build_worker
 from web.temporal_bridge import TemporalBridge
 
@@ -47,10 +49,10 @@ class LiveEngine:
         return self.env.client
 
     def bridge(self) -> TemporalBridge:
-        """A bridge as the web process builds it: its own client, the platform's data converter."""
-        converter = data_converter(self.services.settings)
-        return TemporalBridge(self.address, "default", self.task_queue,
-                              connect=lambda: Client.connect(self.address, data_converter=converter))
+        """The bridge the web process's composition root builds (its own client, the platform's data
+        converter), pointed at this engine."""
+        return web_bridge(dataclasses.replace(self.services.settings, temporal_address=self.address,
+                                              temporal_namespace="default", task_queue=self.task_queue))
 
     def run(self, fn: Callable[[Client], Awaitable[Any]], timeout: float = 60) -> Any:
         return self.call(fn(self.env.client), timeout)

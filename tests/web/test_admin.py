@@ -9,7 +9,7 @@ from domain import audit
 from domain.models import AuditLog
 from tests.web.conftest import account_id, create_registration, enter_session
 from tests.web.fakes import FakeExecution, failed_history
-from workflows.registration import RegistrationStatusView
+from domain.processes.registration import RegistrationStatusView
 
 
 @pytest.fixture

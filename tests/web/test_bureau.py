@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from activities.registration import Decision
+from domain.processes.registration import Decision
 from domain.models import AuditLog, HumanTask, TaskStatus, utcnow
 from tests.web.conftest import account_id, create_registration, enter_session
-from workflows.registration import ClaimInput, DecideInput, ProjectRegistrationWorkflow
+from domain.processes.registration import ClaimInput, DecideInput
+from workflows.registration import ProjectRegistrationWorkflow
 
 
 @pytest.fixture

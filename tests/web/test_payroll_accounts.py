@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from domain import registration as reg
 from domain import signing
 from domain import wage_account as wa
+from domain.processes import account_binding as ab
 from domain.models import Account, AuditLog, Project, RegistrationApplication, SecurityPasswordState, WageAccount
 from tests.web.conftest import create_payroll_specialist, create_registration, enter_session
 from tests.web.fakes import FakeExecution
-from workflows.account_binding import BindingInput, BindingStatus, BindingStatusView, WageAccountBindingWorkflow
+from domain.processes.account_binding import BindingInput, BindingStatus, BindingStatusView
+from workflows.account_binding import WageAccountBindingWorkflow
 
 NUMBER = "6222020200012345678"
 NAME = "中建某局某项目部农民工工资专户"
@@ -183,7 +185,7 @@ def test_the_agreement_is_offered_once_the_bank_confirmed_and_accepting_sends_a_
     [(workflow_id, update, inp)] = bridge.updates
     assert workflow_id == binding["workflow_id"] and update == WageAccountBindingWorkflow.accept_agreement
     assert (inp.wage_account_id, inp.actor_id) == (binding["id"], specialist["id"])
-    fields = wa.parse_agreement_document(inp.document)
+    fields = ab.parse_agreement_document(inp.document)
     assert (fields.wage_account_id, fields.actor_id) == (binding["id"], specialist["id"])
     with services.Session() as db:
         assert signing.verify(db, inp.signing_key_id, inp.document, inp.signature)

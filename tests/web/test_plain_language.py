@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from activities.registration import Decision
+from domain.processes.registration import Decision
 from domain import audit, wage_table
 from domain.models import Account, AuditLog, Project, WageLine, WageLineStatus, WageRun
 from domain.wage_run import open_run

@@ -36,7 +36,8 @@ from tests.web.conftest import PASSWORDS, login, upload
 from web import create_app
 from web.core import BANK_CONNECTOR
 from tests.web.fakes import FakeExecution
-from workflows.worker_exit import CancelExitRequest, ExitState, WorkerExitStatus, WorkerExitWorkflow
+from domain.processes.worker_exit import CancelExitRequest, ExitState, WorkerExitStatus
+from workflows.worker_exit import WorkerExitWorkflow
 
 TEAMS = ("钢筋班组", "木工班组", "砌筑班组")
 

@@ -1,7 +1,8 @@
 """Every refusal code a process can answer has its own message on the page that asks (issue 8, point 2).
 
 The codes are read from the source: every `_refuse(..., "Code")` / `refusal(..., "Code")` in
-workflows/ and activities/, and the domain codes an activity passes through. Each must be in a
+workflows/ and activities/, and the domain codes an activity passes through; a code written as a
+member of its process's vocabulary (`Refusal.NOT_CLAIMED`, domain/processes/) counts as its value. Each must be in a
 table the page of that process asks (web/*), so no person ever reads only "the process refused
 this action". A code added later without a message fails here.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from flask_babel import force_locale
 
+from domain.processes import account_binding, registration, worker_exit
 from web.i18n import REFUSALS
 from web.payroll.accounts import ACCEPT_REFUSALS
 from web.payroll.routes import PAYROLL_REFUSALS
@@ -34,6 +36,10 @@ PROCESSES = {
                     (EXIT_REFUSALS, EXIT_ERRORS)),
 }
 RAISERS = {"_refuse", "refusal", "ApplicationError"}
+# the refusal vocabulary of each process that has its module in domain/processes/ (the aliases its code uses)
+VOCABULARY = {"registration": registration.Refusal, "account_binding": account_binding.Refusal,
+              "worker_exit": worker_exit.Refusal}
+VOCABULARY_NAMES = {"Refusal", "R", "RegistrationRefusal"}
 DOMAIN_ERRORS = {"RegistrationError", "WorkerExitError"}
 
 
@@ -41,35 +47,44 @@ def _name(func: ast.expr) -> str:
     return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
 
 
-def refusal_codes(path: str) -> set[str]:
+def _code(node: ast.expr, process: str):
+    """The code a literal or a vocabulary member (`Refusal.BUSY`) names, else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in VOCABULARY_NAMES:
+        return VOCABULARY[process][node.attr].value  # a KeyError: the code is not in the vocabulary
+    return None
+
+
+def refusal_codes(path: str, process: str) -> set[str]:
     codes = set()
     for node in ast.walk(ast.parse((ROOT / path).read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call) and _name(node.func) in RAISERS:
             for kw in node.keywords:
-                if kw.arg == "type" and isinstance(kw.value, ast.Constant):
-                    codes.add(kw.value.value)
+                if kw.arg == "type" and _code(kw.value, process) is not None:
+                    codes.add(_code(kw.value, process))
             if _name(node.func) != "ApplicationError" and len(node.args) >= 2 \
-                    and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
-                codes.add(node.args[1].value)
+                    and _code(node.args[1], process) is not None:
+                codes.add(_code(node.args[1], process))
     return codes
 
 
-def domain_codes(path: str, function: str) -> set[str]:
+def domain_codes(path: str, function: str, process: str) -> set[str]:
     tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
     body = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function)
     codes = set()
     for node in ast.walk(body):
         if isinstance(node, ast.Call) and _name(node.func) in DOMAIN_ERRORS and node.args \
-                and isinstance(node.args[0], ast.Constant):
-            codes.add(node.args[0].value)
+                and _code(node.args[0], process) is not None:
+            codes.add(_code(node.args[0], process))
         if isinstance(node, ast.Call) and _name(node.func) == "_reason":  # worker_exit's reason check
-            codes |= domain_codes(path, "_reason")
+            codes |= domain_codes(path, "_reason", process)
     return codes
 
 
 CASES = sorted((process, code) for process, (modules, passed_on, _tables) in PROCESSES.items()
-               for code in set().union(*(refusal_codes(m) for m in modules),
-                                       *(domain_codes(p, f) for p, f in passed_on)))
+               for code in set().union(*(refusal_codes(m, process) for m in modules),
+                                       *(domain_codes(p, f, process) for p, f in passed_on)))
 
 
 def test_the_source_has_refusal_codes_to_check():

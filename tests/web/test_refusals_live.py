@@ -34,6 +34,7 @@ from bank_connectors.signing import public_hex
 from domain import registration as reg
 from domain import signing
 from domain import wage_account as wa
+from domain.processes import account_binding as ab
 from domain import wage_table
 from domain import worker_exit as wx
 from domain.models import (
@@ -69,8 +70,10 @@ from web.payroll.accounts import ACCEPT_REFUSALS
 from web.payroll.routes import PAYROLL_REFUSALS
 from web.project.routes import EXIT_ERRORS, EXIT_REFUSALS
 from web.public.routes import CORRECTION_REFUSALS
-from workflows.account_binding import BindingInput, BindingStatus, WageAccountBindingWorkflow
-from workflows.registration import ClaimInput, ProjectRegistrationWorkflow, RegistrationInput
+from domain.processes.account_binding import BindingInput, BindingStatus
+from workflows.account_binding import WageAccountBindingWorkflow
+from domain.processes.registration import ClaimInput, RegistrationInput
+from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import Step, WageRunInput, WageRunWorkflow
 from workflows.worker_exit import WorkerExitWorkflow
 
@@ -359,7 +362,7 @@ def correction_form(revision: int, name: str) -> dict:
 
 
 def test_registration_resubmit_stale_and_finished_refusals(app, client, services, engine, web_log):
-    from workflows.registration import ResubmitInput
+    from domain.processes.registration import ResubmitInput
 
     case = start_registration(services, engine, "拒绝测试安置房项目二")
     wid, task1 = case["workflow_id"], case["task_id"]
@@ -907,7 +910,7 @@ def binding_status(engine, wid: str) -> str:
 
 
 def test_accept_agreement_refusals(app, client, services, engine, payroll, bank, web_log):
-    from activities.account_binding import AcceptAgreementInput
+    from domain.processes.account_binding import AcceptAgreementInput
 
     project_id = second_project(services)
     specialist = create_payroll_specialist(services, "payroll_c", project_id, security_password=SECURITY["payroll_a"])
@@ -960,7 +963,7 @@ def test_accept_agreement_refusals(app, client, services, engine, payroll, bank,
 
     def signed_acceptance() -> AcceptAgreementInput:
         key = signing.unlock(services.Session, specialist, SECURITY["payroll_a"])
-        document = wa.agreement_document(wage_account_id=account, actor_id=specialist,
+        document = ab.agreement_document(wage_account_id=account, actor_id=specialist,
                                          accepted_at=datetime.now(timezone.utc))
         return AcceptAgreementInput(wage_account_id=account, actor_id=specialist, document=document,
                                     signature=signing.sign(key, document), signing_key_id=key.key_id)
@@ -1023,7 +1026,7 @@ def exit_state(engine, wid: str) -> str:
 
 
 def test_cancel_exit_refusals(app, client, services, engine, payroll, web_log):
-    from workflows.worker_exit import CancelExitRequest
+    from domain.processes.worker_exit import CancelExitRequest
 
     case = exit_waiting(services, engine, payroll, 0)
     pw_id = case["pw_id"]

@@ -15,7 +15,8 @@ from domain.models import (
     StoredFile,
 )
 from tests.web.conftest import create_registration, registration_form, tiny_pdf, tiny_png, upload
-from workflows.registration import ProjectRegistrationWorkflow, RegistrationInput, ResubmitInput
+from domain.processes.registration import RegistrationInput, ResubmitInput
+from workflows.registration import ProjectRegistrationWorkflow
 
 PHONE = "13912345678"
 MASKED = "139****5678"

@@ -18,7 +18,7 @@ from typing import Awaitable, Callable
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.registration import Decision
+from domain.processes.registration import Decision
 from shiming.temporal import temporal_cli, temporal_test_server
 from tests.conftest import make_services
 from tests.helpers.workflow_env import RegistrationCase, RegistrationHarness, as_utc, registration_harness, wait_for

@@ -19,9 +19,10 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from activities.account_binding import AcceptAgreementInput
+from domain.processes.account_binding import AcceptAgreementInput
 from domain import signing
 from domain import wage_account as wa
+from domain.processes import account_binding as ab
 from domain.models import Account, AuditLog, Project, RegistrationApplication, WageAccount
 from domain.wage_run import open_run
 from tests.bank_connectors.conftest import BankProcess, write_ledger
@@ -29,12 +30,8 @@ from tests.bank_connectors.wage_files import PAYER_ACCOUNT, PAYER_NAME
 from tests.conftest import make_services
 from tests.helpers.workflow_env import db_snapshot, registration_harness, wait_for
 from tests.web.conftest import create_payroll_specialist, create_registration
-from workflows.account_binding import (
-    EXPIRE_AFTER,
-    BindingInput,
-    BindingStatus,
-    WageAccountBindingWorkflow,
-)
+from domain.processes.account_binding import BindingInput, BindingStatus
+from workflows.account_binding import EXPIRE_AFTER, WageAccountBindingWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 ORDINARY_ACCOUNT = "6222020200087654321"
@@ -89,7 +86,7 @@ async def start(harness, services, project_id: int, actor_id: int, number: str =
 def signed_acceptance(services, account_id: int, actor_id: int, password: str = SECURITY_PASSWORD,
                       at: datetime | None = None) -> AcceptAgreementInput:
     key = signing.unlock(services.Session, actor_id, password)
-    document = wa.agreement_document(wage_account_id=account_id, actor_id=actor_id,
+    document = ab.agreement_document(wage_account_id=account_id, actor_id=actor_id,
                                      accepted_at=at or datetime.now(timezone.utc))
     return AcceptAgreementInput(account_id, actor_id, document, signing.sign(key, document), key.key_id)
 
@@ -167,7 +164,7 @@ async def test_valid_account_is_checked_by_the_bank_and_bound_by_the_signed_agre
     assert (await handle.result()).status == BindingStatus.BOUND
     bound = row(services, account_id)
     assert (bound.status, bound.bound_by, bound.refusal_reason) == (wa.BOUND, a, None)
-    assert bound.agreement_accepted_at == wa.parse_agreement_document(inp.document).accepted_at
+    assert bound.agreement_accepted_at == ab.parse_agreement_document(inp.document).accepted_at
     assert audit_actions(services, handle.id) == ["wage_account.start", "wage_account.bound"]
     with services.Session() as session:
         detail = json.loads(session.scalar(select(AuditLog.detail).where(

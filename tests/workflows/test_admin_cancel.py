@@ -28,9 +28,11 @@ from temporalio import activity
 from temporalio.worker import Replayer, Worker
 
 from activities.account_binding import AccountBindingActivities
-from activities.registration import OpenReviewTaskInput, OpenReviewTaskResult, RegistrationActivities
+from activities.registration import RegistrationActivities
+from domain.processes.registration import OpenReviewTaskInput, OpenReviewTaskResult
 from activities.wage_run import SignedStepInput, WageRunActivities
-from activities.worker_exit import ExitRef, OutstandingResult, WorkerExitActivities
+from activities.worker_exit import WorkerExitActivities
+from domain.processes.worker_exit import ExitRef, OutstandingResult
 from bank_connectors.exchange import FileExchangeConnector
 from bank_connectors.keys import load_or_create_keys
 from domain import signing, wage_table, workforce
@@ -64,10 +66,13 @@ from tests.helpers.workflow_env import wait_for
 from web import create_app
 from web.security import LAST_SEEN
 from web.temporal_bridge import TemporalBridge
-from workflows.account_binding import BindingInput, WageAccountBindingWorkflow
-from workflows.registration import ProjectRegistrationWorkflow, RegistrationInput
+from domain.processes.account_binding import BindingInput
+from workflows.account_binding import WageAccountBindingWorkflow
+from domain.processes.registration import RegistrationInput
+from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import Step, WageRunInput, WageRunWorkflow
-from workflows.worker_exit import WorkerExitInput, WorkerExitWorkflow
+from domain.processes.worker_exit import WorkerExitInput
+from workflows.worker_exit import WorkerExitWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 MONTH = "2026-10"
@@ -541,10 +546,10 @@ class GatedExit(WorkerExitActivities):
 
 
 async def test_a_registration_cancelled_while_its_review_round_opens_is_closed(dev_env, services, tmp_path):
-    from activities.registration import Decision
+    from domain.processes.registration import Decision
     from domain import registration as reg
     from tests.helpers.factories import registration_data
-    from workflows.registration import ClaimInput, DecideInput, ResubmitInput
+    from domain.processes.registration import ClaimInput, DecideInput, ResubmitInput
 
     gate = Gate()
     async with platform(dev_env, services, tmp_path, registration=GatedRegistration(services, gate)) as p:

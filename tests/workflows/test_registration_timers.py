@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from activities.registration import Decision
+from domain.processes.registration import Decision
 from domain.calendar import LOCAL_TZ
 from tests.helpers.workflow_env import RegistrationCase, account_id, as_utc, wait_for
 

@@ -14,7 +14,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.registration import Decision
+from domain.processes.registration import Decision
 from domain.models import Account, Role, TaskStatus
 from tests.helpers.workflow_env import RegistrationCase, account_id, db_snapshot
 

@@ -42,13 +42,8 @@ from shiming.temporal import data_converter
 from tests.conftest import make_settings
 from tests.helpers.stack import TEST_PAYLOAD_KEY
 from tests.helpers.workflow_env import wait_for
-from workflows.worker_exit import (
-    CancelExitRequest,
-    ExitState,
-    RecheckInput,
-    WorkerExitInput,
-    WorkerExitWorkflow,
-)
+from domain.processes.worker_exit import CancelExitRequest, ExitState, RecheckInput, WorkerExitInput
+from workflows.worker_exit import WorkerExitWorkflow
 
 MONTH = "2026-10"
 HISTORIES = Path(__file__).parent / "histories"

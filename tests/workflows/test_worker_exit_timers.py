@@ -27,7 +27,8 @@ from tests.workflows.test_worker_exit import (
     set_line,
     start,
 )
-from workflows.worker_exit import RECHECK_EVERY, REMIND_EVERY, ExitState, WorkerExitInput, WorkerExitWorkflow
+from domain.processes.worker_exit import ExitState, WorkerExitInput
+from workflows.worker_exit import RECHECK_EVERY, REMIND_EVERY, WorkerExitWorkflow
 
 MARGIN = timedelta(minutes=1)
 

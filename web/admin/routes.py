@@ -19,6 +19,8 @@ from domain.models import (
     WageAccount,
     WageRun,
 )
+from domain.processes.account_binding import AccountStatus
+from domain.processes.worker_exit import EngagementStatus
 from domain.wage_run import cancel_reason
 
 from ..core import bridge, call_process, remote_addr, services
@@ -50,9 +52,10 @@ def _names(db, ids) -> dict[int, str]:
 
 
 RUN_STATUS = {"open": _l("Open"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
-ENGAGEMENT_STATUS = {"active": _l("Active"), "exiting": _l("Exit requested"), "exited": _l("Exited")}
-ACCOUNT_STATUS = {"binding": _l("Being bound"), "bound": _l("Bound"), "refused": _l("Refused by the bank"),
-                  "unbound": _l("Not bound")}
+ENGAGEMENT_STATUS = {EngagementStatus.ACTIVE: _l("Active"), EngagementStatus.EXITING: _l("Exit requested"),
+                     EngagementStatus.EXITED: _l("Exited")}
+ACCOUNT_STATUS = {AccountStatus.BINDING: _l("Being bound"), AccountStatus.BOUND: _l("Bound"),
+                  AccountStatus.REFUSED: _l("Refused by the bank"), AccountStatus.UNBOUND: _l("Not bound")}
 
 
 def _view_names(db, views) -> dict[int, str]:

@@ -16,9 +16,16 @@ from activities.wage_run import reconcile_state
 from domain import worker_exit as wx
 from domain.models import HumanTask, ProjectWorker, RegistrationApplication, TaskStatus, WageRun
 from domain.wage_run import maker_checker_required, money_in_flight
-from workflows.registration import RegistrationStatusView
+from domain.processes.account_binding import BindingStatus
+from domain.processes.registration import (
+    REVIEWER_PREFIX,
+    RegistrationStatus,
+    RegistrationStatusView,
+    Waiting,
+    waiting_on,
+)
+from domain.processes.worker_exit import EngagementStatus, ExitState, WorkerExitStatus
 from workflows.wage_run import WageRunStatus
-from workflows.worker_exit import WorkerExitStatus
 
 from ..i18n import application_status
 
@@ -32,21 +39,21 @@ WAGE_STEPS = {
 }
 
 EXIT_STEPS = {
-    "checking": _l("Checking the wages owed"),
-    "waiting": _l("Waiting until the wages owed are paid"),
-    "finishing": _l("Recording the exit"),
-    "exited": _l("Exited"),
-    "cancelling": _l("Withdrawing the exit"),
-    "cancelled": _l("Cancelled"),
+    ExitState.CHECKING: _l("Checking the wages owed"),
+    ExitState.WAITING: _l("Waiting until the wages owed are paid"),
+    ExitState.FINISHING: _l("Recording the exit"),
+    ExitState.EXITED: _l("Exited"),
+    ExitState.CANCELLING: _l("Withdrawing the exit"),
+    ExitState.CANCELLED: _l("Cancelled"),
 }
 
 BINDING_STEPS = {
-    "validating": _l("The bank validates the account"),
-    "awaiting_agreement": _l("Waiting for the agreement"),
-    "bound": _l("Bound"),
-    "refused": _l("Refused by the bank"),
-    "expired": _l("Expired"),
-    "cancelled": _l("Cancelled"),
+    BindingStatus.VALIDATING: _l("The bank validates the account"),
+    BindingStatus.AWAITING_AGREEMENT: _l("Waiting for the agreement"),
+    BindingStatus.BOUND: _l("Bound"),
+    BindingStatus.REFUSED: _l("Refused by the bank"),
+    BindingStatus.EXPIRED: _l("Expired"),
+    BindingStatus.CANCELLED: _l("Cancelled"),
 }
 
 
@@ -57,11 +64,11 @@ def _label(table: dict, code: str) -> str:
 
 def _registration(view, names: dict[int, str]) -> tuple[str, str]:
     waiting = view.waiting_on or ""
-    if waiting.startswith("reviewer:"):
+    if waiting.startswith(REVIEWER_PREFIX):
         who = _("reviewer %(name)s", name=names.get(view.claimant_id, waiting.split(":", 1)[1]))
-    elif waiting == "queue":
+    elif waiting == Waiting.QUEUE:
         who = _("the reviewers' queue")
-    elif waiting == "applicant":
+    elif waiting == Waiting.APPLICANT:
         who = _("the applicant's correction")
     else:
         who = waiting
@@ -92,20 +99,20 @@ def _wage_run(view, names: dict[int, str]) -> tuple[str, str]:
 
 def _worker_exit(view, names: dict[int, str]) -> tuple[str, str]:
     step = _label(EXIT_STEPS, view.state)
-    if view.state == "waiting":
+    if view.state == ExitState.WAITING:
         months = ", ".join(view.months_without_run) or "-"
         return step, _("the payroll specialists: %(lines)s unpaid line(s), months without a wage run: %(months)s",
                        lines=view.unpaid_lines, months=months)
-    if view.state in ("checking", "finishing", "cancelling"):
+    if view.state in (ExitState.CHECKING, ExitState.FINISHING, ExitState.CANCELLING):
         return step, _("the system")
     return step, ""
 
 
 def _binding(view, names: dict[int, str]) -> tuple[str, str]:
     step = _label(BINDING_STEPS, view.status)
-    if view.status == "validating":
+    if view.status == BindingStatus.VALIDATING:
         return step, _("the bank: validation of the account")
-    if view.status == "awaiting_agreement":
+    if view.status == BindingStatus.AWAITING_AGREEMENT:
         return step, _("a payroll specialist of the project: accept the agreement")
     return step, ""
 
@@ -140,12 +147,12 @@ def view_from_db(db, workflow_type: str, workflow_id: str):
         task = db.scalar(select(HumanTask).where(HumanTask.workflow_id == workflow_id,
                                                  HumanTask.status.in_(TaskStatus.OPEN))
                          .order_by(HumanTask.round.desc()).limit(1))
-        if app.status == "returned":
-            waiting = "applicant"
-        elif task is not None:
-            waiting = f"reviewer:{task.owner_id}" if task.owner_id else "queue"
+        if app.status == RegistrationStatus.RETURNED:
+            waiting = waiting_on(app.status, None)
+        elif task is not None:  # the open round's task: its reviewer, or the queue
+            waiting = waiting_on(RegistrationStatus.IN_REVIEW, task.owner_id)
         else:
-            waiting = ""
+            waiting = Waiting.NOBODY
         return RegistrationStatusView(app.status, task.round if task else 0, app.revision,
                                       task.id if task else None, task.owner_id if task else None,
                                       bool(task and task.reminded_at), bool(task and task.escalated_at), waiting)
@@ -159,9 +166,9 @@ def view_from_db(db, workflow_type: str, workflow_id: str):
                              False)
     if workflow_type == "WorkerExitWorkflow":
         pw = db.scalar(select(ProjectWorker).where(ProjectWorker.exit_workflow_id == workflow_id))
-        if pw is None or pw.status != wx.EXITING:
+        if pw is None or pw.status != EngagementStatus.EXITING:
             return None
         found = wx.outstanding(db, pw)
-        return WorkerExitStatus("checking" if found.clear else "waiting", len(found.lines), found.unpaid_fen,
+        return WorkerExitStatus(ExitState.CHECKING if found.clear else ExitState.WAITING, len(found.lines), found.unpaid_fen,
                                 list(found.months_without_run))
     return None  # a binding's database row cannot tell validation from the wait for the agreement

@@ -7,7 +7,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from activities.registration import Decision
 from domain.models import (
     Account,
     District,
@@ -21,7 +20,8 @@ from domain import accounts, audit
 from domain.registration import fen_to_yuan, open_tasks
 from domain.rules import mask_phone
 from domain.calendar import LOCAL_TZ
-from workflows.registration import ClaimInput, DecideInput, ProjectRegistrationWorkflow
+from domain.processes.registration import ClaimInput, Decision, DecideInput
+from workflows.registration import ProjectRegistrationWorkflow
 
 from ..core import bridge, call_process, remote_addr, services
 from ..formutil import choices

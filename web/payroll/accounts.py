@@ -21,11 +21,20 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from activities.account_binding import AcceptAgreementInput
 from domain import signing
 from domain import wage_account as wa
 from domain.models import Account, Project, WageAccount
-from workflows.account_binding import BindingInput, BindingStatus, WageAccountBindingWorkflow
+from domain.processes.account_binding import (
+    AGREEMENT_VERSION,
+    AcceptAgreementInput,
+    AccountStatus,
+    BindingInput,
+    BindingStatus,
+    Refusal,
+    UnboundReason,
+    agreement_document,
+)
+from workflows.account_binding import WageAccountBindingWorkflow
 
 from ..core import bridge, call_process_code, remote_addr, services
 from ..scoping import get_or_404, record_denied
@@ -39,10 +48,10 @@ log = logging.getLogger("shiming.web.payroll")
 BANK_LABELS = {"REFBANK": _l("Reference bank (test)")}
 
 ACCOUNT_STATUS = {
-    wa.BINDING: _l("Being bound"),
-    wa.BOUND: _l("Bound"),
-    wa.REFUSED: _l("Refused by the bank"),
-    wa.UNBOUND: _l("Not bound"),
+    AccountStatus.BINDING: _l("Being bound"),
+    AccountStatus.BOUND: _l("Bound"),
+    AccountStatus.REFUSED: _l("Refused by the bank"),
+    AccountStatus.UNBOUND: _l("Not bound"),
 }
 
 PROCESS_STATUS = {
@@ -58,24 +67,24 @@ REFUSAL_REASONS = {
     "NAME_MISMATCH": _l("The account name does not match the bank's records."),
     "NOT_WAGE_ACCOUNT": _l("The account is not a wage special account."),
     "CLOSED": _l("The account is closed."),
-    wa.EXPIRED: _l("The agreement was not accepted within 7 days. Add the account again."),
+    UnboundReason.EXPIRED: _l("The agreement was not accepted within 7 days. Add the account again."),
 }
 
 START_ERRORS = {
-    "bad_bank": _l("Choose a bank from the list."),
-    "bad_account_number": _l("Not a valid account number: 4 to 40 digits, letters or hyphens."),
-    "bad_account_name": _l("Enter the account name exactly as the bank knows it."),
-    "account_exists": _l("The project already has a wage account that is bound or being bound."),
-    "no_project": _l("Your account belongs to no project."),
+    Refusal.BAD_BANK: _l("Choose a bank from the list."),
+    Refusal.BAD_ACCOUNT_NUMBER: _l("Not a valid account number: 4 to 40 digits, letters or hyphens."),
+    Refusal.BAD_ACCOUNT_NAME: _l("Enter the account name exactly as the bank knows it."),
+    Refusal.ACCOUNT_EXISTS: _l("The project already has a wage account that is bound or being bound."),
+    Refusal.NO_PROJECT: _l("Your account belongs to no project."),
 }
 
 ACCEPT_REFUSALS = {
-    "NotAwaitingAgreement": _l("The account is not waiting for the agreement any more. Please look at it again."),
-    "NotProjectSpecialist": _l("Only a payroll specialist of the project can accept the agreement."),
-    "SignatureRefused": _l("The signature was refused."),
-    "WrongAccount": _l("This process binds another account."),
-    "Busy": _l("Another action on this account is in progress. Please try again in a moment."),
-    "UnknownAccount": _l("This wage account is not known any more. Please look at the accounts again."),
+    Refusal.NOT_AWAITING_AGREEMENT: _l("The account is not waiting for the agreement any more. Please look at it again."),
+    Refusal.NOT_PROJECT_SPECIALIST: _l("Only a payroll specialist of the project can accept the agreement."),
+    Refusal.SIGNATURE_REFUSED: _l("The signature was refused."),
+    Refusal.WRONG_ACCOUNT: _l("This process binds another account."),
+    Refusal.BUSY: _l("Another action on this account is in progress. Please try again in a moment."),
+    Refusal.UNKNOWN_ACCOUNT: _l("This wage account is not known any more. Please look at the accounts again."),
 }
 
 
@@ -204,7 +213,7 @@ def restart_account_binding(account_id: int):
     with services().Session() as db:
         account = _account_in_scope(db, account_id)
         workflow_id, status = account.workflow_id, account.status
-    if RestartForm().validate_on_submit() and status == wa.BINDING and _start(account_id, workflow_id):
+    if RestartForm().validate_on_submit() and status == AccountStatus.BINDING and _start(account_id, workflow_id):
         flash(_("The binding process was started."), "success")
     return redirect(url_for("payroll.account", account_id=account_id))
 
@@ -232,14 +241,14 @@ def _render_account(account_id: int, form: AcceptAgreementForm, status: int = 20
         info, workflow_id = _row(row), row.workflow_id
         bound_by = db.get(Account, row.bound_by) if row.bound_by else None
         info["bound_by"] = (bound_by.display_name or bound_by.username) if bound_by else ""
-    view = _process_status(workflow_id) if info["status"] == wa.BINDING else None
+    view = _process_status(workflow_id) if info["status"] == AccountStatus.BINDING else None
     process_status = getattr(view, "status", None)
     return render_template(
         "payroll/accounts_agreement.html", account=info, form=form, restart_form=RestartForm(formdata=None),
         process_status=process_status, process_label=_label(PROCESS_STATUS, process_status),
         awaiting=process_status == BindingStatus.AWAITING_AGREEMENT,
-        unreachable=info["status"] == wa.BINDING and view is None,
-        agreement_version=wa.AGREEMENT_VERSION), status
+        unreachable=info["status"] == AccountStatus.BINDING and view is None,
+        agreement_version=AGREEMENT_VERSION), status
 
 
 @bp.route("/accounts/<int:account_id>/accept", methods=["POST"])
@@ -251,8 +260,8 @@ def accept_agreement(account_id: int):
     if not form.validate_on_submit():
         flash_form_problem(form)
         return redirect(url_for("payroll.account", account_id=account_id))
-    if status != wa.BINDING:
-        flash(str(ACCEPT_REFUSALS["NotAwaitingAgreement"]), "error")
+    if status != AccountStatus.BINDING:
+        flash(str(ACCEPT_REFUSALS[Refusal.NOT_AWAITING_AGREEMENT]), "error")
         return redirect(url_for("payroll.account", account_id=account_id))
     try:
         key = signing.unlock(services().Session, current_user.id, form.security_password.data,
@@ -260,7 +269,7 @@ def accept_agreement(account_id: int):
     except signing.SecurityPasswordError as exc:
         flash(security_password_message(exc), "error")
         return redirect(url_for("payroll.account", account_id=account_id))
-    document = wa.agreement_document(wage_account_id=account_id, actor_id=current_user.id,
+    document = agreement_document(wage_account_id=account_id, actor_id=current_user.id,
                                      accepted_at=datetime.now(timezone.utc))
     inp = AcceptAgreementInput(wage_account_id=account_id, actor_id=current_user.id, document=document,
                                signature=signing.sign(key, document), signing_key_id=key.key_id)

@@ -12,9 +12,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from domain import audit
 from domain import registration as reg
 from domain.blobstore import UploadError
-from domain.models import District, RegistrationApplication, RegistrationStatus
+from domain.models import District, RegistrationApplication
+from domain.processes.registration import Refusal, RegistrationInput, RegistrationStatus, ResubmitInput
 from domain.rules import mask_phone
-from workflows.registration import ProjectRegistrationWorkflow, RegistrationInput, ResubmitInput
+from workflows.registration import ProjectRegistrationWorkflow
 
 from ..core import bridge, call_process, remote_addr, services
 from ..i18n import application_status, upload_message
@@ -59,7 +60,7 @@ def register():
                 app, token = reg.create_application(db, services().cipher, form.to_data())
                 number = app.number
         except reg.RegistrationError as exc:
-            form.show_domain_errors(json.loads(str(exc)) if exc.code == "invalid" else {})
+            form.show_domain_errors(json.loads(str(exc)) if exc.code == Refusal.INVALID else {})
         else:
             flash(_("Application %(number)s saved. Keep this number and this page's address: "
                     "they are your way back to the application.", number=number), "success")
@@ -217,9 +218,9 @@ def _prefill(app: RegistrationApplication) -> dict:
 
 # what the process answers a resubmission whose correction it cannot apply (codes of apply_correction)
 CORRECTION_REFUSALS = {
-    "unknown_correction": _l("The correction was not found. Please open the form again and submit it again."),
-    "stale_correction": _l("The application has changed since this form was opened. Please open it again."),
-    "WrongApplication": _l("This correction belongs to another application."),
+    Refusal.UNKNOWN_CORRECTION: _l("The correction was not found. Please open the form again and submit it again."),
+    Refusal.STALE_CORRECTION: _l("The application has changed since this form was opened. Please open it again."),
+    Refusal.WRONG_APPLICATION: _l("This correction belongs to another application."),
 }
 
 
@@ -277,7 +278,7 @@ def _save_correction(token: str, form: CorrectionForm, current_phone: str):
     except UploadError as exc:
         flash(upload_message(str(exc)), "error")
     except reg.RegistrationError as exc:
-        if exc.code == "invalid":
+        if exc.code == Refusal.INVALID:
             form.show_domain_errors(json.loads(str(exc)))
         else:
             flash(_("The application is not waiting for correction."), "error")

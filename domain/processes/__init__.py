@@ -1,0 +1,15 @@
+"""One I/O-free module per process: its vocabulary, its messages and its pure helpers.
+
+Each module here is the process's `shared.py` (the money-transfer sample): the `StrEnum`
+vocabulary (steps, statuses, refusal codes), the dataclasses its workflow, activities and web
+exchange, and pure helpers (workflow ids, content hashes). Workflows, activities and web import
+from here, so a step or a status is never a string literal elsewhere. These modules import the
+standard library and each other only (tests/test_layering.py checks it): no SQLAlchemy, no Flask,
+no Temporal client or activity.
+
+- `registration` — ProjectRegistrationWorkflow (REG-1…4)
+- `worker_exit` — WorkerExitWorkflow (PAY-7)
+- `account_binding` — WageAccountBindingWorkflow (PAY-2)
+
+The wage run's module follows in the second slice of issue 9.
+"""
