@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from .attendance import monthly_summary
 from .calendar import local_today, month_of
 from .models import ProjectWorker, Worker
+from .money import MoneyError, parse_wage_cell, yuan_decimal, yuan_number
 from .pii import PiiCipher
 from .rules import mask_id_number
 from .uploads import is_size_refusal, xlsx_refusal
@@ -96,25 +97,6 @@ def bank_remark(remark: str, back_pay_month: str | None) -> str:
     return (f"{marked}；{remark}" if remark else marked)[:REMARK_LEN]
 
 
-def yuan_cell_to_fen(value) -> int:
-    """A money cell (number or text) in yuan → fen; at most two decimals."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise WageTableError("required")
-    try:
-        amount = Decimal(str(value).replace(",", "").strip())
-    except InvalidOperation:
-        raise WageTableError("not_a_number") from None
-    if not amount.is_finite():
-        raise WageTableError("not_a_number")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise WageTableError("too_many_decimals")
-    return int(amount * 100)
-
-
-def _fen_to_yuan(fen: int) -> Decimal:
-    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
-
-
 def prefill_xlsx(session: Session, cipher: PiiCipher, project_id: int, month: str) -> bytes:
     """The month's table: every active worker with attendance, days, hours and daily rate."""
     summary = {row.worker_id: row for row in monthly_summary(session, project_id, month)}
@@ -135,8 +117,8 @@ def prefill_xlsx(session: Session, cipher: PiiCipher, project_id: int, month: st
         total += gross
         masked = mask_id_number(cipher.decrypt(id_number_enc, "id_number"))
         rows.append((seq, engagement_id, name, masked, att.days, att.hours_x10 / 10,
-                     rate / 100, gross / 100, gross / 100))
-    rows.append((TOTAL_LABEL, None, None, None, None, None, None, total / 100, total / 100))
+                     yuan_number(rate), yuan_number(gross), yuan_number(gross)))
+    rows.append((TOTAL_LABEL, None, None, None, None, None, None, yuan_number(total), yuan_number(total)))
     return _sheet_xlsx("工资表", TEMPLATE_HEADERS, rows)
 
 
@@ -215,8 +197,8 @@ def parse_upload(session: Session, project_id: int, data: bytes, month: str | No
         if str(row[0]).strip() == TOTAL_LABEL:
             total_row = number
             try:
-                declared_total = yuan_cell_to_fen(row[8])
-            except WageTableError as exc:
+                declared_total = parse_wage_cell(row[8])
+            except MoneyError as exc:
                 result.errors.append(TableRowError(number, HEADERS[8], str(exc)))
             continue
         if len(result.lines) + len(result.errors) >= MAX_ROWS:
@@ -226,7 +208,7 @@ def parse_upload(session: Session, project_id: int, data: bytes, month: str | No
     if declared_total is None and not total_row:  # where the totals row should have been: after the last row
         result.errors.append(TableRowError(last_row + 1, TOTAL_LABEL, "missing_total"))
     elif declared_total is not None and not result.errors and declared_total != result.total_fen:
-        result.errors.append(TableRowError(total_row, TOTAL_LABEL, "total_mismatch", str(_fen_to_yuan(declared_total))))
+        result.errors.append(TableRowError(total_row, TOTAL_LABEL, "total_mismatch", str(yuan_decimal(declared_total))))
     if not result.lines and not result.errors:
         result.errors.append(TableRowError(0, "file", "empty"))
     return result
@@ -310,7 +292,7 @@ def _parse_row(number: int, row: list, engagements: dict, seen: set, result: Tab
     amounts = []
     for col in (7, 8):
         try:
-            fen = yuan_cell_to_fen(row[col])
+            fen = parse_wage_cell(row[col])
             if fen < 0:
                 raise WageTableError("negative")
             if fen > NET_CAP_FEN:
@@ -318,7 +300,7 @@ def _parse_row(number: int, row: list, engagements: dict, seen: set, result: Tab
             if col == 8 and fen == 0:  # the bank pays positive amounts only: leave the row out instead
                 raise WageTableError("zero_net")
             amounts.append(fen)
-        except WageTableError as exc:
+        except (MoneyError, WageTableError) as exc:
             err(col, str(exc), str(row[col]))
     if len(amounts) == 2 and amounts[1] > amounts[0]:
         err(8, "net_above_gross", str(row[8]))

@@ -30,7 +30,7 @@ from domain.models import (
     WageLineStatus,
     Worker,
 )
-from domain.registration import fen_to_yuan
+from domain.money import format_yuan
 from domain.wage_run import CARD_FAILURES
 from domain.roster import MAX_BYTES as MAX_ROSTER_BYTES
 from domain.roster import MAX_UNPACKED_BYTES as MAX_ROSTER_UNPACKED
@@ -87,7 +87,7 @@ def home():
             "address": p.address,
             "district": p.district.name,
             "contractor": p.contractor_name,
-            "contract_value": fen_to_yuan(p.contract_value_fen),
+            "contract_value": format_yuan(p.contract_value_fen),
             "period": f"{p.planned_start.isoformat()} — {p.planned_end.isoformat()}",
             "contact": p.contact_name,
             "phone": mask_phone(cipher.decrypt(p.contact_phone_enc, "phone")),
@@ -276,7 +276,7 @@ def worker(pw_id: int):
         failures = {line_id: (code, card_id) for line_id, code, card_id in db.execute(
             select(WageLine.id, WageLine.failure_code, WageLine.card_id).where(
                 WageLine.id.in_([line.line_id for line in found.lines])))} if found.lines else {}
-        lines = [{"id": line.line_id, "month": line.month, "net": fen_to_yuan(line.net_fen),
+        lines = [{"id": line.line_id, "month": line.month, "net": format_yuan(line.net_fen),
                   "status": line.status, "status_label": _label(LINE_STATUS, line.status),
                   "failure": bank_failure(failures.get(line.line_id, (None, None))[0]),
                   # failed for its card, which is still current: a re-issue needs a replacement first
@@ -291,7 +291,7 @@ def worker(pw_id: int):
     view = _exit_view(workflow_id)
     return render_template(
         "project/worker.html", w=row, lines=lines, months=found.months_without_run,
-        unpaid_total=fen_to_yuan(found.unpaid_fen), clear=found.clear,
+        unpaid_total=format_yuan(found.unpaid_fen), clear=found.clear,
         requester=requester.display_name if requester else "", is_requester=is_requester, revoked=revoked,
         view=view, reachable=view is not None, state_label=_label(EXIT_STATE, view.state) if view else "",
         exit_form=ExitForm(formdata=None), cancel_form=CancelExitForm(formdata=None), plain_form=PlainForm(formdata=None))
