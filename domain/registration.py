@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit
+from .errors import CodedError
 from .accounts import enterprise_of_contractor
 from .calendar import LOCAL_TZ
 from .models import (
@@ -39,12 +40,11 @@ from .rules import is_valid_credit_code, is_valid_mobile, normalize_credit_code,
 MAX_CONTRACT_FEN = 10**15  # 10 trillion yuan: anything above is a typing error
 
 
-class RegistrationError(Exception):
+class RegistrationError(CodedError):
     """A business refusal; `code` is translated for the user."""
 
     def __init__(self, code: str, message: str = ""):
-        super().__init__(message or code)
-        self.code = code
+        super().__init__(code, message=message or code)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .attendance import monthly_summary
+from .errors import CodedError
 from .calendar import local_today, month_of
 from .models import ProjectWorker, Worker
 from .money import MoneyError, parse_wage_cell, yuan_decimal, yuan_number
@@ -48,8 +49,8 @@ MAX_BYTES = 10 * 1024 * 1024
 NET_CAP_FEN = 50_000_000
 
 
-class WageTableError(ValueError):
-    pass
+class WageTableError(CodedError, ValueError):
+    """A refused cell; `code` (also the message) names the problem."""
 
 
 @dataclass
