@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-import xlsxwriter
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils.exceptions import IllegalCharacterError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+import xlsxwriter
 
 from .attendance import monthly_summary
-from .errors import CodedError
 from .calendar import local_today, month_of
+from .errors import CodedError
 from .models import ProjectWorker, Worker
 from .money import MoneyError, parse_wage_cell, yuan_decimal, yuan_number
 from .pii import PiiCipher
