@@ -33,7 +33,7 @@ def site(services: Services, project_id: Optional[int] = None, username: str = "
             project_id = session.scalar(select(Project.id).order_by(Project.id).limit(1))
         company = workforce.ensure_company(session, project_id, "广西测试劳务有限公司", "91450100MA5KAAAA1X",
                                            CompanyKind.LABOUR_COMPANY)
-        team = workforce.ensure_team(session, project_id, company.id, "钢筋班组")
+        team = workforce.ensure_team(session, project_id, company.id, "采集测试班组")
         team.leader_name = "黄班长"
         actor = session.scalar(select(Account.id).where(Account.username == username))
         return Site(project_id, company.id, team.id, actor)

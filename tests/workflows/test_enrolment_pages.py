@@ -11,6 +11,7 @@ import io
 
 from sqlalchemy import func, select
 
+from domain import workforce
 from domain.models import Account, Enrolment, SiteAccessGrant, StoredFile, Worker
 from domain.processes.enrolment import FaceConsent
 from domain.rules import mask_id_number
@@ -121,3 +122,30 @@ async def test_a_company_account_needs_the_collect_permission(dev_env, services,
         with services.Session.begin() as db:
             db.scalar(select(Account).where(Account.username == "labour_co")).can_collect = True
         assert "Read the ID card" in await get(web, f"/enrolment/new/{s.project_id}")
+
+
+async def test_roster_workers_show_not_verified_by_card_until_a_card_read_confirms_them(dev_env, services, tmp_path):
+    from shiming.seed_workforce import seed_workforce
+
+    s = h.site(services)
+    seed_workforce(services, s.project_id, workers=2, month="2026-10")  # paper-roster workers
+    with services.Session() as db:
+        roster_worker = db.scalars(select(Worker).order_by(Worker.id)).first()
+        id_number = workforce.id_number_of(services.cipher, roster_worker)
+        roster_name = roster_worker.name
+    async with platform(dev_env, services, tmp_path) as p:
+        web = p.page("project")
+        listing = await get(web, "/project/workers")
+        assert listing.count("data-not-verified") == 2
+        page = await post(web, f"/enrolment/new/{s.project_id}", form(s, name=roster_name, id_number=id_number))
+        assert "The enrolment was submitted." in page
+        with services.Session() as db:
+            row = db.scalar(select(Enrolment))
+        p.started.append(p.client.get_workflow_handle(row.workflow_id))
+
+        async def confirmed():
+            return (await get(web, "/project/workers")).count("data-not-verified") == 1
+        await wait_for(confirmed, "the card read to confirm the roster worker")
+        with services.Session() as db:
+            assert db.get(Worker, roster_worker.id).verified_by_card
+            assert db.scalar(select(func.count()).select_from(Worker)) == 2  # the same person, not a new one
