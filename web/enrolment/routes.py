@@ -13,6 +13,7 @@ import base64
 import binascii
 import io
 import logging
+import random
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Optional
@@ -25,7 +26,7 @@ from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain import enrolment as enr
-from domain.face import FaceRefusal
+from domain.face import FaceRefusal, new_challenge
 from domain.id_card import IdCardRefusal
 from domain.models import Account, Company, Enrolment, Project, Role, StoredFile, Team, Worker
 from domain.processes.enrolment import (
@@ -269,8 +270,11 @@ def new(project_id: int):
 
 
 def _respond(form, project_view, status: int = 200):
+    # the head movements the liveness check asks for, drawn here for this page (a video recorded for
+    # another page's challenge fails it)
+    challenge = ",".join(new_challenge(random.SystemRandom()))
     response = render_template("enrolment/new.html", form=form, project=project_view, agent_url=agent_url(),
-                               agent_messages=agent_messages(),
+                               agent_messages=agent_messages(), challenge=challenge,
                                challenge_words={k: str(v) for k, v in CHALLENGE_WORDS.items()})
     return agent_csp(make_response(response, status))
 

@@ -1,11 +1,10 @@
 // Worker enrolment (ENR-1…3): the page asks the device agent on this PC to read the ID card and to
-// capture a live face (with a head-movement challenge drawn here), fills the form's fields with the
+// capture a live face (with the head-movement challenge the server drew for this page), fills the form's fields with the
 // answers and shows the agent's refusals in the page's own words. The pairing code is kept in this
 // browser's storage for the platform's origin only (as for the USB-key login, usb_key.js).
 (function () {
   "use strict";
   var TOKEN_KEY = "shiming-agent-token";
-  var MOVES = ["turn_left", "turn_right", "look_up", "look_down"];
 
   function storedToken() {
     try { return window.localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
@@ -15,13 +14,6 @@
     try {
       if (token) { window.localStorage.setItem(TOKEN_KEY, token); } else { window.localStorage.removeItem(TOKEN_KEY); }
     } catch (e) { /* storage disabled: the code is asked for again next time */ }
-  }
-
-  function challenge() {
-    var pool = MOVES.slice(), picked = [], random = new Uint32Array(3);
-    window.crypto.getRandomValues(random);
-    for (var i = 0; i < 3; i++) { picked.push(pool.splice(random[i] % pool.length, 1)[0]); }
-    return picked;
   }
 
   function setUp(form) {
@@ -108,7 +100,7 @@
     captureButton.disabled = consent() !== "given";
 
     captureButton.addEventListener("click", function () {
-      var moves = challenge();
+      var moves = captureButton.getAttribute("data-challenge").split(",");  // drawn by the server
       prompt.textContent = messages.face_prompt.replace("{moves}", moves.map(function (m) { return words[m]; }).join(" → "));
       prompt.hidden = false;
       prompt.setAttribute("data-challenge", moves.join(","));
