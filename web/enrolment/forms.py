@@ -10,6 +10,8 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from domain.processes.enrolment import DuplicateDecision, FaceConsent
 
+from ..formutil import choices
+
 REQUIRED = _l("This field is required.")
 
 
@@ -20,9 +22,9 @@ class EnrolmentForm(FlaskForm):
     card_valid_to = HiddenField()
     card_read = HiddenField()  # "1" when the script filled name and number from a card read
     phone = StringField(_l("Mobile"), validators=[DataRequired(REQUIRED), Length(max=20)])
-    face_consent = RadioField(_l("Consent to face recognition"), choices=[
+    face_consent = RadioField(_l("Consent to face recognition"), choices=choices([
         (FaceConsent.GIVEN, _l("The worker consents to the processing of their face for attendance")),
-        (FaceConsent.REFUSED, _l("The worker refuses: attendance by card or other means"))],
+        (FaceConsent.REFUSED, _l("The worker refuses: attendance by card or other means"))]),
         validators=[DataRequired(REQUIRED)])
     face_template = HiddenField()  # base64, from the agent's /face/capture
     trade = SelectField(_l("Trade"), validators=[DataRequired(REQUIRED)])
@@ -40,9 +42,9 @@ class EnrolmentForm(FlaskForm):
 
 
 class DuplicateForm(FlaskForm):
-    decision = RadioField(_l("Decision"), choices=[
+    decision = RadioField(_l("Decision"), choices=choices([
         (DuplicateDecision.CONTINUE, _l("Continue: the worker works on both projects")),
-        (DuplicateDecision.CANCEL, _l("Cancel this enrolment"))], validators=[DataRequired(REQUIRED)])
+        (DuplicateDecision.CANCEL, _l("Cancel this enrolment"))]), validators=[DataRequired(REQUIRED)])
     reason = TextAreaField(_l("Reason"), validators=[Length(max=200)])
 
 

@@ -46,7 +46,7 @@ from workflows.enrolment import EnrolmentWorkflow
 
 from ..auth.usb_key import agent_csp, agent_messages as usb_agent_messages, agent_url
 from ..core import bridge, call_process_code, services
-from ..formutil import flash_form_problem
+from ..formutil import choices, flash_form_problem
 from ..i18n import upload_message
 from ..scoping import get_or_404
 from ..security import require_roles
@@ -239,8 +239,8 @@ def new(project_id: int):
         companies, teams = _choices(db, project_id, company_id)
         project_view = {"id": project.id, "name": project.name, "code": project.code}
     form = EnrolmentForm()
-    form.trade.choices = [(code, f"{code} {name}") for code, name in TRADE_CODES.items()]
-    form.company_id.choices, form.team_id.choices = companies, teams
+    form.trade.choices = choices((code, f"{code} {name}") for code, name in TRADE_CODES.items())
+    form.company_id.choices, form.team_id.choices = choices(companies), choices(teams)
     if not form.is_submitted():
         return _respond(form, project_view)
     if not form.validate():
