@@ -170,6 +170,12 @@ def start_enrolment(session: Session, cipher: PiiCipher, project_id: int, actor:
     """Check the record and write the enrolment row (its `workflow_id` set); EnrolmentError on a refusal."""
     today = today or local_today()
     id_number, phone = _check(session, project_id, r, today)
+    open_case = session.scalar(select(Enrolment.id).where(
+        Enrolment.project_id == project_id,
+        Enrolment.id_number_hash == workforce.id_number_hash(cipher, id_number),
+        Enrolment.state.not_in((EnrolmentState.ADMITTED, EnrolmentState.CANCELLED))).limit(1))
+    if open_case is not None:  # a second submit of the same person: the first case goes on
+        raise EnrolmentError("already_enrolling", "id_number")
     team_id = r.team_id
     if not team_id:
         existing = session.scalar(select(Team).where(Team.project_id == project_id,

@@ -50,6 +50,8 @@ async def test_the_specialist_enrols_a_worker_through_the_pages_until_admitted(d
         with services.Session() as db:
             row = db.scalar(select(Enrolment))
         p.started.append(p.client.get_workflow_handle(row.workflow_id))
+        again = await asyncio.to_thread(web.post, f"/enrolment/new/{s.project_id}", data=form(s))
+        assert again.status_code == 400 and "already under way" in again.get_data(as_text=True)
 
         async def awaiting():
             text = await get(web, f"/enrolment/{row.id}")

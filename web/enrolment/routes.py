@@ -100,6 +100,7 @@ RECORD_ERRORS = {
     "consent_required": _l("Record whether the worker consents to face recognition."),
     "face_required": _l("Capture the worker's face (they consented to face recognition)."),
     "face_without_consent": _l("No face may be kept without the worker's consent: capture again or record the consent."),
+    "already_enrolling": _l("This person's enrolment on this project is already under way: follow it in the list."),
 }
 
 WAITING = {
