@@ -76,6 +76,7 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EMERGENCY_PHONE = "emergency_phone"
 LEADER_PHONE = "leader_phone"
 TEMPLATE_MAX_BYTES = 8192  # a 512-float template is 2 KB
+TEMPLATE_MIN_BYTES = 256  # 64 float32: the smallest model dimension accepted
 
 
 class EnrolmentError(ValueError):
@@ -158,8 +159,9 @@ def _check(session: Session, project_id: int, r: EnrolmentRecord, today: date) -
         raise EnrolmentError("consent_required", "face_consent")
     if r.face_consent == FaceConsent.GIVEN and not r.face_template:
         raise EnrolmentError("face_required", "face")
-    if r.face_template is not None and len(r.face_template) > TEMPLATE_MAX_BYTES:
-        raise EnrolmentError("face_required", "face")
+    if r.face_template is not None and (len(r.face_template) > TEMPLATE_MAX_BYTES or len(r.face_template) % 4
+                                        or len(r.face_template) < TEMPLATE_MIN_BYTES):
+        raise EnrolmentError("face_required", "face")  # not a float32 template of a face model
     if r.face_consent == FaceConsent.REFUSED and r.face_template:
         raise EnrolmentError("face_without_consent", "face")  # no face is kept without consent
     return id_number, phone
