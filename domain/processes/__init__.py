@@ -10,6 +10,7 @@ no Temporal client or activity.
 - `registration` — ProjectRegistrationWorkflow (REG-1…4)
 - `worker_exit` — WorkerExitWorkflow (PAY-7)
 - `account_binding` — WageAccountBindingWorkflow (PAY-2)
+- `enrolment` — EnrolmentWorkflow (ENR-1, ENR-4…7)
 
 The wage run's module follows in the second slice of issue 9.
 """

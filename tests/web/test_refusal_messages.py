@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from flask_babel import force_locale
 
-from domain.processes import account_binding, registration, worker_exit
+from domain.processes import account_binding, enrolment, registration, worker_exit
 from web.i18n import REFUSALS
+from web.enrolment.routes import ENROLMENT_REFUSALS
 from web.payroll.accounts import ACCEPT_REFUSALS
 from web.payroll.routes import PAYROLL_REFUSALS
 from web.project.routes import EXIT_ERRORS, EXIT_REFUSALS
@@ -34,11 +35,12 @@ PROCESSES = {
     "worker_exit": (("workflows/worker_exit.py", "activities/worker_exit.py"),
                     (("domain/worker_exit.py", "cancel_exit"), ("domain/worker_exit.py", "finish_exit")),
                     (EXIT_REFUSALS, EXIT_ERRORS)),
+    "enrolment": (("workflows/enrolment.py", "activities/enrolment.py"), (), (ENROLMENT_REFUSALS,)),
 }
 RAISERS = {"refuse", "_refuse", "refusal", "ApplicationError"}  # workflows/guards.refuse; the wage run's _refuse
 # the refusal vocabulary of each process that has its module in domain/processes/ (the aliases its code uses)
 VOCABULARY = {"registration": registration.Refusal, "account_binding": account_binding.Refusal,
-              "worker_exit": worker_exit.Refusal}
+              "worker_exit": worker_exit.Refusal, "enrolment": enrolment.Refusal}
 VOCABULARY_NAMES = {"Refusal", "R", "RegistrationRefusal"}
 DOMAIN_ERRORS = {"RegistrationError", "WorkerExitError"}
 

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.account_binding import WageAccountBindingWorkflow
+from workflows.enrolment import EnrolmentWorkflow
 from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import BeginCancelInput, WageRunWorkflow
 from workflows.worker_exit import WorkerExitWorkflow
@@ -31,6 +32,7 @@ STATUS_QUERIES = {
     "WageRunWorkflow": WageRunWorkflow.status,
     "WorkerExitWorkflow": WorkerExitWorkflow.status,
     "WageAccountBindingWorkflow": WageAccountBindingWorkflow.status,
+    "EnrolmentWorkflow": EnrolmentWorkflow.status,
 }
 
 

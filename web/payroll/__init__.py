@@ -1,1 +1,1 @@
-from . import routes, accounts  # noqa: F401 - the blueprint, then the wage account pages (PAY-2) on it
+from . import routes, accounts, batches  # noqa: F401 - the blueprint, then the wage account (PAY-2) and batch pages on it

@@ -223,6 +223,9 @@ def _worker_row(cipher, pw: ProjectWorker, worker: Worker, team_name: str, last4
         "entry_date": pw.entry_date.isoformat() if pw.entry_date else "",
         "exit_date": pw.exit_date.isoformat() if pw.exit_date else "",
         "exit_requested_at": pw.exit_requested_at,
+        # ENR-2: a roster worker is "not verified by card" until a card read at enrolment confirms them
+        "verified_by_card": worker.verified_by_card,
+        "admitted_at": pw.admitted_at, "enrolment_id": pw.enrolment_id,
     }
 
 
