@@ -7,7 +7,7 @@ from flask import abort, render_template
 from sqlalchemy import select
 
 from domain.models import BankBatch, BankBatchLine, BankCard, WageLine, WageLineStatus, Worker
-from domain.registration import fen_to_yuan
+from domain.money import format_yuan as fen_to_yuan
 from domain.rules import mask_card_number
 
 from ..core import services
