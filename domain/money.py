@@ -4,7 +4,8 @@ Parsing (raises `MoneyError`, a `ValueError` whose code is one of the codes belo
 - `parse_positive_yuan(text, max_fen)`: a typed amount such as a contract value or a daily rate:
   "1,234.5" → 123450; not_a_number | too_many_decimals | must_be_positive | too_large.
 - `parse_wage_cell(value)`: a money cell of an uploaded wage table (number or text), any sign:
-  required | not_a_number | too_many_decimals. The caller decides what a negative or zero means.
+  required | not_a_number | amount_too_large | too_many_decimals. The caller decides what a
+  negative or zero means.
 
 Formatting:
 - `format_yuan(fen)`: with thousands separators, for pages and documents: 123456 → "1,234.56".
@@ -20,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from .errors import CodedError
 
 CENT = Decimal("0.01")
+MAX_YUAN = Decimal(10) ** 14  # far above any amount the platform handles, far below the limits of BIGINT fen
 
 
 class MoneyError(CodedError, ValueError):
@@ -34,6 +36,8 @@ def _fen(value) -> int:
         raise MoneyError("not_a_number") from None
     if not amount.is_finite():
         raise MoneyError("not_a_number")
+    if abs(amount) >= MAX_YUAN:  # before quantize: 1e30 has more digits than the context keeps
+        raise MoneyError("amount_too_large")
     if amount != amount.quantize(CENT):
         raise MoneyError("too_many_decimals")
     return int(amount * 100)
@@ -41,7 +45,12 @@ def _fen(value) -> int:
 
 def parse_positive_yuan(text: str, max_fen: int) -> int:
     """A typed amount in yuan → fen, more than zero and at most `max_fen`."""
-    fen = _fen(text)
+    try:
+        fen = _fen(text)
+    except MoneyError as exc:
+        if exc.code == "amount_too_large":
+            raise MoneyError("too_large") from None
+        raise
     if fen <= 0:
         raise MoneyError("must_be_positive")
     if fen > max_fen:

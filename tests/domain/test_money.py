@@ -52,7 +52,8 @@ def test_formats(fen, grouped, plain, decimal):
 @pytest.mark.parametrize(("text", "code"), [
     ("abc", "not_a_number"), ("NaN", "not_a_number"), ("Infinity", "not_a_number"), ("", "not_a_number"),
     (None, "not_a_number"), ("1.234", "too_many_decimals"), ("0", "must_be_positive"),
-    ("-1", "must_be_positive"), ("0.00", "must_be_positive"), ("100.01", "too_large")])
+    ("-1", "must_be_positive"), ("0.00", "must_be_positive"), ("100.01", "too_large"),
+    ("1e400", "too_large"), ("-1e30", "too_large")])
 def test_a_typed_amount_is_refused_with_its_code(text, code):
     with pytest.raises(MoneyError) as caught:
         money.parse_positive_yuan(text, 10_000)
@@ -67,7 +68,8 @@ def test_a_typed_amount_takes_commas_and_spaces():
 
 @pytest.mark.parametrize(("value", "code"), [
     (None, "required"), ("", "required"), ("  ", "required"), ("x", "not_a_number"),
-    (float("nan"), "not_a_number"), (1.234, "too_many_decimals"), ("0.001", "too_many_decimals")])
+    (float("nan"), "not_a_number"), (1.234, "too_many_decimals"), ("0.001", "too_many_decimals"),
+    (1e30, "amount_too_large"), ("-1e400", "amount_too_large"), ("1.5e20", "amount_too_large")])
 def test_a_wage_cell_is_refused_with_its_code(value, code):
     with pytest.raises(MoneyError) as caught:
         money.parse_wage_cell(value)

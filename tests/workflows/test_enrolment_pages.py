@@ -103,6 +103,8 @@ async def test_a_bad_record_is_refused_with_its_message_and_writes_nothing(dev_e
             ({"face_consent": FaceConsent.REFUSED}, "No face may be kept without the worker&#39;s consent"),
             ({"contract_end": "2026-01-01"}, "The contract period is not valid"),
             ({"team_id": "0", "new_team_name": "木工班组"}, "Name the new team&#39;s leader."),
+            *(({"daily_rate": rate}, "Enter the daily rate in yuan") for rate in ("NaN", "-5", "0", "350.555",
+                                                                                  "20000", "1e400")),
         ]
         for changes, message in cases:
             response = await asyncio.to_thread(web.post, f"/enrolment/new/{s.project_id}", data=form(s, **changes))

@@ -29,6 +29,7 @@ from domain import enrolment as enr
 from domain.face import FaceRefusal, new_challenge
 from domain.id_card import IdCardRefusal
 from domain.models import Account, Company, Enrolment, Project, Role, StoredFile, Team, Worker
+from domain.money import MoneyError, parse_positive_yuan
 from domain.processes.enrolment import (
     ContractScanInput,
     DuplicateDecision,
@@ -40,6 +41,7 @@ from domain.processes.enrolment import (
     TrainingInput,
     Waiting,
 )
+from domain.roster import MAX_DAILY_RATE_FEN
 from domain.rules import TRADE_CODES, mask_id_number
 from domain.uploads import UploadError, check_scan, read_upload
 from workflows.enrolment import EnrolmentWorkflow
@@ -211,16 +213,14 @@ def _choices(db, project_id: int, company_id: Optional[int]):
 
 
 def _yuan_to_fen(text: str) -> int:
+    """The daily rate typed in yuan (empty: not set yet), as the roster import reads it."""
     text = (text or "").strip()
     if not text:
         return 0
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return parse_positive_yuan(text, MAX_DAILY_RATE_FEN)
+    except MoneyError:
         raise enr.EnrolmentError("daily_rate_invalid") from None
-    if value < 0 or value != value.quantize(Decimal("0.01")):
-        raise enr.EnrolmentError("daily_rate_invalid")
-    return int(value * 100)
 
 
 def _template(text: str) -> Optional[bytes]:

@@ -31,6 +31,7 @@ MESSAGES = {
     "bad_hours": _l("The hours must be a number from 0 to 744."),
     "required": _l("The amount is missing."),
     "not_a_number": _l("The amount is not a number."),
+    "amount_too_large": _l("The amount is far too large to be a wage: check the cell."),
     "too_many_decimals": _l("The amount has more than two decimal places."),
     "negative": _l("The amount is negative."),
     "over_cap": _l("The amount is above 500,000 yuan: most likely a typing error."),
