@@ -18,14 +18,14 @@ import contextvars
 import os
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
 
 from temporalio import activity
 
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-HEARTBEAT_EVERY = 2.0  # seconds; well inside the timeout even on a loaded machine
+from domain.processes.wage_run import HEARTBEAT_TIMEOUT
+
+HEARTBEAT_EVERY = HEARTBEAT_TIMEOUT.total_seconds() / 5  # seconds (2); well inside the timeout even on a loaded machine
 
 
 @contextlib.contextmanager

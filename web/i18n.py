@@ -24,7 +24,7 @@ from domain.calendar import LOCAL_TZ
 from domain.models import TaskStatus, WageLineStatus
 from domain.processes.registration import Decision, RegistrationStatus
 from domain.processes.registration import Refusal as RegistrationRefusal
-from workflows.wage_run import Step
+from domain.processes.wage_run import Step
 
 LANGUAGES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
@@ -203,7 +203,7 @@ LINE_STATUS = {
 STEP_LABELS = {
     Step.WAGE_TABLE: _lp("wage run step", "Wage table"),
     Step.SIGNED_SHEET: _lp("wage run step", "Signed sheet"),
-    Step.BANK_FILE: _lp("wage run step", "Bank file"),
+    Step.WAGE_FILE: _lp("wage run step", "Bank file"),
     Step.RECONCILE: _lp("wage run step", "Reconciliation"),
     Step.COMPLETED: _lp("wage run step", "Completed"),
     Step.CANCELLED: _lp("wage run step", "Cancelled"),

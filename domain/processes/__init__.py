@@ -10,6 +10,5 @@ no Temporal client or activity.
 - `registration` — ProjectRegistrationWorkflow (REG-1…4)
 - `worker_exit` — WorkerExitWorkflow (PAY-7)
 - `account_binding` — WageAccountBindingWorkflow (PAY-2)
-
-The wage run's module follows in the second slice of issue 9.
+- `wage_run` — WageRunWorkflow (PAY-3…7)
 """

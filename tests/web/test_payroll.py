@@ -6,7 +6,7 @@ import hashlib
 import pytest
 from sqlalchemy import func, select
 
-from activities.wage_run import BatchInfo, SignedStepInput
+from domain.processes.wage_run import BatchInfo, SignedStepInput
 from domain import registration as reg
 from domain import signing, workforce
 from domain.models import (
@@ -31,7 +31,8 @@ from tests.web.conftest import (
     upload,
 )
 from tests.web.fakes import FakeExecution
-from workflows.wage_run import ReissueInput, WageRunInput, WageRunStatus, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import ReissueInput, WageRunInput, WageRunStatusView
 
 
 def _workbook(text: str) -> bytes:
@@ -223,7 +224,7 @@ def test_the_bank_file_step_signs_the_current_batch_and_shows_the_maker_checker_
         db.get(WageRun, run["id"]).table_uploaded_by = platform["accounts"]["payroll_a"]
     bridge.client.executions[run["workflow_id"]] = FakeExecution(
         run["workflow_id"], workflow_type="WageRunWorkflow",
-        view=WageRunStatus(step="bank_file", table_uploaded_by=platform["accounts"]["payroll_a"], batch=batch,
+        view=WageRunStatusView(step="bank_file", table_uploaded_by=platform["accounts"]["payroll_a"], batch=batch,
                            reconcile=None))
     _english(client, services, "payroll_a")
     page = _page(client, f"/payroll/run/{run['id']}")

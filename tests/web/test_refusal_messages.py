@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from flask_babel import force_locale
 
-from domain.processes import account_binding, registration, worker_exit
+from domain.processes import account_binding, registration, wage_run, worker_exit
 from web.i18n import REFUSALS
 from web.payroll.accounts import ACCEPT_REFUSALS
 from web.payroll.routes import PAYROLL_REFUSALS
@@ -38,7 +38,7 @@ PROCESSES = {
 RAISERS = {"_refuse", "refusal", "ApplicationError"}
 # the refusal vocabulary of each process that has its module in domain/processes/ (the aliases its code uses)
 VOCABULARY = {"registration": registration.Refusal, "account_binding": account_binding.Refusal,
-              "worker_exit": worker_exit.Refusal}
+              "worker_exit": worker_exit.Refusal, "wage_run": wage_run.Refusal}
 VOCABULARY_NAMES = {"Refusal", "R", "RegistrationRefusal"}
 DOMAIN_ERRORS = {"RegistrationError", "WorkerExitError"}
 

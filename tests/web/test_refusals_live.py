@@ -74,7 +74,8 @@ from domain.processes.account_binding import BindingInput, BindingStatus
 from workflows.account_binding import WageAccountBindingWorkflow
 from domain.processes.registration import ClaimInput, RegistrationInput
 from workflows.registration import ProjectRegistrationWorkflow
-from workflows.wage_run import Step, WageRunInput, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import Step, WageRunInput
 from workflows.worker_exit import WorkerExitWorkflow
 
 pytestmark = pytest.mark.slow
@@ -622,7 +623,7 @@ def assert_still_at_signed_sheet(services, engine, run) -> None:
 
 
 def signed_input(services, username: str, run, step: str, sha: str, file_id=None, batch_version: int = 0):
-    from activities.wage_run import SignedStepInput
+    from domain.processes.wage_run import SignedStepInput
     from domain.wage_run import sign_step
 
     actor = account_id(services, username)
@@ -636,7 +637,7 @@ def to_bank_file_step(client, services, engine, payroll, run):
     as_specialist(client, services, "payroll_a")
     send_table(client, run, prefilled_table(services, payroll))
     send_sheet(client, run)
-    assert run_step(engine, run) == Step.BANK_FILE, run_step(engine, run)
+    assert run_step(engine, run) == Step.WAGE_FILE, run_step(engine, run)
     return engine.run(lambda c: c.get_workflow_handle(run["workflow_id"]).query(WageRunWorkflow.status)).batch
 
 
@@ -837,7 +838,7 @@ def test_a_failed_card_is_replaced_through_the_bank_before_the_reissue_pays(app,
     page = client.get(f"/payroll/run/{run['id']}").get_data(as_text=True)
     assert 'id="needs-new-card"' not in page and "重新发放将打入新卡 " + mask_card_number(good) in page
     page = post(client, f"/payroll/run/{run['id']}/reissue")
-    assert "SameFailedCard" not in web_log.text and run_step(engine, run) == Step.BANK_FILE
+    assert "SameFailedCard" not in web_log.text and run_step(engine, run) == Step.WAGE_FILE
     batch2 = engine.run(lambda c: c.get_workflow_handle(wid).query(WageRunWorkflow.status)).batch
     assert (batch2.version, batch2.line_count) == (2, 1)
     send_bank_file(client, run, batch2.version)
@@ -884,7 +885,7 @@ def test_a_line_failed_for_the_holders_name_goes_to_the_same_card_once_the_bank_
 
     bank.admin("cards", [dict(known[0], holder_name=real_name)])  # the bank's record corrected
     post(client, f"/payroll/run/{run['id']}/reissue")
-    assert "SameFailedCard" not in web_log.text and run_step(engine, run) == Step.BANK_FILE
+    assert "SameFailedCard" not in web_log.text and run_step(engine, run) == Step.WAGE_FILE
     batch2 = engine.run(lambda c: c.get_workflow_handle(wid).query(WageRunWorkflow.status)).batch
     send_bank_file(client, run, batch2.version)
     deliver_statement(client, bank, batch2.batch_id)

@@ -30,7 +30,8 @@ from temporalio.worker import Replayer, Worker
 from activities.account_binding import AccountBindingActivities
 from activities.registration import RegistrationActivities
 from domain.processes.registration import OpenReviewTaskInput, OpenReviewTaskResult
-from activities.wage_run import SignedStepInput, WageRunActivities
+from activities.wage_run import WageRunActivities
+from domain.processes.wage_run import SignedStepInput
 from activities.worker_exit import WorkerExitActivities
 from domain.processes.worker_exit import ExitRef, OutstandingResult
 from bank_connectors.exchange import FileExchangeConnector
@@ -70,7 +71,8 @@ from domain.processes.account_binding import BindingInput
 from workflows.account_binding import WageAccountBindingWorkflow
 from domain.processes.registration import RegistrationInput
 from workflows.registration import ProjectRegistrationWorkflow
-from workflows.wage_run import Step, WageRunInput, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import Step, WageRunInput
 from domain.processes.worker_exit import WorkerExitInput
 from workflows.worker_exit import WorkerExitWorkflow
 
@@ -614,7 +616,7 @@ async def test_an_exit_cancelled_while_it_checks_the_wages_puts_the_worker_back(
 async def test_a_reissued_batch_in_flight_refuses_the_cancel_too(dev_env, services, tmp_path):
     from bank_connectors.intake import intake_statement
     from bank_connectors.wagefile import Statement, StatementLine, sign_statement
-    from workflows.wage_run import ReissueInput, StatementArrived
+    from domain.processes.wage_run import ReissueInput, StatementArrived
 
     project_id = prepare_payroll(services)
     async with platform(dev_env, services, tmp_path) as p:

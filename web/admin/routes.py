@@ -21,6 +21,7 @@ from domain.models import (
 )
 from domain.processes.account_binding import AccountStatus
 from domain.processes.worker_exit import EngagementStatus
+from domain.processes.wage_run import WageRunStatus
 from domain.wage_run import cancel_reason
 
 from ..core import bridge, call_process, remote_addr, services
@@ -51,7 +52,8 @@ def _names(db, ids) -> dict[int, str]:
     return {a.id: a.display_name for a in db.scalars(select(Account).where(Account.id.in_(ids)))}
 
 
-RUN_STATUS = {"open": _l("Open"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
+RUN_STATUS = {WageRunStatus.OPEN: _l("Open"), WageRunStatus.COMPLETED: _l("Completed"),
+              WageRunStatus.CANCELLED: _l("Cancelled")}
 ENGAGEMENT_STATUS = {EngagementStatus.ACTIVE: _l("Active"), EngagementStatus.EXITING: _l("Exit requested"),
                      EngagementStatus.EXITED: _l("Exited")}
 ACCOUNT_STATUS = {AccountStatus.BINDING: _l("Being bound"), AccountStatus.BOUND: _l("Bound"),
@@ -69,7 +71,7 @@ def _business_status(db, workflow_id: str, app) -> tuple[str, str]:
     run = db.scalar(select(WageRun).where(WageRun.workflow_id == workflow_id))
     if run is not None:
         value = str(RUN_STATUS.get(run.status, run.status))
-        if run.status == "cancelled":
+        if run.status == WageRunStatus.CANCELLED:
             value = _("Cancelled: %(reason)s", reason=cancel_reason(db, run) or "—")
         return _("Wage run status"), value
     pw = db.scalar(select(ProjectWorker).where(ProjectWorker.exit_workflow_id == workflow_id))

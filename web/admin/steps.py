@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from activities.wage_run import reconcile_state
+from domain.wage_run import reconcile_state
 from domain import worker_exit as wx
 from domain.models import HumanTask, ProjectWorker, RegistrationApplication, TaskStatus, WageRun
 from domain.wage_run import maker_checker_required, money_in_flight
@@ -25,17 +25,17 @@ from domain.processes.registration import (
     waiting_on,
 )
 from domain.processes.worker_exit import EngagementStatus, ExitState, WorkerExitStatus
-from workflows.wage_run import WageRunStatus
+from domain.processes.wage_run import Step, WageRunStatusView
 
 from ..i18n import application_status
 
 WAGE_STEPS = {
-    "wage_table": _l("Wage table"),
-    "signed_sheet": _l("Signed sheet"),
-    "bank_file": _l("Bank file"),
-    "reconcile": _l("Reconciliation"),
-    "completed": _l("Completed"),
-    "cancelled": _l("Cancelled"),
+    Step.WAGE_TABLE: _l("Wage table"),
+    Step.SIGNED_SHEET: _l("Signed sheet"),
+    Step.WAGE_FILE: _l("Bank file"),
+    Step.RECONCILE: _l("Reconciliation"),
+    Step.COMPLETED: _l("Completed"),
+    Step.CANCELLED: _l("Cancelled"),
 }
 
 EXIT_STEPS = {
@@ -79,16 +79,16 @@ def _wage_run(view, names: dict[int, str]) -> tuple[str, str]:
     step = _label(WAGE_STEPS, view.step)
     if getattr(view, "cancelling", False):
         return step, _("the cancellation to finish")
-    if view.step == "wage_table":
+    if view.step == Step.WAGE_TABLE:
         return step, _("a payroll specialist of the project: upload the wage table")
-    if view.step == "signed_sheet":
+    if view.step == Step.SIGNED_SHEET:
         return step, _("a payroll specialist of the project: upload the sheet signed by the workers")
-    if view.step == "bank_file":
+    if view.step == Step.WAGE_FILE:
         if getattr(view, "maker_checker", True) and view.table_uploaded_by:
             return step, _("a payroll specialist other than %(name)s: submit the bank file",
                            name=names.get(view.table_uploaded_by, str(view.table_uploaded_by)))
         return step, _("a payroll specialist of the project: submit the bank file")
-    if view.step == "reconcile":
+    if view.step == Step.RECONCILE:
         if getattr(view, "money_in_flight", False):
             return step, _("the bank: its statement of the submitted batch")
         if view.reconcile is not None and view.reconcile.failed_lines:
@@ -160,8 +160,8 @@ def view_from_db(db, workflow_type: str, workflow_id: str):
         run = db.scalar(select(WageRun).where(WageRun.workflow_id == workflow_id))
         if run is None:
             return None
-        return WageRunStatus(run.step, run.table_uploaded_by, None,
-                             reconcile_state(db, run.id) if run.step == "reconcile" else None, [],
+        return WageRunStatusView(run.step, run.table_uploaded_by, None,
+                             reconcile_state(db, run.id) if run.step == Step.RECONCILE else None, [],
                              maker_checker_required(db, run.project_id), money_in_flight(db, run.id),
                              False)
     if workflow_type == "WorkerExitWorkflow":

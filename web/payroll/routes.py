@@ -17,8 +17,6 @@ from flask_login import current_user
 from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.wage_run import SettleLineInput, SignedStepInput
-from bank_connectors.wagefile import NAME_MISMATCH
 from domain import signing
 from domain.uploads import UploadError, check_scan, check_xlsx, read_upload
 from domain.models import (
@@ -30,7 +28,6 @@ from domain.models import (
     Role,
     StoredFile,
     WageLine,
-    WageLineStatus,
     WageRun,
     Worker,
 )
@@ -40,7 +37,20 @@ from domain.wage_run import WageRunError, cancel_reason, maker_checker_required,
 from domain.wage_run import lines_on_failed_card
 from domain.workforce import current_cards
 from domain.wage_table import prefill_xlsx
-from workflows.wage_run import ReissueInput, Step, WageRunInput, WageRunWorkflow
+from domain.processes.wage_run import (
+    SIGNED_STEPS,
+    LineFailure,
+    ReissueInput,
+    SettleLineInput,
+    SignedStepInput,
+    Step,
+    WageLineStatus,
+    WageRunInput,
+    WageRunStatus,
+    error_report_name,
+    settle_sha256,
+)
+from workflows.wage_run import WageRunWorkflow
 
 from ..formutil import flash_form_problem
 from ..core import bridge, call_process_code, remote_addr, services
@@ -66,7 +76,6 @@ bp = Blueprint("payroll", __name__, url_prefix="/payroll", template_folder="temp
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LINE_FILTERS = ("all", "paid", "failed", "settled")
-STEPS = (Step.WAGE_TABLE, Step.SIGNED_SHEET, Step.BANK_FILE, Step.RECONCILE)
 
 # status and step labels have their own tables and msgids in web/i18n.py
 STEP_LABELS, RUN_STATUS, LINE_STATUS = i18n.STEP_LABELS, i18n.RUN_STATUS, i18n.LINE_STATUS
@@ -218,7 +227,7 @@ def start_process(run_id: int):
     with services().Session() as db:
         run = _run_in_scope(db, run_id)
         workflow_id, status = run.workflow_id, run.status
-    if ReissueForm().validate_on_submit() and status == "open" and _start(run_id, workflow_id):
+    if ReissueForm().validate_on_submit() and status == WageRunStatus.OPEN and _start(run_id, workflow_id):
         flash(_("The process of the wage run was started."), "success")
     return redirect(url_for("payroll.run", run_id=run_id))
 
@@ -303,12 +312,12 @@ def _needs_new_card(db, run_id: int) -> list[dict]:
     names = dict(db.execute(select(Worker.id, Worker.name).where(
         Worker.id.in_({line.worker_id for line in stuck}))).all()) if stuck else {}
     return [{"id": line.line_id, "seq": line.seq, "name": names.get(line.worker_id, ""),
-             "failure": bank_failure(line.failure_code), "name_mismatch": line.failure_code == NAME_MISMATCH}
+             "failure": bank_failure(line.failure_code), "name_mismatch": line.failure_code == LineFailure.NAME_MISMATCH}
             for line in stuck]
 
 
 def _error_report(db, run_id: int) -> Optional[StoredFile]:
-    return db.scalar(select(StoredFile).where(StoredFile.display_name == f"wage-table-errors-{run_id}.xlsx")
+    return db.scalar(select(StoredFile).where(StoredFile.display_name == error_report_name(run_id))
                      .order_by(StoredFile.id.desc()).limit(1))
 
 
@@ -348,7 +357,7 @@ def run(run_id: int):
                       "total": fen_to_yuan(b.total_fen), "status": b.status, "has_file": b.file_id is not None}
                      for b in batches],
             error_report=report, has_key=has_key,
-            cancel_reason=cancel_reason(db, run) if run.status == "cancelled" else "",
+            cancel_reason=cancel_reason(db, run) if run.status == WageRunStatus.CANCELLED else "",
             table_problems=problems_of(services().blobs.get(report.sha256)) if report else [],
             statement_problems=_statement_problems(db, run.workflow_id),
             needs_new_card=_needs_new_card(db, run.id),
@@ -356,7 +365,7 @@ def run(run_id: int):
     view = _query_status(context["run"].workflow_id)
     batch = getattr(view, "batch", None) if view is not None else None
     context.update(
-        steps=[(s, STEP_LABELS[s]) for s in STEPS],
+        steps=[(s, STEP_LABELS[s]) for s in SIGNED_STEPS],
         process_step=getattr(view, "step", None) if view is not None else None,
         process_step_label=_lookup(STEP_LABELS, getattr(view, "step", None)) if view is not None else "",
         reachable=view is not None,
@@ -557,7 +566,7 @@ def submit_bank_file(run_id: int):
     if batch.version != form.batch_version.data:
         flash(_refusal("StaleBatch"), "error")
         return _back(run_id, "step-bank-file")
-    signed = _sign(run_id, Step.BANK_FILE, batch.plaintext_sha256, form.security_password.data)
+    signed = _sign(run_id, Step.WAGE_FILE, batch.plaintext_sha256, form.security_password.data)
     if signed is None:
         return _back(run_id, "step-bank-file")
     ok, _r, _code = _call(lambda: bridge().update(
@@ -596,8 +605,7 @@ def settle(run_id: int, line_id: int):
     if not reason:
         flash(_("A reason is required."), "error")
         return _back(run_id, "step-reconcile")
-    sha = hashlib.sha256(f"{line_id}:{reason}".encode("utf-8")).hexdigest()
-    signed = _sign(run_id, "settle", sha, form.security_password.data)
+    signed = _sign(run_id, Step.SETTLE, settle_sha256(line_id, reason), form.security_password.data)
     if signed is None:
         return _back(run_id, "step-reconcile")
     ok, _r, _code = _call(lambda: bridge().update(

@@ -27,10 +27,10 @@ from domain.models import (
     StoredFile,
     Team,
     WageLine,
-    WageLineStatus,
     Worker,
 )
 from domain.registration import fen_to_yuan
+from domain.processes.wage_run import WageLineStatus
 from domain.wage_run import CARD_FAILURES
 from domain.roster import MAX_BYTES as MAX_ROSTER_BYTES
 from domain.roster import MAX_UNPACKED_BYTES as MAX_ROSTER_UNPACKED
@@ -43,13 +43,8 @@ from domain.rules import (
     mask_phone,
     normalize_card_number,
 )
-from workflows.worker_exit import (
-    CancelExitRequest,
-    ExitState,
-    RecheckInput,
-    WorkerExitInput,
-    WorkerExitWorkflow,
-)
+from domain.processes.worker_exit import CancelExitRequest, ExitState, RecheckInput, WorkerExitInput
+from workflows.worker_exit import WorkerExitWorkflow
 
 from ..formutil import flash_form_problem
 from ..core import bank_connector, bridge, call_process_code, remote_addr, services
