@@ -85,7 +85,7 @@ def _refuse(message: str, code: str, *details) -> ApplicationError:
 
 def _open_run(session, run_id: int) -> WageRun:
     """The run, refused (`CaseFinished`) once cancelled: a step on its way when the process was
-    cancelled applies nothing — above all, no bank file is sent for a cancelled run."""
+    cancelled applies nothing — above all, no wage file is sent for a cancelled run."""
     run = session.get(WageRun, run_id)
     if run is not None and run.status == WageRunStatus.CANCELLED:
         raise _refuse("the wage run was cancelled", R.CASE_FINISHED)
@@ -197,7 +197,7 @@ class WageRunActivities:
             run = _open_run(session, inp.run_id)
             self._blob(session, inp.file_id, inp.content_sha256)
             # refuse here what would refuse the first batch, before the signature and step are
-            # written: otherwise the database says "bank file" while the process still waits here
+            # written: otherwise the database says "wage file" while the process still waits here
             _refuse_unpayable(session, run.id, WageLineStatus.PENDING)
             if self._record(session, inp, Step.SIGNED_SHEET):
                 run.sheet_file_id, run.step = inp.file_id, Step.WAGE_FILE
@@ -221,7 +221,7 @@ class WageRunActivities:
             existing = session.scalar(select(BankBatch).where(BankBatch.run_id == inp.run_id,
                                                               BankBatch.version == inp.version))
             if existing is not None:
-                return BatchInfo(existing.batch_id, existing.version, existing.file_sha256, existing.line_count,
+                return BatchInfo(existing.batch_id, existing.version, existing.plaintext_sha256, existing.line_count,
                                  existing.total_fen, existing.file_id)
             run = _open_run(session, inp.run_id)
             if inp.version > 1:  # a re-issue: never to the card the bank has refused
@@ -276,11 +276,11 @@ class WageRunActivities:
                                       bank_public_key=self.bank_key)
             stored = self.s.blobs.store(session, envelope, "application/json", f"{batch_id}.wage.json")
             batch = BankBatch(run_id=run.id, version=inp.version, batch_id=batch_id, file_id=stored.id,
-                              file_sha256=hashlib.sha256(plaintext).hexdigest(), line_count=header.line_count,
+                              plaintext_sha256=hashlib.sha256(plaintext).hexdigest(), line_count=header.line_count,
                               total_fen=header.total_fen, status=BatchStatus.BUILT)
             session.add(batch)
             session.flush()
-            return BatchInfo(batch.batch_id, batch.version, batch.file_sha256, batch.line_count, batch.total_fen,
+            return BatchInfo(batch.batch_id, batch.version, batch.plaintext_sha256, batch.line_count, batch.total_fen,
                              batch.file_id)
 
     def _confirmed_names(self, inp: BuildBatchInput) -> set[int]:
@@ -307,8 +307,8 @@ class WageRunActivities:
             _open_run(session, inp.run_id)
             batch = session.scalar(select(BankBatch).where(BankBatch.run_id == inp.run_id,
                                                            BankBatch.version == inp.batch_version))
-            if batch is None or batch.file_sha256 != inp.content_sha256:
-                raise _refuse("the signed bank file is not the current one", R.STALE_BATCH)
+            if batch is None or batch.plaintext_sha256 != inp.content_sha256:
+                raise _refuse("the signed wage file is not the current one", R.STALE_BATCH)
             self._record(session, inp, Step.WAGE_FILE)
             envelope = self.s.blobs.get(session.get(StoredFile, batch.file_id).sha256)
             batch_id = batch.batch_id

@@ -559,7 +559,7 @@ class BankBatch(Base):
     version: Mapped[int] = mapped_column(Integer)
     batch_id: Mapped[str] = mapped_column(String(64), unique=True)  # also the idempotency key
     file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
-    file_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    plaintext_sha256: Mapped[Optional[str]] = mapped_column(String(64))
     line_count: Mapped[int] = mapped_column(Integer)
     total_fen: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(12), default=BatchStatus.BUILT)

@@ -129,7 +129,7 @@ REFUSALS = {
     "Unavailable": _l("The process service is not reachable right now. Please try again later."),
     "Refused": _l("The process refused this action."),
     # administrator's cancel (web/admin/engine.py cancel_process)
-    "MoneyInFlight": _l("The wage run cannot be cancelled now: a submitted bank file has not been answered by "
+    "MoneyInFlight": _l("The wage run cannot be cancelled now: a submitted wage file has not been answered by "
                         "the bank yet (money in flight). Cancel it once the bank's statement has arrived."),
     "CancelRequested": _l("Cancellation of this process was already requested."),
     "Cancelling": _l("This process is being cancelled: no further step is possible."),
@@ -203,7 +203,7 @@ LINE_STATUS = {
 STEP_LABELS = {
     Step.WAGE_TABLE: _lp("wage run step", "Wage table"),
     Step.SIGNED_SHEET: _lp("wage run step", "Signed sheet"),
-    Step.WAGE_FILE: _lp("wage run step", "Bank file"),
+    Step.WAGE_FILE: _lp("wage run step", "Wage file"),
     Step.RECONCILE: _lp("wage run step", "Reconciliation"),
     Step.COMPLETED: _lp("wage run step", "Completed"),
     Step.CANCELLED: _lp("wage run step", "Cancelled"),

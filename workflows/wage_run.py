@@ -1,7 +1,7 @@
 """WageRunWorkflow (PAY-3, PAY-4, PAY-6): one project's wages for one month.
 
 Four steps, each submitted through an update carrying the specialist's signature:
-wage table → signed sheet → bank file (maker-checker) → reconciliation of the bank's statements.
+wage table → signed sheet → wage file (its batch submitted, maker-checker) → reconciliation of the bank's statements.
 The workflow carries ids and hashes only; lines and files live in the database and blob store,
 so its history has the same length for 10 or 10,000 workers.
 
@@ -202,7 +202,7 @@ class WageRunWorkflow:
     def _validate_signed_sheet(self, inp: SignedStepInput) -> None:
         self._check(Step.SIGNED_SHEET, inp)
 
-    # --- step 3: bank file -------------------------------------------------------------------------
+    # --- step 3: wage file -------------------------------------------------------------------------
 
     @workflow.update
     async def submit_bank_file(self, inp: SignedStepInput) -> BatchInfo:
@@ -221,9 +221,9 @@ class WageRunWorkflow:
     def _validate_bank_file(self, inp: SignedStepInput) -> None:
         self._check(Step.WAGE_FILE, inp)
         if self._inp.maker_checker and inp.actor_id == self._table_uploaded_by:
-            _refuse("the specialist who uploaded the wage table cannot submit the bank file", R.MAKER_CHECKER)
+            _refuse("the specialist who uploaded the wage table cannot submit the wage file", R.MAKER_CHECKER)
         if inp.content_sha256 != self._batch.plaintext_sha256 or inp.batch_version != self._batch.version:
-            _refuse("the signed bank file is not the current one", R.STALE_BATCH)
+            _refuse("the signed wage file is not the current one", R.STALE_BATCH)
 
     # --- step 4: reconciliation --------------------------------------------------------------------
 

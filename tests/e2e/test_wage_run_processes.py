@@ -211,7 +211,7 @@ def test_wage_run_four_signed_steps_reissue_and_reconcile(stack):
     # what Temporal stores: every payload encrypted (json/plain never appears), no failure text
     assert '"encoding": "YmluYXJ5L2VuY3J5cHRlZA=="' in recorded  # base64 of binary/encrypted
     assert "anNvbi9wbGFpbg==" not in recorded  # base64 of json/plain
-    assert "cannot submit the bank file" not in recorded
+    assert "cannot submit the wage file" not in recorded
     if os.environ.get("SHIMING_RECORD_HISTORIES"):
         (HISTORIES / "wage_run_reissue_completed.json").write_text(recorded)
 

@@ -516,7 +516,7 @@ def send_sheet(client, run, username="payroll_a") -> str:
 
 
 def send_bank_file(client, run, version: int, username="payroll_b") -> str:
-    return post(client, f"/payroll/run/{run['id']}/bank-file",
+    return post(client, f"/payroll/run/{run['id']}/wage-file",
                 {"batch_version": str(version), "security_password": SECURITY[username]})
 
 

@@ -300,7 +300,7 @@ async def test_cancelling_a_wage_run_closes_its_lines_and_tasks_and_the_month_op
         assert f"Cancelled: {REASON}" in page
         run_page = await get(p.page("payroll_a"), f"/payroll/run/{run_id}")
         assert 'id="run-cancelled"' in run_page and REASON in run_page
-        assert 'id="wage-table-form"' not in run_page and 'id="bank-file-form"' not in run_page
+        assert 'id="wage-table-form"' not in run_page and 'id="wage-file-form"' not in run_page
 
         # the exit is no longer blocked by those lines: only the month, until it is opened again
         with services.Session() as db:
@@ -494,7 +494,7 @@ async def test_with_no_worker_answering_the_pages_show_the_database_view(dev_env
         await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(services, "project")), exit_wf,
                       task_queue=nobody)
         expected = {
-            run_wf: ("Bank file", "a payroll specialist other than 工资专员A: submit the bank file"),
+            run_wf: ("Wage file", "a payroll specialist other than 工资专员A: submit the wage file"),
             exit_wf: ("Waiting until the wages owed are paid",
                       f"the payroll specialists: 0 unpaid line(s), months without a wage run: {MONTH}"),
         }

@@ -32,7 +32,7 @@ from ..i18n import application_status
 WAGE_STEPS = {
     Step.WAGE_TABLE: _l("Wage table"),
     Step.SIGNED_SHEET: _l("Signed sheet"),
-    Step.WAGE_FILE: _l("Bank file"),
+    Step.WAGE_FILE: _l("Wage file"),
     Step.RECONCILE: _l("Reconciliation"),
     Step.COMPLETED: _l("Completed"),
     Step.CANCELLED: _l("Cancelled"),
@@ -85,9 +85,9 @@ def _wage_run(view, names: dict[int, str]) -> tuple[str, str]:
         return step, _("a payroll specialist of the project: upload the sheet signed by the workers")
     if view.step == Step.WAGE_FILE:
         if getattr(view, "maker_checker", True) and view.table_uploaded_by:
-            return step, _("a payroll specialist other than %(name)s: submit the bank file",
+            return step, _("a payroll specialist other than %(name)s: submit the wage file",
                            name=names.get(view.table_uploaded_by, str(view.table_uploaded_by)))
-        return step, _("a payroll specialist of the project: submit the bank file")
+        return step, _("a payroll specialist of the project: submit the wage file")
     if view.step == Step.RECONCILE:
         if getattr(view, "money_in_flight", False):
             return step, _("the bank: its statement of the submitted batch")

@@ -61,7 +61,7 @@ from ..security import SCAN_CSP, require_roles
 from .sign_sheet import DOCX, sign_sheet_docx
 from .table_report import problems_of, readable_report
 from .forms import (
-    BankFileForm,
+    WageFileForm,
     ChangeSecurityPasswordForm,
     OpenRunForm,
     ReissueForm,
@@ -90,9 +90,9 @@ RUN_ERRORS = {
 PAYROLL_REFUSALS = {
     "WrongStep": _l("The run is not at this step any more. Please look at it again."),
     "Busy": _l("Another action on this run is in progress. Please try again in a moment."),
-    "MakerChecker": _l("The specialist who uploaded the wage table cannot submit the bank file: "
+    "MakerChecker": _l("The specialist who uploaded the wage table cannot submit the wage file: "
                        "another payroll specialist must do it."),
-    "StaleBatch": _l("The bank file has changed since this page was opened. Please download it again."),
+    "StaleBatch": _l("The wage file has changed since this page was opened. Please download it again."),
     "WageTableInvalid": _l("The wage table has errors. Download the error report, correct the table "
                            "and upload it again."),
     "SignatureRefused": _l("The signature was refused."),
@@ -373,7 +373,7 @@ def run(run_id: int):
         current_batch_total=fen_to_yuan(batch.total_fen) if batch is not None else "",
         reconcile=getattr(view, "reconcile", None) if view is not None else None,
         table_form=WageTableForm(formdata=None), sheet_form=SignedSheetForm(formdata=None),
-        bank_form=BankFileForm(formdata=None, batch_version=batch.version if batch is not None else None),
+        wage_file_form=WageFileForm(formdata=None, batch_version=batch.version if batch is not None else None),
         reissue_form=ReissueForm(formdata=None), settle_form=SettleForm(formdata=None),
         line_filters=[("all", _("All")), ("paid", _("Paid")), ("failed", _("Failed")), ("settled", _("Settled otherwise"))],
     )
@@ -437,8 +437,8 @@ def error_report(run_id: int):
     return response
 
 
-@bp.route("/run/<int:run_id>/bank-file/<int:version>")
-def bank_file(run_id: int, version: int):
+@bp.route("/run/<int:run_id>/wage-file/<int:version>")
+def wage_file(run_id: int, version: int):
     with services().Session() as db:
         run = _run_in_scope(db, run_id)
         batch = db.scalar(select(BankBatch).where(BankBatch.run_id == run.id, BankBatch.version == version))
@@ -546,35 +546,35 @@ def submit_sheet(run_id: int):
     ok, _r, _code = _call(lambda: bridge().update(workflow_id, WageRunWorkflow.submit_signed_sheet,
                                                   _step_input(run_id, signed, file_id)))
     if ok:
-        flash(_("The signed sheet was accepted and the bank file was built."), "success")
+        flash(_("The signed sheet was accepted and the wage file was built."), "success")
     return _back(run_id, "step-signed-sheet")
 
 
-@bp.route("/run/<int:run_id>/bank-file", methods=["POST"])
-def submit_bank_file(run_id: int):
+@bp.route("/run/<int:run_id>/wage-file", methods=["POST"])
+def submit_wage_file(run_id: int):
     with services().Session() as db:
         workflow_id = _run_in_scope(db, run_id).workflow_id
-    form = BankFileForm()
+    form = WageFileForm()
     if not form.validate_on_submit():
         flash_form_problem(form)
-        return _back(run_id, "step-bank-file")
+        return _back(run_id, "step-wage-file")
     view = _query_status(workflow_id)
     batch = getattr(view, "batch", None) if view is not None else None
     if batch is None:
         flash(refusal_message("Unavailable"), "error")
-        return _back(run_id, "step-bank-file")
+        return _back(run_id, "step-wage-file")
     if batch.version != form.batch_version.data:
         flash(_refusal("StaleBatch"), "error")
-        return _back(run_id, "step-bank-file")
+        return _back(run_id, "step-wage-file")
     signed = _sign(run_id, Step.WAGE_FILE, batch.plaintext_sha256, form.security_password.data)
     if signed is None:
-        return _back(run_id, "step-bank-file")
+        return _back(run_id, "step-wage-file")
     ok, _r, _code = _call(lambda: bridge().update(
         workflow_id, WageRunWorkflow.submit_bank_file,
         _step_input(run_id, signed, batch.file_id, batch_version=batch.version)))
     if ok:
-        flash(_("The bank file was sent to the bank."), "success")
-    return _back(run_id, "step-bank-file")
+        flash(_("The wage file was sent to the bank."), "success")
+    return _back(run_id, "step-wage-file")
 
 
 @bp.route("/run/<int:run_id>/reissue", methods=["POST"])
@@ -586,8 +586,8 @@ def reissue(run_id: int):
     ok, _r, _code = _call(lambda: bridge().update(workflow_id, WageRunWorkflow.reissue_failed,
                                                   ReissueInput(current_user.id)))
     if ok:
-        flash(_("A new bank file with the failed lines was built. Submit it in step 3."), "success")
-    return _back(run_id, "step-bank-file")
+        flash(_("A new wage file with the failed lines was built. Submit it in step 3."), "success")
+    return _back(run_id, "step-wage-file")
 
 
 @bp.route("/run/<int:run_id>/line/<int:line_id>/settle", methods=["POST"])
