@@ -1,11 +1,12 @@
 """Request-side access to the process-wide services and the Temporal bridge."""
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from flask import current_app, flash, request
+from flask import Response, current_app, flash, request, send_file
 from temporalio.service import RPCError
 
 from bank_connectors.protocol import BankConnector
@@ -46,6 +47,16 @@ def bank_connector() -> BankConnector:
         else:
             ext[BANK_CONNECTOR] = HttpBankConnector(settings.bank_url)
     return ext[BANK_CONNECTOR]
+
+
+def send_bytes(data: bytes, name: str, mimetype: str, *, inline: bool = False, csp: Optional[str] = None) -> Response:
+    """A download of `data` named `name` (every download of the web goes through here): flask.send_file
+    writes the Content-Disposition (attachment, or inline for a scan shown in the browser) and encodes
+    a name that is not plain ASCII; `csp` is the Content-Security-Policy of an inline document."""
+    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=not inline, download_name=name)
+    if csp:
+        response.headers["Content-Security-Policy"] = csp
+    return response
 
 
 def remote_addr() -> str:

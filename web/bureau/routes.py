@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from domain.calendar import LOCAL_TZ
 from domain.processes.registration import ClaimInput, Decision, DecideInput
 from workflows.registration import ProjectRegistrationWorkflow
 
-from ..core import bridge, call_process, remote_addr, services
+from ..core import bridge, call_process, remote_addr, send_bytes, services
 from ..formutil import choices
 from ..i18n import application_status, outcome_label, task_status
 from ..public.routes import docx_response
@@ -171,10 +171,7 @@ def scan(task_id: int):
             abort(404)
         data = services().blobs.get(stored.sha256)
         content_type, name = stored.content_type, stored.display_name
-    response = Response(data, mimetype=content_type)
-    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
-    response.headers["Content-Security-Policy"] = SCAN_CSP
-    return response
+    return send_bytes(data, name, content_type, inline=True, csp=SCAN_CSP)
 
 
 @bp.route("/task/<int:task_id>/application.docx")

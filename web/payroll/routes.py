@@ -6,11 +6,10 @@ Thin views: the domain signs (security password → Ed25519 step document), the 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from typing import Any, Callable, Optional
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -53,7 +52,7 @@ from domain.processes.wage_run import (
 from workflows.wage_run import WageRunWorkflow
 
 from ..formutil import flash_form_problem
-from ..core import bridge, call_process_code, remote_addr, services
+from ..core import bridge, call_process_code, remote_addr, send_bytes, services
 from .. import i18n
 from ..i18n import bank_failure, local_time, refusal_message, upload_message
 from ..scoping import get_or_404
@@ -386,9 +385,7 @@ def table(run_id: int):
         run = _run_in_scope(db, run_id)
         data = prefill_xlsx(db, services().cipher, run.project_id, run.month)
         name = f"wage-table-{run.month}.xlsx"
-    response = Response(data, mimetype=XLSX)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return send_bytes(data, name, XLSX)
 
 
 def _accepted_run(db, run_id: int) -> WageRun:
@@ -406,8 +403,7 @@ def accepted_table(run_id: int):
         run = _accepted_run(db, run_id)
         stored = db.get(StoredFile, run.table_file_id)
         data, month = services().blobs.get(stored.sha256), run.month
-    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True,
-                     download_name=_("Accepted wage table %(month)s.xlsx", month=month))
+    return send_bytes(data, _("Accepted wage table %(month)s.xlsx", month=month), XLSX)
 
 
 @bp.route("/run/<int:run_id>/sign-sheet.docx")
@@ -416,8 +412,7 @@ def sign_sheet(run_id: int):
     with services().Session() as db:
         run = _accepted_run(db, run_id)
         data, month = sign_sheet_docx(db, services().cipher, run), run.month
-    return send_file(io.BytesIO(data), mimetype=DOCX, as_attachment=True,
-                     download_name=_("Wage sign sheet %(month)s.docx", month=month))
+    return send_bytes(data, _("Wage sign sheet %(month)s.docx", month=month), DOCX)
 
 
 @bp.route("/run/<int:run_id>/errors.xlsx")
@@ -432,9 +427,7 @@ def error_report(run_id: int):
         data = readable_report(data)
     except ValueError:
         log.warning("error report %s of run %s is not readable; served as stored", report.id, run_id)
-    response = Response(data, mimetype=XLSX)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return send_bytes(data, name, XLSX)
 
 
 @bp.route("/run/<int:run_id>/wage-file/<int:version>")
@@ -446,9 +439,7 @@ def wage_file(run_id: int, version: int):
         if stored is None:
             abort(404)
         data, content_type, name = services().blobs.get(stored.sha256), stored.content_type, stored.display_name
-    response = Response(data, mimetype=content_type)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return send_bytes(data, name, content_type)
 
 
 @bp.route("/run/<int:run_id>/sheet")
@@ -459,10 +450,7 @@ def sheet(run_id: int):
         if stored is None:
             abort(404)
         data, content_type, name = services().blobs.get(stored.sha256), stored.content_type, stored.display_name
-    response = Response(data, mimetype=content_type)
-    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
-    response.headers["Content-Security-Policy"] = SCAN_CSP
-    return response
+    return send_bytes(data, name, content_type, inline=True, csp=SCAN_CSP)
 
 
 def _back(run_id: int, anchor: str = ""):

@@ -5,7 +5,7 @@ import logging
 import uuid
 from typing import Any, Callable, Optional
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -47,7 +47,7 @@ from domain.processes.worker_exit import CancelExitRequest, ExitState, RecheckIn
 from workflows.worker_exit import WorkerExitWorkflow
 
 from ..formutil import flash_form_problem
-from ..core import bank_connector, bridge, call_process_code, remote_addr, services
+from ..core import bank_connector, bridge, call_process_code, remote_addr, send_bytes, services
 from .. import i18n
 from ..i18n import bank_failure, project_status, upload_message
 from ..scoping import get_or_404, record_denied
@@ -550,9 +550,7 @@ def _import(data: bytes, company_id: Optional[int] = None):
 @bp.route("/roster/template.xlsx")
 def roster_template():
     _collector_company()
-    response = Response(roster_template_xlsx(), mimetype=XLSX)
-    response.headers["Content-Disposition"] = 'attachment; filename="roster-template.xlsx"'
-    return response
+    return send_bytes(roster_template_xlsx(), "roster-template.xlsx", XLSX)
 
 
 @bp.route("/roster/errors.xlsx")
@@ -565,6 +563,4 @@ def roster_errors():
         if report is None:
             abort(404)
         data = services().blobs.get(report.sha256)
-    response = Response(data, mimetype=XLSX)
-    response.headers["Content-Disposition"] = 'attachment; filename="roster-errors.xlsx"'
-    return response
+    return send_bytes(data, "roster-errors.xlsx", XLSX)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -17,7 +17,7 @@ from domain.processes.registration import Refusal, RegistrationInput, Registrati
 from domain.rules import mask_phone
 from workflows.registration import ProjectRegistrationWorkflow
 
-from ..core import bridge, call_process, remote_addr, services
+from ..core import bridge, call_process, remote_addr, send_bytes, services
 from ..i18n import application_status, upload_message
 from ..security import home_for, rate_limit
 from .forms import CorrectionForm, RegistrationForm, ScanUploadForm, StatusForm, SubmitForm, yuan_text
@@ -102,9 +102,7 @@ def docx_labels() -> dict[str, str]:
 
 def docx_response(app: RegistrationApplication, district_name: str):
     data = reg.application_docx(app, district_name, docx_labels())
-    response = Response(data, mimetype="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
-    response.headers["Content-Disposition"] = f'attachment; filename="{app.number}.docx"'
-    return response
+    return send_bytes(data, f"{app.number}.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
 @bp.route("/register/<token>/application.docx")
