@@ -246,7 +246,9 @@ PROJECT_STATUS = {
 }
 
 
-def _lookup(table: dict, code: Optional[str]) -> str:
+def label(table: dict, code: Optional[str]) -> str:
+    """The translated label of `code` in `table`; an unknown code is shown as it is, None as "".
+    The one look-up of the web's code → label tables."""
     if code is None:
         return ""
     value = table.get(code)
@@ -254,7 +256,7 @@ def _lookup(table: dict, code: Optional[str]) -> str:
 
 
 def role_label(role: Optional[str]) -> str:
-    return _lookup(ROLE_LABELS, role)
+    return label(ROLE_LABELS, role)
 
 
 def refusal_message(code: str, *tables: dict) -> str:
@@ -276,27 +278,27 @@ def field_error(code: str) -> str:
 
 
 def application_status(code: Optional[str]) -> str:
-    return _lookup(APPLICATION_STATUS, code)
+    return label(APPLICATION_STATUS, code)
 
 
 def task_status(code: Optional[str]) -> str:
-    return _lookup(TASK_STATUS, code)
+    return label(TASK_STATUS, code)
 
 
 def outcome_label(code: Optional[str]) -> str:
-    return _lookup(OUTCOMES, code)
+    return label(OUTCOMES, code)
 
 
 def workflow_status(code: Optional[str]) -> str:
-    return _lookup(WORKFLOW_STATUS, code)
+    return label(WORKFLOW_STATUS, code)
 
 
 def workflow_type(name: Optional[str]) -> str:
-    return _lookup(WORKFLOW_TYPES, name)
+    return label(WORKFLOW_TYPES, name)
 
 
 def project_status(code: Optional[str]) -> str:
-    return _lookup(PROJECT_STATUS, code)
+    return label(PROJECT_STATUS, code)
 
 
 def account_status(active: bool) -> str:
@@ -304,15 +306,15 @@ def account_status(active: bool) -> str:
 
 
 def run_status(code: Optional[str]) -> str:
-    return _lookup(RUN_STATUS, code)
+    return label(RUN_STATUS, code)
 
 
 def line_status(code: Optional[str]) -> str:
-    return _lookup(LINE_STATUS, code)
+    return label(LINE_STATUS, code)
 
 
 def step_label(code: Optional[str]) -> str:
-    return _lookup(STEP_LABELS, code)
+    return label(STEP_LABELS, code)
 
 
 def bank_failure(code: Optional[str]) -> str:

@@ -567,7 +567,7 @@ def test_wage_table_and_signed_sheet_refusals(app, client, services, engine, pay
     assert_worker_logged_one_line(web_log, "WageTableInvalid", wid)
     web_log.clear()
 
-    with tamper_call("web.payroll.routes._step_input", bad_signature):
+    with tamper_call("web.payroll.steps._step_input", bad_signature):
         page = send_table(client, run, prefilled_table(services, payroll))
     assert_refused(app, page, web_log, "SignatureRefused", wid, PAYROLL_REFUSALS)
     assert_worker_logged_one_line(web_log, "SignatureRefused", wid)
@@ -605,7 +605,7 @@ def test_wage_table_and_signed_sheet_refusals(app, client, services, engine, pay
     with services.Session.begin() as db:
         db.get(BankCard, card_id).is_current = True
 
-    with tamper_call("web.payroll.routes._step_input", bad_signature):
+    with tamper_call("web.payroll.steps._step_input", bad_signature):
         page = send_sheet(client, run)
     assert_refused(app, page, web_log, "SignatureRefused", wid, PAYROLL_REFUSALS)
     web_log.clear()
@@ -652,13 +652,13 @@ def test_bank_file_reissue_and_settle_refusals(app, client, services, engine, pa
     web_log.clear()
 
     as_specialist(client, services, "payroll_b")
-    with tamper_call("web.payroll.routes._step_input",
+    with tamper_call("web.payroll.steps._step_input",
                      lambda orig, *a, **k: dataclasses.replace(orig(*a, **k), content_sha256="00" * 32)):
         page = send_bank_file(client, run, batch.version)
     assert_refused(app, page, web_log, "StaleBatch", wid, PAYROLL_REFUSALS)
     web_log.clear()
 
-    with tamper_call("web.payroll.routes._step_input", bad_signature):
+    with tamper_call("web.payroll.steps._step_input", bad_signature):
         page = send_bank_file(client, run, batch.version)
     assert_refused(app, page, web_log, "SignatureRefused", wid, PAYROLL_REFUSALS)
     web_log.clear()
@@ -699,7 +699,7 @@ def test_bank_file_reissue_and_settle_refusals(app, client, services, engine, pa
     assert_refused(app, page, web_log, "NotFailed", wid, PAYROLL_REFUSALS)
     web_log.clear()
 
-    with tamper_call("web.payroll.routes.SettleLineInput",
+    with tamper_call("web.payroll.steps.SettleLineInput",
                      lambda orig, **k: orig(**dict(k, reason="  "))):
         page = post(client, f"/payroll/run/{run['id']}/line/{line.id}/settle",
                     {"reason": "已现金发放", "security_password": SECURITY["payroll_b"]})
@@ -713,7 +713,7 @@ def test_bank_file_reissue_and_settle_refusals(app, client, services, engine, pa
         db.add(foreign)
         db.flush()
         foreign_id = foreign.id
-    with tamper_call("web.payroll.routes.SettleLineInput", lambda orig, **k: orig(**dict(k, line_id=foreign_id))):
+    with tamper_call("web.payroll.steps.SettleLineInput", lambda orig, **k: orig(**dict(k, line_id=foreign_id))):
         page = post(client, f"/payroll/run/{run['id']}/line/{line.id}/settle",
                     {"reason": "已现金发放", "security_password": SECURITY["payroll_b"]})
     assert_refused(app, page, web_log, "UnknownLine", wid, PAYROLL_REFUSALS)
@@ -721,7 +721,7 @@ def test_bank_file_reissue_and_settle_refusals(app, client, services, engine, pa
 
     with services.Session.begin() as db:  # the bank's statement failed this line
         db.get(WageLine, line.id).status = WageLineStatus.FAILED
-    with tamper_call("web.payroll.routes.SettleLineInput",
+    with tamper_call("web.payroll.steps.SettleLineInput",
                      lambda orig, **k: orig(**dict(k, signature=flipped(k["signature"])))):
         page = post(client, f"/payroll/run/{run['id']}/line/{line.id}/settle",
                     {"reason": "已现金发放", "security_password": SECURITY["payroll_b"]})

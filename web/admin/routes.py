@@ -25,7 +25,7 @@ from domain.processes.wage_run import WageRunStatus
 from domain.wage_run import cancel_reason
 
 from ..core import bridge, call_process, remote_addr, services
-from ..i18n import application_status, task_status, workflow_status, workflow_type
+from ..i18n import application_status, run_status, task_status, workflow_status, workflow_type
 from ..security import require_roles
 from ..timeline import case_timeline
 from .engine import STATUS_FILTERS, cancel_process, describe_process, list_processes, retry_process
@@ -52,8 +52,6 @@ def _names(db, ids) -> dict[int, str]:
     return {a.id: a.display_name for a in db.scalars(select(Account).where(Account.id.in_(ids)))}
 
 
-RUN_STATUS = {WageRunStatus.OPEN: _l("Open"), WageRunStatus.COMPLETED: _l("Completed"),
-              WageRunStatus.CANCELLED: _l("Cancelled")}
 ENGAGEMENT_STATUS = {EngagementStatus.ACTIVE: _l("Active"), EngagementStatus.EXITING: _l("Exit requested"),
                      EngagementStatus.EXITED: _l("Exited")}
 ACCOUNT_STATUS = {AccountStatus.BINDING: _l("Being bound"), AccountStatus.BOUND: _l("Bound"),
@@ -70,7 +68,7 @@ def _business_status(db, workflow_id: str, app) -> tuple[str, str]:
         return _("Application status"), application_status(app.status)
     run = db.scalar(select(WageRun).where(WageRun.workflow_id == workflow_id))
     if run is not None:
-        value = str(RUN_STATUS.get(run.status, run.status))
+        value = run_status(run.status)
         if run.status == WageRunStatus.CANCELLED:
             value = _("Cancelled: %(reason)s", reason=cancel_reason(db, run) or "—")
         return _("Wage run status"), value

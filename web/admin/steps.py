@@ -27,7 +27,7 @@ from domain.processes.registration import (
 from domain.processes.worker_exit import EngagementStatus, ExitState, WorkerExitStatus
 from domain.processes.wage_run import Step, WageRunStatusView
 
-from ..i18n import application_status
+from ..i18n import application_status, label
 
 WAGE_STEPS = {
     Step.WAGE_TABLE: _l("Wage table"),
@@ -57,11 +57,6 @@ BINDING_STEPS = {
 }
 
 
-def _label(table: dict, code: str) -> str:
-    value = table.get(code)
-    return str(value) if value is not None else code
-
-
 def _registration(view, names: dict[int, str]) -> tuple[str, str]:
     waiting = view.waiting_on or ""
     if waiting.startswith(REVIEWER_PREFIX):
@@ -76,7 +71,7 @@ def _registration(view, names: dict[int, str]) -> tuple[str, str]:
 
 
 def _wage_run(view, names: dict[int, str]) -> tuple[str, str]:
-    step = _label(WAGE_STEPS, view.step)
+    step = label(WAGE_STEPS, view.step)
     if getattr(view, "cancelling", False):
         return step, _("the cancellation to finish")
     if view.step == Step.WAGE_TABLE:
@@ -98,7 +93,7 @@ def _wage_run(view, names: dict[int, str]) -> tuple[str, str]:
 
 
 def _worker_exit(view, names: dict[int, str]) -> tuple[str, str]:
-    step = _label(EXIT_STEPS, view.state)
+    step = label(EXIT_STEPS, view.state)
     if view.state == ExitState.WAITING:
         months = ", ".join(view.months_without_run) or "-"
         return step, _("the payroll specialists: %(lines)s unpaid line(s), months without a wage run: %(months)s",
@@ -109,7 +104,7 @@ def _worker_exit(view, names: dict[int, str]) -> tuple[str, str]:
 
 
 def _binding(view, names: dict[int, str]) -> tuple[str, str]:
-    step = _label(BINDING_STEPS, view.status)
+    step = label(BINDING_STEPS, view.status)
     if view.status == BindingStatus.VALIDATING:
         return step, _("the bank: validation of the account")
     if view.status == BindingStatus.AWAITING_AGREEMENT:

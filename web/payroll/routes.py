@@ -5,7 +5,6 @@ Thin views: the domain signs (security password → Ed25519 step document), the 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any, Callable, Optional
 
@@ -17,67 +16,26 @@ from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain import signing
-from domain.uploads import UploadError, check_scan, check_xlsx, read_upload
-from domain.models import (
-    Account,
-    AuditLog,
-    BankBatch,
-    BankCard,
-    Project,
-    Role,
-    StoredFile,
-    WageLine,
-    WageRun,
-    Worker,
-)
+from domain.models import Account, Project, Role, WageRun
 from domain.registration import fen_to_yuan
-from domain.rules import mask_card_number
-from domain.wage_run import WageRunError, cancel_reason, maker_checker_required, open_run, sign_step
-from domain.wage_run import lines_on_failed_card
-from domain.workforce import current_cards
-from domain.wage_table import prefill_xlsx
-from domain.processes.wage_run import (
-    SIGNED_STEPS,
-    LineFailure,
-    ReissueInput,
-    SettleLineInput,
-    SignedStepInput,
-    Step,
-    WageLineStatus,
-    WageRunInput,
-    WageRunStatus,
-    error_report_name,
-    settle_sha256,
-)
+from domain.wage_run import WageRunError, maker_checker_required, open_run
+from domain.processes.wage_run import WageLineStatus, WageRunInput, WageRunStatus
 from workflows.wage_run import WageRunWorkflow
 
-from ..formutil import flash_form_problem
-from ..core import bridge, call_process_code, remote_addr, send_bytes, services
+from ..core import bridge, call_process_code, remote_addr, services
 from .. import i18n
-from ..i18n import bank_failure, local_time, refusal_message, upload_message
+from ..i18n import refusal_message
 from ..scoping import get_or_404
-from ..security import SCAN_CSP, require_roles
-from .sign_sheet import DOCX, sign_sheet_docx
-from .table_report import problems_of, readable_report
-from .forms import (
-    WageFileForm,
-    ChangeSecurityPasswordForm,
-    OpenRunForm,
-    ReissueForm,
-    SetSecurityPasswordForm,
-    SettleForm,
-    SignedSheetForm,
-    WageTableForm,
-)
+from ..security import require_roles
+from .forms import ChangeSecurityPasswordForm, OpenRunForm, ReissueForm, SetSecurityPasswordForm
 
 log = logging.getLogger("shiming.web.payroll")
 bp = Blueprint("payroll", __name__, url_prefix="/payroll", template_folder="templates")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-LINE_FILTERS = ("all", "paid", "failed", "settled")
+LINE_FILTERS = ("all", WageLineStatus.PAID, WageLineStatus.FAILED, WageLineStatus.SETTLED)
 
 # status and step labels have their own tables and msgids in web/i18n.py
-STEP_LABELS, RUN_STATUS, LINE_STATUS = i18n.STEP_LABELS, i18n.RUN_STATUS, i18n.LINE_STATUS
 
 RUN_ERRORS = {
     "bad_month": _l("Not a valid month: enter it as YYYY-MM."),
@@ -109,13 +67,6 @@ PAYROLL_REFUSALS = {
                        "first; or mark the line as settled otherwise."),
     "Cancelling": _l("This wage run is being cancelled by an administrator: no further step is possible."),
 }
-
-
-def _lookup(table: dict, code: Optional[str]) -> str:
-    if code is None:
-        return ""
-    value = table.get(code)
-    return str(value) if value is not None else code
 
 
 def security_password_message(exc: signing.SecurityPasswordError) -> str:
@@ -175,8 +126,8 @@ def _render_home(form: OpenRunForm, status: int = 200):
         if project is not None:
             runs = list(db.scalars(select(WageRun).where(WageRun.project_id == project.id)
                                    .order_by(WageRun.month.desc(), WageRun.id.desc())))
-        rows = [{"id": r.id, "month": r.month, "step": r.step, "step_label": _lookup(STEP_LABELS, r.step),
-                 "status": r.status, "status_label": _lookup(RUN_STATUS, r.status),
+        rows = [{"id": r.id, "month": r.month, "step": r.step, "step_label": i18n.step_label(r.step),
+                 "status": r.status, "status_label": i18n.run_status(r.status),
                  "line_count": r.line_count, "total": fen_to_yuan(r.total_fen or 0)} for r in runs]
         has_key = _has_key(db)
         project_name = project.name if project else ""
@@ -197,7 +148,7 @@ def open_month():
             run = open_run(db, current_user.project_id, month, db.get(Account, current_user.id))
             run_id, workflow_id = run.id, run.workflow_id
     except WageRunError as exc:
-        flash(_lookup(RUN_ERRORS, exc.code), "error")
+        flash(i18n.label(RUN_ERRORS, exc.code), "error")
         return _render_home(form, 422)
     if _start(run_id, workflow_id):
         flash(_("The wage run for %(month)s was opened.", month=month), "success")
@@ -270,337 +221,3 @@ def _query_status(workflow_id: str):
     except Exception:  # noqa: BLE001 - the page still shows the database's view
         log.info("wage run %s: status query failed", workflow_id, exc_info=True)
         return None
-
-
-def _lines(db, run_id: int, which: str) -> list[dict]:
-    q = (select(WageLine, Worker.name, BankCard.last4)
-         .join(Worker, Worker.id == WageLine.worker_id)
-         .outerjoin(BankCard, BankCard.id == WageLine.card_id)
-         .where(WageLine.run_id == run_id))
-    if which in (WageLineStatus.PAID, WageLineStatus.FAILED, WageLineStatus.SETTLED):
-        q = q.where(WageLine.status == which)
-    rows = []
-    for line, name, last4 in db.execute(q.order_by(WageLine.seq)):
-        rows.append({"id": line.id, "seq": line.seq, "name": name,
-                     "card": mask_card_number(last4) if last4 else "",
-                     "net": fen_to_yuan(line.net_fen), "status": line.status,
-                     "status_label": _lookup(LINE_STATUS, line.status),
-                     "failure_code": line.failure_code or "", "failure": bank_failure(line.failure_code),
-                     "settled_reason": line.settled_reason or "",
-                     "back_pay_month": line.back_pay_month or ""})
-        rows[-1].update(batch_version=line.batch_version, card_id=line.card_id, worker_id=line.worker_id)
-    _mark_reissue_cards(db, run_id, rows)
-    return rows
-
-
-def _mark_reissue_cards(db, run_id: int, rows: list[dict]) -> None:
-    """Failed lines: the card a re-issue would pay into (the worker's current card, masked), or that
-    it needs a new card first (its card failure is still the current card: refused SameFailedCard)."""
-    failed = [row for row in rows if row["status"] == WageLineStatus.FAILED]
-    stuck = {line.line_id for line in lines_on_failed_card(db, run_id)}
-    current = current_cards(db, [row["worker_id"] for row in failed]) if failed else {}
-    for row in failed:
-        card = current.get(row["worker_id"])
-        row["needs_new_card"] = row["id"] in stuck
-        row["next_card"] = mask_card_number(card.last4) if card is not None and card.id != row["card_id"] else ""
-
-
-def _needs_new_card(db, run_id: int) -> list[dict]:
-    """The failed lines a re-issue would send to the card the bank refused, with the worker's name."""
-    stuck = lines_on_failed_card(db, run_id)
-    names = dict(db.execute(select(Worker.id, Worker.name).where(
-        Worker.id.in_({line.worker_id for line in stuck}))).all()) if stuck else {}
-    return [{"id": line.line_id, "seq": line.seq, "name": names.get(line.worker_id, ""),
-             "failure": bank_failure(line.failure_code), "name_mismatch": line.failure_code == LineFailure.NAME_MISMATCH}
-            for line in stuck]
-
-
-def _error_report(db, run_id: int) -> Optional[StoredFile]:
-    return db.scalar(select(StoredFile).where(StoredFile.display_name == error_report_name(run_id))
-                     .order_by(StoredFile.id.desc()).limit(1))
-
-
-STATEMENT_PROBLEMS = ("bank_statement.refused", "bank_statement.conflict", "bank_statement.refused_at_apply")
-
-
-def _statement_problems(db, workflow_id: str) -> list[dict]:
-    """Bank statements of this run that were refused or conflict: the audit rows, newest first."""
-    from ..timeline import ACTIONS
-
-    rows = db.scalars(select(AuditLog).where(AuditLog.business_key == workflow_id,
-                                             AuditLog.action.in_(STATEMENT_PROBLEMS))
-                      .order_by(AuditLog.id.desc()).limit(20))
-    return [{"action": row.action, "when": local_time(row.created_at), "text": str(ACTIONS[row.action])}
-            for row in rows]
-
-
-@bp.route("/run/<int:run_id>")
-def run(run_id: int):
-    which = request.args.get("lines", "all")
-    if which not in LINE_FILTERS:
-        which = "all"
-    with services().Session() as db:
-        run = _run_in_scope(db, run_id)
-        project = db.get(Project, run.project_id)
-        uploader = db.get(Account, run.table_uploaded_by) if run.table_uploaded_by else None
-        batches = list(db.scalars(select(BankBatch).where(BankBatch.run_id == run.id).order_by(BankBatch.version)))
-        report = _error_report(db, run.id) if run.step == Step.WAGE_TABLE else None
-        lines = _lines(db, run.id, which)
-        has_key = _has_key(db)
-        context = dict(
-            run=run, project_name=project.name if project else "", lines=lines, which=which,
-            step_label=_lookup(STEP_LABELS, run.step), status_label=_lookup(RUN_STATUS, run.status),
-            uploader=uploader.display_name if uploader else "", uploader_is_me=run.table_uploaded_by == current_user.id,
-            total=fen_to_yuan(run.total_fen or 0),
-            batches=[{"version": b.version, "batch_id": b.batch_id, "line_count": b.line_count,
-                      "total": fen_to_yuan(b.total_fen), "status": b.status, "has_file": b.file_id is not None}
-                     for b in batches],
-            error_report=report, has_key=has_key,
-            cancel_reason=cancel_reason(db, run) if run.status == WageRunStatus.CANCELLED else "",
-            table_problems=problems_of(services().blobs.get(report.sha256)) if report else [],
-            statement_problems=_statement_problems(db, run.workflow_id),
-            needs_new_card=_needs_new_card(db, run.id),
-        )
-    view = _query_status(context["run"].workflow_id)
-    batch = getattr(view, "batch", None) if view is not None else None
-    context.update(
-        steps=[(s, STEP_LABELS[s]) for s in SIGNED_STEPS],
-        process_step=getattr(view, "step", None) if view is not None else None,
-        process_step_label=_lookup(STEP_LABELS, getattr(view, "step", None)) if view is not None else "",
-        reachable=view is not None,
-        current_batch=batch,
-        current_batch_total=fen_to_yuan(batch.total_fen) if batch is not None else "",
-        reconcile=getattr(view, "reconcile", None) if view is not None else None,
-        table_form=WageTableForm(formdata=None), sheet_form=SignedSheetForm(formdata=None),
-        wage_file_form=WageFileForm(formdata=None, batch_version=batch.version if batch is not None else None),
-        reissue_form=ReissueForm(formdata=None), settle_form=SettleForm(formdata=None),
-        line_filters=[("all", _("All")), ("paid", _("Paid")), ("failed", _("Failed")), ("settled", _("Settled otherwise"))],
-    )
-    return render_template("payroll/run.html", **context)
-
-
-@bp.route("/run/<int:run_id>/table.xlsx")
-def table(run_id: int):
-    with services().Session() as db:
-        run = _run_in_scope(db, run_id)
-        data = prefill_xlsx(db, services().cipher, run.project_id, run.month)
-        name = f"wage-table-{run.month}.xlsx"
-    return send_bytes(data, name, XLSX)
-
-
-def _accepted_run(db, run_id: int) -> WageRun:
-    """The run in scope whose wage table was accepted (step 1 done); else 404."""
-    run = _run_in_scope(db, run_id)
-    if run.table_file_id is None:
-        abort(404)
-    return run
-
-
-@bp.route("/run/<int:run_id>/accepted-table.xlsx")
-def accepted_table(run_id: int):
-    """The wage table as it was accepted (signed in step 1), again."""
-    with services().Session() as db:
-        run = _accepted_run(db, run_id)
-        stored = db.get(StoredFile, run.table_file_id)
-        data, month = services().blobs.get(stored.sha256), run.month
-    return send_bytes(data, _("Accepted wage table %(month)s.xlsx", month=month), XLSX)
-
-
-@bp.route("/run/<int:run_id>/sign-sheet.docx")
-def sign_sheet(run_id: int):
-    """The printable sheet the workers sign (step 2), built from the accepted table's lines."""
-    with services().Session() as db:
-        run = _accepted_run(db, run_id)
-        data, month = sign_sheet_docx(db, services().cipher, run), run.month
-    return send_bytes(data, _("Wage sign sheet %(month)s.docx", month=month), DOCX)
-
-
-@bp.route("/run/<int:run_id>/errors.xlsx")
-def error_report(run_id: int):
-    with services().Session() as db:
-        run = _run_in_scope(db, run_id)
-        report = _error_report(db, run.id)
-        if report is None:
-            abort(404)
-        data, name = services().blobs.get(report.sha256), report.display_name
-    try:  # the stored report holds codes: the reader gets it in their language
-        data = readable_report(data)
-    except ValueError:
-        log.warning("error report %s of run %s is not readable; served as stored", report.id, run_id)
-    return send_bytes(data, name, XLSX)
-
-
-@bp.route("/run/<int:run_id>/wage-file/<int:version>")
-def wage_file(run_id: int, version: int):
-    with services().Session() as db:
-        run = _run_in_scope(db, run_id)
-        batch = db.scalar(select(BankBatch).where(BankBatch.run_id == run.id, BankBatch.version == version))
-        stored = db.get(StoredFile, batch.file_id) if batch is not None and batch.file_id else None
-        if stored is None:
-            abort(404)
-        data, content_type, name = services().blobs.get(stored.sha256), stored.content_type, stored.display_name
-    return send_bytes(data, name, content_type)
-
-
-@bp.route("/run/<int:run_id>/sheet")
-def sheet(run_id: int):
-    with services().Session() as db:
-        run = _run_in_scope(db, run_id)
-        stored = db.get(StoredFile, run.sheet_file_id) if run.sheet_file_id else None
-        if stored is None:
-            abort(404)
-        data, content_type, name = services().blobs.get(stored.sha256), stored.content_type, stored.display_name
-    return send_bytes(data, name, content_type, inline=True, csp=SCAN_CSP)
-
-
-def _back(run_id: int, anchor: str = ""):
-    return redirect(url_for("payroll.run", run_id=run_id) + (f"#{anchor}" if anchor else ""))
-
-
-def _sign(run_id: int, step: str, content_sha256: str, password: str):
-    """The signed step, or None after flashing why the security password was refused."""
-    try:
-        return sign_step(services().Session, current_user.id, password, run_id, step, content_sha256)
-    except signing.SecurityPasswordError as exc:
-        flash(security_password_message(exc), "error")
-        return None
-
-
-def _step_input(run_id: int, signed, file_id=None, batch_version: int = 0) -> SignedStepInput:
-    return SignedStepInput(run_id=run_id, actor_id=current_user.id, step=signed.step,
-                           content_sha256=signed.content_sha256, document=signed.document,
-                           signature=signed.signature, signing_key_id=signed.signing_key_id,
-                           file_id=file_id, batch_version=batch_version)
-
-
-def _read_upload(field) -> bytes:
-    """The uploaded wage table after the upload guard (size, OOXML by content, zip bomb, entry names)."""
-    limit = services().settings.upload_max_bytes
-    data = read_upload(field.data, limit)
-    check_xlsx(data, limit)
-    return data
-
-
-@bp.route("/run/<int:run_id>/wage-table", methods=["POST"])
-def submit_table(run_id: int):
-    with services().Session() as db:
-        workflow_id = _run_in_scope(db, run_id).workflow_id
-    form = WageTableForm()
-    if not form.validate_on_submit():
-        flash_form_problem(form)
-        return _back(run_id, "step-wage-table")
-    try:
-        data = _read_upload(form.table)
-    except UploadError as exc:
-        flash(upload_message(str(exc)), "error")
-        return _back(run_id, "step-wage-table")
-    sha = hashlib.sha256(data).hexdigest()
-    signed = _sign(run_id, Step.WAGE_TABLE, sha, form.security_password.data)
-    if signed is None:
-        return _back(run_id, "step-wage-table")
-    with services().Session.begin() as db:
-        file_id = services().blobs.store(db, data, XLSX, f"wage-table-{run_id}.xlsx").id
-    ok, _r, code = _call(lambda: bridge().update(workflow_id, WageRunWorkflow.submit_wage_table,
-                                                 _step_input(run_id, signed, file_id)))
-    if ok:
-        flash(_("The wage table was accepted."), "success")
-    elif code == "WageTableInvalid":
-        flash(_("An error report is ready for download on this page."), "info")
-    return _back(run_id, "step-wage-table")
-
-
-@bp.route("/run/<int:run_id>/signed-sheet", methods=["POST"])
-def submit_sheet(run_id: int):
-    with services().Session() as db:
-        workflow_id = _run_in_scope(db, run_id).workflow_id
-    form = SignedSheetForm()
-    if not form.validate_on_submit():
-        flash_form_problem(form)
-        return _back(run_id, "step-signed-sheet")
-    limit = services().settings.upload_max_bytes
-    try:
-        # checked by content before anything is signed; stored only after the password was right
-        data = read_upload(form.sheet.data, limit)
-        check_scan(data, limit)
-    except UploadError as exc:
-        flash(upload_message(str(exc)), "error")
-        return _back(run_id, "step-signed-sheet")
-    sha = hashlib.sha256(data).hexdigest()
-    signed = _sign(run_id, Step.SIGNED_SHEET, sha, form.security_password.data)
-    if signed is None:
-        return _back(run_id, "step-signed-sheet")
-    with services().Session.begin() as db:
-        file_id = services().blobs.store_scan(db, data, limit, f"signed-sheet-{run_id}").id
-    ok, _r, _code = _call(lambda: bridge().update(workflow_id, WageRunWorkflow.submit_signed_sheet,
-                                                  _step_input(run_id, signed, file_id)))
-    if ok:
-        flash(_("The signed sheet was accepted and the wage file was built."), "success")
-    return _back(run_id, "step-signed-sheet")
-
-
-@bp.route("/run/<int:run_id>/wage-file", methods=["POST"])
-def submit_wage_file(run_id: int):
-    with services().Session() as db:
-        workflow_id = _run_in_scope(db, run_id).workflow_id
-    form = WageFileForm()
-    if not form.validate_on_submit():
-        flash_form_problem(form)
-        return _back(run_id, "step-wage-file")
-    view = _query_status(workflow_id)
-    batch = getattr(view, "batch", None) if view is not None else None
-    if batch is None:
-        flash(refusal_message("Unavailable"), "error")
-        return _back(run_id, "step-wage-file")
-    if batch.version != form.batch_version.data:
-        flash(_refusal("StaleBatch"), "error")
-        return _back(run_id, "step-wage-file")
-    signed = _sign(run_id, Step.WAGE_FILE, batch.plaintext_sha256, form.security_password.data)
-    if signed is None:
-        return _back(run_id, "step-wage-file")
-    ok, _r, _code = _call(lambda: bridge().update(
-        workflow_id, WageRunWorkflow.submit_bank_file,
-        _step_input(run_id, signed, batch.file_id, batch_version=batch.version)))
-    if ok:
-        flash(_("The wage file was sent to the bank."), "success")
-    return _back(run_id, "step-wage-file")
-
-
-@bp.route("/run/<int:run_id>/reissue", methods=["POST"])
-def reissue(run_id: int):
-    with services().Session() as db:
-        workflow_id = _run_in_scope(db, run_id).workflow_id
-    if not ReissueForm().validate_on_submit():
-        return _back(run_id, "step-reconcile")
-    ok, _r, _code = _call(lambda: bridge().update(workflow_id, WageRunWorkflow.reissue_failed,
-                                                  ReissueInput(current_user.id)))
-    if ok:
-        flash(_("A new wage file with the failed lines was built. Submit it in step 3."), "success")
-    return _back(run_id, "step-wage-file")
-
-
-@bp.route("/run/<int:run_id>/line/<int:line_id>/settle", methods=["POST"])
-def settle(run_id: int, line_id: int):
-    with services().Session() as db:
-        workflow_id = _run_in_scope(db, run_id).workflow_id
-        line = db.get(WageLine, line_id)
-        if line is None or line.run_id != run_id:
-            abort(404)
-    form = SettleForm()
-    if not form.validate_on_submit():
-        flash_form_problem(form)
-        return _back(run_id, "step-reconcile")
-    reason = form.reason.data.strip()
-    if not reason:
-        flash(_("A reason is required."), "error")
-        return _back(run_id, "step-reconcile")
-    signed = _sign(run_id, Step.SETTLE, settle_sha256(line_id, reason), form.security_password.data)
-    if signed is None:
-        return _back(run_id, "step-reconcile")
-    ok, _r, _code = _call(lambda: bridge().update(
-        workflow_id, WageRunWorkflow.settle_line,
-        SettleLineInput(run_id=run_id, actor_id=current_user.id, line_id=line_id, reason=reason,
-                        document=signed.document, signature=signed.signature,
-                        signing_key_id=signed.signing_key_id)))
-    if ok:
-        flash(_("The line was marked as settled."), "success")
-    return _back(run_id, "step-reconcile")

@@ -147,7 +147,6 @@ CARD_CHECK_REFUSALS = {
 }
 CARD_CHECK_OTHER = i18n.BANK_FAILURE_OTHER
 
-LINE_STATUS = i18n.LINE_STATUS  # its own labels and msgids (web/i18n.py)
 
 ROSTER_ERRORS_NAME = "roster-errors-{project_id}.xlsx"
 COMPANY_ROSTER_ERRORS_NAME = "roster-errors-{project_id}-company-{company_id}.xlsx"
@@ -201,11 +200,6 @@ def _engagement(db, pw_id: int) -> ProjectWorker:
     return pw
 
 
-def _label(table: dict, code) -> str:
-    value = table.get(code)
-    return str(value) if value is not None else (code or "")
-
-
 def _worker_row(cipher, pw: ProjectWorker, worker: Worker, team_name: str, last4: Optional[str]) -> dict:
     phone = wf.phone_of(cipher, worker)
     return {
@@ -214,7 +208,7 @@ def _worker_row(cipher, pw: ProjectWorker, worker: Worker, team_name: str, last4
         "team": team_name, "trade": f"{pw.trade} {TRADE_CODES[pw.trade]}" if pw.trade in TRADE_CODES else pw.trade,
         "card": mask_card_number(last4) if last4 else "",
         "phone": mask_phone(phone) if phone else "",
-        "status": pw.status, "status_label": _label(WORKER_STATUS, pw.status),
+        "status": pw.status, "status_label": i18n.label(WORKER_STATUS, pw.status),
         "entry_date": pw.entry_date.isoformat() if pw.entry_date else "",
         "exit_date": pw.exit_date.isoformat() if pw.exit_date else "",
         "exit_requested_at": pw.exit_requested_at,
@@ -272,7 +266,7 @@ def worker(pw_id: int):
             select(WageLine.id, WageLine.failure_code, WageLine.card_id).where(
                 WageLine.id.in_([line.line_id for line in found.lines])))} if found.lines else {}
         lines = [{"id": line.line_id, "month": line.month, "net": fen_to_yuan(line.net_fen),
-                  "status": line.status, "status_label": _label(LINE_STATUS, line.status),
+                  "status": line.status, "status_label": i18n.line_status(line.status),
                   "failure": bank_failure(failures.get(line.line_id, (None, None))[0]),
                   # failed for its card, which is still current: a re-issue needs a replacement first
                   "needs_new_card": line.status == WageLineStatus.FAILED and card is not None
@@ -288,7 +282,7 @@ def worker(pw_id: int):
         "project/worker.html", w=row, lines=lines, months=found.months_without_run,
         unpaid_total=fen_to_yuan(found.unpaid_fen), clear=found.clear,
         requester=requester.display_name if requester else "", is_requester=is_requester, revoked=revoked,
-        view=view, reachable=view is not None, state_label=_label(EXIT_STATE, view.state) if view else "",
+        view=view, reachable=view is not None, state_label=i18n.label(EXIT_STATE, view.state) if view else "",
         exit_form=ExitForm(formdata=None), cancel_form=CancelExitForm(formdata=None), plain_form=PlainForm(formdata=None))
 
 
@@ -331,7 +325,7 @@ def request_exit(pw_id: int):
                                  form.reason.data, remote_addr=remote_addr())
             workflow_id = pw.exit_workflow_id
     except wx.WorkerExitError as exc:
-        flash(_label(EXIT_ERRORS, exc.code), "error")
+        flash(i18n.label(EXIT_ERRORS, exc.code), "error")
         return _back(pw_id, "exit")
     if _start_exit(pw_id, workflow_id, current_user.id):
         flash(_("The exit was requested. It is recorded once the worker's wages are paid."), "success")
@@ -377,7 +371,7 @@ def cancel_exit(pw_id: int):
         flash_form_problem(form)
         return _back(pw_id, "exit")
     if status != wx.EXITING or not workflow_id:
-        flash(_label(EXIT_ERRORS, "not_exiting"), "error")
+        flash(i18n.label(EXIT_ERRORS, "not_exiting"), "error")
         return _back(pw_id, "exit")
     if _call(lambda: bridge().update(workflow_id, WorkerExitWorkflow.cancel_exit,
                                      CancelExitRequest(current_user.id, form.reason.data.strip()))):
