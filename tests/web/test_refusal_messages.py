@@ -15,11 +15,14 @@ import pytest
 from flask_babel import force_locale
 
 from domain.processes import account_binding, registration, wage_run, worker_exit
-from web.i18n import REFUSALS
-from web.payroll.accounts import ACCEPT_REFUSALS
-from web.payroll.routes import PAYROLL_REFUSALS
-from web.project.routes import EXIT_ERRORS, EXIT_REFUSALS
-from web.public.routes import CORRECTION_REFUSALS
+from web.refusals import (
+    ACCEPT_REFUSALS,
+    CORRECTION_REFUSALS,
+    EXIT_ERRORS,
+    EXIT_REFUSALS,
+    PAYROLL_REFUSALS,
+    REFUSALS,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

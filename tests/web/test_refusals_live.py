@@ -65,11 +65,14 @@ from tests.web.conftest import create_payroll_specialist, enter_session, tiny_pd
 from tests.web.live import LiveEngine
 from activities.refusal import is_business_refusal
 from web import create_app
-from web.i18n import REFUSALS
-from web.payroll.accounts import ACCEPT_REFUSALS
-from web.payroll.routes import PAYROLL_REFUSALS
-from web.project.routes import EXIT_ERRORS, EXIT_REFUSALS
-from web.public.routes import CORRECTION_REFUSALS
+from web.refusals import (
+    ACCEPT_REFUSALS,
+    CORRECTION_REFUSALS,
+    EXIT_ERRORS,
+    EXIT_REFUSALS,
+    PAYROLL_REFUSALS,
+    REFUSALS,
+)
 from domain.processes.account_binding import BindingInput, BindingStatus
 from workflows.account_binding import WageAccountBindingWorkflow
 from domain.processes.registration import ClaimInput, RegistrationInput
@@ -351,7 +354,7 @@ def through_wrapper(app, call, *tables) -> str:
     from web.core import call_process
 
     with app.test_request_context("/"), force_locale("zh_CN"):
-        ok, _result = call_process(lambda: call(app.extensions["shiming"]["bridge"]), *tables)
+        ok, _result, _code = call_process(lambda: call(app.extensions["shiming"]["bridge"]), *tables)
         assert not ok
         return " ".join(str(escape(m)) for m in get_flashed_messages())
 

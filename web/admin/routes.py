@@ -86,7 +86,7 @@ def processes():
     status = request.args.get("status", "")
     if status not in STATUS_FILTERS:
         status = ""
-    ok, rows = call_process(lambda: bridge().run(partial(list_processes, status=status), timeout=ENGINE_TIMEOUT))
+    ok, rows, _code = call_process(lambda: bridge().run(partial(list_processes, status=status), timeout=ENGINE_TIMEOUT))
     rows = rows or []
     with services().Session() as db:
         for r in rows:
@@ -111,7 +111,7 @@ def processes():
 
 @bp.route("/process/<workflow_id>")
 def process(workflow_id: str):
-    ok, detail = call_process(lambda: bridge().run(partial(describe_process, workflow_id=workflow_id),
+    ok, detail, _code = call_process(lambda: bridge().run(partial(describe_process, workflow_id=workflow_id),
                                                    timeout=ENGINE_TIMEOUT))
     with services().Session() as db:
         app = db.scalar(select(RegistrationApplication).where(RegistrationApplication.workflow_id == workflow_id))
@@ -157,7 +157,7 @@ def _admin_action(workflow_id: str, action: str, run, done_message: str):
         flash(_("A reason is required."), "error")
         return redirect(url_for("admin.process", workflow_id=workflow_id))
     reason = form.reason.data.strip()
-    ok, result = call_process(lambda: bridge().run(partial(run, workflow_id=workflow_id, reason=reason),
+    ok, result, _code = call_process(lambda: bridge().run(partial(run, workflow_id=workflow_id, reason=reason),
                                                    timeout=ENGINE_TIMEOUT))
     if ok:
         with services().Session.begin() as db:

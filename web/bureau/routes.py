@@ -233,7 +233,7 @@ def act(task_id: int, action: str):
     else:
         update = ProjectRegistrationWorkflow.decide
         arg = DecideInput(me, form.task_id.data, DECISIONS[action], (form.reason.data or "").strip())
-    ok, _result = call_process(lambda: bridge().update(workflow_id, update, arg))
+    ok, _result, _code = call_process(lambda: bridge().update(workflow_id, update, arg))
     if not ok:
         return redirect(url_for("bureau.task", task_id=task_id))
     flash(_done_message(action), "success")

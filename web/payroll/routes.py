@@ -6,11 +6,9 @@ Thin views: the domain signs (security password → Ed25519 step document), the 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Optional
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -22,9 +20,9 @@ from domain.wage_run import WageRunError, maker_checker_required, open_run
 from domain.processes.wage_run import WageLineStatus, WageRunInput, WageRunStatus
 from workflows.wage_run import WageRunWorkflow
 
-from ..core import bridge, call_process_code, remote_addr, services
+from ..core import bridge, call_process, remote_addr, services
 from .. import i18n
-from ..i18n import refusal_message
+from ..refusals import PAYROLL_REFUSALS, RUN_ERRORS, refusal_message
 from ..scoping import get_or_404
 from ..security import require_roles
 from .forms import ChangeSecurityPasswordForm, OpenRunForm, ReissueForm, SetSecurityPasswordForm
@@ -37,36 +35,7 @@ LINE_FILTERS = ("all", WageLineStatus.PAID, WageLineStatus.FAILED, WageLineStatu
 
 # status and step labels have their own tables and msgids in web/i18n.py
 
-RUN_ERRORS = {
-    "bad_month": _l("Not a valid month: enter it as YYYY-MM."),
-    "no_wage_account": _l("The project has no bound wage account yet."),
-    "run_exists": _l("A wage run for this month already exists."),
-    "future_month": _l("This month has not begun yet: a wage run can be opened for the current month or an earlier one."),
-}
 
-PAYROLL_REFUSALS = {
-    "WrongStep": _l("The run is not at this step any more. Please look at it again."),
-    "Busy": _l("Another action on this run is in progress. Please try again in a moment."),
-    "MakerChecker": _l("The specialist who uploaded the wage table cannot submit the wage file: "
-                       "another payroll specialist must do it."),
-    "StaleBatch": _l("The wage file has changed since this page was opened. Please download it again."),
-    "WageTableInvalid": _l("The wage table has errors. Download the error report, correct the table "
-                           "and upload it again."),
-    "SignatureRefused": _l("The signature was refused."),
-    "BankRefused": _l("The bank refused the file."),
-    "NothingToReissue": _l("There are no failed lines to re-issue."),
-    "ReasonRequired": _l("A reason is required."),
-    "NotFailed": _l("Only a failed line can be settled."),
-    "UnknownLine": _l("This line is not one of the run's lines. Please look at the run again."),
-    "UnknownStatement": _l("A bank statement does not belong to this run: it was not applied."),
-    "StatementRefused": _l("A bank statement failed verification: it was not applied."),
-    "MissingCard": _l("A worker of the table has no payroll card."),
-    "EmptyBatch": _l("The wage table has no line to pay."),
-    "SameFailedCard": _l("A failed line cannot be re-issued to the card the bank refused (closed, unknown to the "
-                       "bank or in another name). The project account replaces the worker's payroll card "
-                       "first; or mark the line as settled otherwise."),
-    "Cancelling": _l("This wage run is being cancelled by an administrator: no further step is possible."),
-}
 
 
 def security_password_message(exc: signing.SecurityPasswordError) -> str:
@@ -90,11 +59,6 @@ def security_password_message(exc: signing.SecurityPasswordError) -> str:
 
 def _refusal(code: str) -> str:
     return refusal_message(code, PAYROLL_REFUSALS)
-
-
-def _call(action: Callable[[], Any]) -> tuple[bool, Any, Optional[str]]:
-    """Run a call into the process; a refusal (logged as one line) or an outage becomes a translated flash."""
-    return call_process_code(action, PAYROLL_REFUSALS)
 
 
 @bp.before_request
@@ -167,7 +131,7 @@ def _start(run_id: int, workflow_id: str) -> bool:
         except WorkflowAlreadyStartedError:
             pass
 
-    ok, _r, _code = _call(lambda: bridge().run(start))
+    ok, _r, _code = call_process(lambda: bridge().run(start), PAYROLL_REFUSALS)
     return ok
 
 

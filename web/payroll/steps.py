@@ -30,11 +30,12 @@ from domain.uploads import UploadError, check_scan, check_xlsx, read_upload
 from domain.wage_run import SignedStep, sign_step
 from workflows.wage_run import WageRunWorkflow
 
-from ..core import bridge, services
+from ..core import bridge, call_process, services
 from ..formutil import flash_form_problem
-from ..i18n import refusal_message, upload_message
+from ..i18n import upload_message
+from ..refusals import PAYROLL_REFUSALS, refusal_message
 from .forms import ReissueForm, SettleForm, SignedSheetForm, WageFileForm, WageTableForm
-from .routes import XLSX, _call, _query_status, _refusal, _run_in_scope, bp, security_password_message
+from .routes import XLSX, _query_status, _refusal, _run_in_scope, bp, security_password_message
 
 
 def _back(run_id: int, anchor: str = ""):
@@ -85,7 +86,8 @@ def _signed_step(run_id: int, anchor: str, form_class: type[FlaskForm], step: St
         return _back(run_id, anchor), None
     if what.store is not None:
         what.file_id = what.store()
-    ok, _r, code = _call(lambda: bridge().update(workflow_id, update, message(signed, what, form)))
+    ok, _r, code = call_process(lambda: bridge().update(workflow_id, update, message(signed, what, form)),
+                                PAYROLL_REFUSALS)
     if ok:
         flash(success, "success")
     return _back(run_id, anchor), code
@@ -190,8 +192,8 @@ def reissue(run_id: int):
         workflow_id = _run_in_scope(db, run_id).workflow_id
     if not ReissueForm().validate_on_submit():
         return _back(run_id, "step-reconcile")
-    ok, _r, _code = _call(lambda: bridge().update(workflow_id, WageRunWorkflow.reissue_failed,
-                                                  ReissueInput(current_user.id)))
+    ok, _r, _code = call_process(lambda: bridge().update(workflow_id, WageRunWorkflow.reissue_failed,
+                                                         ReissueInput(current_user.id)), PAYROLL_REFUSALS)
     if ok:
         flash(_("A new wage file with the failed lines was built. Submit it in step 3."), "success")
     return _back(run_id, "step-wage-file")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from typing import Any, Callable, Optional
+from typing import Optional
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -44,10 +44,12 @@ from domain.rules import (
     normalize_card_number,
 )
 from domain.processes.worker_exit import CancelExitRequest, ExitState, RecheckInput, WorkerExitInput
+from domain.processes.worker_exit import Refusal as ExitRefusal
 from workflows.worker_exit import WorkerExitWorkflow
 
 from ..formutil import flash_form_problem
-from ..core import bank_connector, bridge, call_process_code, remote_addr, send_bytes, services
+from ..core import bank_connector, bridge, call_process, remote_addr, send_bytes, services
+from ..refusals import EXIT_ERRORS, EXIT_REFUSALS
 from .. import i18n
 from ..i18n import bank_failure, project_status, upload_message
 from ..scoping import get_or_404, record_denied
@@ -112,22 +114,7 @@ EXIT_STATE = {
     ExitState.CANCELLED: _l("Withdrawn"),
 }
 
-EXIT_ERRORS = {
-    "not_found": _l("Not found."),
-    "already_requested": _l("An exit of this worker has already been requested."),
-    "already_exited": _l("This worker has already exited the project."),
-    "not_exiting": _l("No exit of this worker is under way."),
-    "reason_required": _l("A reason is required."),
-    "reason_too_long": _l("The reason is too long (at most 200 characters)."),
-}
 
-EXIT_REFUSALS = {
-    "NotWaiting": _l("The exit can no longer be withdrawn."),
-    "NotRequester": _l("Only the account that requested the exit can withdraw it."),
-    "ReasonRequired": _l("A reason is required."),
-    "ReasonTooLong": _l("The reason is too long (at most 200 characters)."),
-    "not_exiting": _l("No exit of this worker is under way."),
-}
 
 CARD_ERRORS = {
     "format": _l("A card number has 12 to 19 digits."),
@@ -290,12 +277,6 @@ def _back(pw_id: int, anchor: str = ""):
     return redirect(url_for("project.worker", pw_id=pw_id) + (f"#{anchor}" if anchor else ""))
 
 
-def _call(action: Callable[[], Any]) -> bool:
-    """Run a call into the process; a refusal (logged as one line) or an outage becomes a translated flash."""
-    ok, _result, _code = call_process_code(action, EXIT_REFUSALS, EXIT_ERRORS)
-    return ok
-
-
 def _start_exit(pw_id: int, workflow_id: str, requested_by: int) -> bool:
     """Start the exit process; one already running under that id counts as started."""
     queue = bridge().task_queue
@@ -307,7 +288,7 @@ def _start_exit(pw_id: int, workflow_id: str, requested_by: int) -> bool:
         except WorkflowAlreadyStartedError:
             pass
 
-    return _call(lambda: bridge().run(start))
+    return call_process(lambda: bridge().run(start), EXIT_REFUSALS, EXIT_ERRORS).ok
 
 
 @bp.route("/workers/<int:pw_id>/exit", methods=["POST"])
@@ -355,7 +336,7 @@ def recheck_exit(pw_id: int):
         async def signal(client):
             await client.get_workflow_handle(workflow_id).signal(WorkerExitWorkflow.recheck, RecheckInput("web"))
 
-        if _call(lambda: bridge().run(signal)):
+        if call_process(lambda: bridge().run(signal), EXIT_REFUSALS, EXIT_ERRORS).ok:
             flash(_("The wages are being checked again."), "info")
     return _back(pw_id, "exit")
 
@@ -371,10 +352,11 @@ def cancel_exit(pw_id: int):
         flash_form_problem(form)
         return _back(pw_id, "exit")
     if status != wx.EXITING or not workflow_id:
-        flash(i18n.label(EXIT_ERRORS, "not_exiting"), "error")
+        flash(i18n.label(EXIT_ERRORS, ExitRefusal.NOT_EXITING), "error")
         return _back(pw_id, "exit")
-    if _call(lambda: bridge().update(workflow_id, WorkerExitWorkflow.cancel_exit,
-                                     CancelExitRequest(current_user.id, form.reason.data.strip()))):
+    if call_process(lambda: bridge().update(workflow_id, WorkerExitWorkflow.cancel_exit,
+                                            CancelExitRequest(current_user.id, form.reason.data.strip())),
+                    EXIT_REFUSALS, EXIT_ERRORS).ok:
         flash(_("The exit was withdrawn."), "success")
     return _back(pw_id, "exit")
 

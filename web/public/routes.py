@@ -4,7 +4,6 @@ import json
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -18,6 +17,7 @@ from domain.rules import mask_phone
 from workflows.registration import ProjectRegistrationWorkflow
 
 from ..core import bridge, call_process, remote_addr, send_bytes, services
+from ..refusals import CORRECTION_REFUSALS
 from ..i18n import application_status, upload_message
 from ..security import home_for, rate_limit
 from .forms import CorrectionForm, RegistrationForm, ScanUploadForm, StatusForm, SubmitForm, yuan_text
@@ -125,7 +125,7 @@ def start_review(application_id: int, number: str, workflow_id: str) -> bool:
         except WorkflowAlreadyStartedError:
             pass  # a re-submit: the process is already there
 
-    ok, _result = call_process(start)
+    ok, _result, _code = call_process(start)
     return ok
 
 
@@ -215,11 +215,6 @@ def _prefill(app: RegistrationApplication) -> dict:
 
 
 # what the process answers a resubmission whose correction it cannot apply (codes of apply_correction)
-CORRECTION_REFUSALS = {
-    Refusal.UNKNOWN_CORRECTION: _l("The correction was not found. Please open the form again and submit it again."),
-    Refusal.STALE_CORRECTION: _l("The application has changed since this form was opened. Please open it again."),
-    Refusal.WRONG_APPLICATION: _l("This correction belongs to another application."),
-}
 
 
 @bp.route("/register/<token>/correct", methods=["GET", "POST"])
@@ -239,7 +234,7 @@ def correct(token: str):
         corrected = _save_correction(token, form, current_phone)
         if corrected is not None:
             workflow_id, correction_id, revision, number = corrected
-            ok, _result = call_process(lambda: bridge().update(
+            ok, _result, _code = call_process(lambda: bridge().update(
                 workflow_id, ProjectRegistrationWorkflow.resubmit, ResubmitInput(correction_id, revision)),
                 CORRECTION_REFUSALS)
             if ok:
