@@ -27,16 +27,7 @@ from domain.processes.registration import (
 from domain.processes.worker_exit import EngagementStatus, ExitState, WorkerExitStatus
 from domain.processes.wage_run import Step, WageRunStatusView
 
-from ..i18n import application_status, label
-
-WAGE_STEPS = {
-    Step.WAGE_TABLE: _l("Wage table"),
-    Step.SIGNED_SHEET: _l("Signed sheet"),
-    Step.WAGE_FILE: _l("Wage file"),
-    Step.RECONCILE: _l("Reconciliation"),
-    Step.COMPLETED: _l("Completed"),
-    Step.CANCELLED: _l("Cancelled"),
-}
+from ..i18n import application_status, label, step_label
 
 EXIT_STEPS = {
     ExitState.CHECKING: _l("Checking the wages owed"),
@@ -71,7 +62,7 @@ def _registration(view, names: dict[int, str]) -> tuple[str, str]:
 
 
 def _wage_run(view, names: dict[int, str]) -> tuple[str, str]:
-    step = label(WAGE_STEPS, view.step)
+    step = step_label(view.step)
     if getattr(view, "cancelling", False):
         return step, _("the cancellation to finish")
     if view.step == Step.WAGE_TABLE:
