@@ -33,6 +33,7 @@ from domain import wage_table as wt
 from domain.models import (
     Account,
     BankBatch,
+    BankBatchLine,
     BankCard,
     BankStatement,
     Project,
@@ -280,6 +281,9 @@ class WageRunActivities:
                               total_fen=header.total_fen, status=BatchStatus.BUILT)
             session.add(batch)
             session.flush()
+            session.execute(insert(BankBatchLine.__table__), [
+                {"batch_id": batch.id, "line_id": mark["b_id"], "file_seq": mark["b_seq"], "card_id": mark["b_card"],
+                 "amount_fen": line.amount_fen} for mark, line in zip(marks, file_lines)])
             return BatchInfo(batch.batch_id, batch.version, batch.plaintext_sha256, batch.line_count, batch.total_fen,
                              batch.file_id)
 

@@ -566,6 +566,21 @@ class BankBatch(Base):
     submitted_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
 
 
+class BankBatchLine(Base):
+    """One line of one batch as it was sent: which wage line, at which sequence of the wage file,
+    to which card. A re-issue moves the wage line to the next batch and card; this row keeps what
+    each earlier batch used (issue 8, point 8)."""
+
+    __tablename__ = "bank_batch_line"
+    __table_args__ = (UniqueConstraint("batch_id", "file_seq", name="uq_bank_batch_line_seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("bank_batch.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("wage_line.id"), index=True)
+    file_seq: Mapped[int] = mapped_column(Integer)
+    card_id: Mapped[int] = mapped_column(ForeignKey("bank_card.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
 class BankStatement(Base):
     """A statement received from a bank; the bank's statement id makes intake idempotent."""
 

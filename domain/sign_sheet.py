@@ -32,7 +32,7 @@ from docx.shared import Cm, Mm, Pt
 
 FONT = "SimSun"  # 宋体: the East Asian font Word and WPS have on a Chinese desktop
 SIGNATURE_ROW_HEIGHT = Cm(1.3)
-COLUMN_WIDTHS = (Cm(1.2), Cm(2.6), Cm(4.0), Cm(2.8), Cm(1.8), Cm(2.4), Cm(3.2))
+COLUMN_WIDTHS = (Cm(1.3), Cm(2.3), Cm(4.6), Cm(2.2), Cm(1.5), Cm(2.9), Cm(3.2))  # 18 cm: A4 less the margins
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,9 @@ def build_sign_sheet(header: SheetHeader, lines: list[SheetLine], labels: SheetL
                 cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT if index == 5 else WD_ALIGN_PARAGRAPH.CENTER
     totals = table.add_row()
     _keep_together(totals)
-    for row in table.rows:  # before the merge: each cell its grid column's width
+    for column, width in zip(table.columns, COLUMN_WIDTHS):  # the grid: what LibreOffice lays out by
+        column.width = width
+    for row in table.rows:  # before the merge: each cell its grid column's width (what Word lays out by)
         for cell, width in zip(row.cells, COLUMN_WIDTHS):
             cell.width = width
     label = totals.cells[0].merge(totals.cells[3])

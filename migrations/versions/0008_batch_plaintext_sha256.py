@@ -1,15 +1,16 @@
 """bank_batch.file_sha256 → plaintext_sha256: the column holds the hash of the wage file before sealing
-(the submission signs it), while file_id points at the sealed envelope
+(the submission signs it), while file_id points at the sealed envelope. It follows 0010, which was
+merged first.
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-03
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0008"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -112,3 +112,14 @@ def test_title_project_month_company_and_teams_on_an_a4_portrait_page():
 def test_yuan_from_integer_fen():
     assert [yuan_text(f) for f in (0, 5, 100, 123456, 123456789, -150)] == [
         "0.00", "0.05", "1.00", "1,234.56", "1,234,567.89", "-1.50"]
+
+
+def test_the_table_grid_carries_the_column_widths_that_fit_the_page():
+    """LibreOffice lays a table out by its grid (w:gridCol), Word by the cells: both must say the
+    widths, or the masked ID number wraps inside a narrow column (seen in a LibreOffice render)."""
+    from domain.sign_sheet import COLUMN_WIDTHS
+
+    document = Document(io.BytesIO(_sheet()[0]))
+    grid = [int(col.get(qn("w:w"))) for col in document.tables[0]._tbl.tblGrid.findall(qn("w:gridCol"))]
+    assert grid == [width.twips for width in COLUMN_WIDTHS]
+    assert sum(COLUMN_WIDTHS) <= Mm(210 - 30)

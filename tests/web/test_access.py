@@ -76,6 +76,7 @@ ACCESS = {
     "/payroll/run/<int:run_id>/sign-sheet.docx": PAYROLL,
     "/payroll/run/<int:run_id>/sheet": PAYROLL,
     "/payroll/run/<int:run_id>/wage-file/<int:version>": PAYROLL,
+    "/payroll/run/<int:run_id>/batch/<int:version>": PAYROLL,
     "/payroll/run/<int:run_id>/wage-table": PAYROLL,
     "/payroll/run/<int:run_id>/signed-sheet": PAYROLL,
     "/payroll/run/<int:run_id>/wage-file": PAYROLL,

@@ -858,6 +858,19 @@ def test_a_failed_card_is_replaced_through_the_bank_before_the_reissue_pays(app,
     assert mask_card_number(good) in row and 'data-batch-version="2"' in row and 'data-status="paid"' in row
     assert good not in page
 
+    # each batch keeps the card it used: version 1 the refused card (failed, re-issued in 2), 2 the new one
+    first_cards = {1: mask_card_number(cards[first.card_id].last4), 2: mask_card_number(good)}
+    for version, status in ((1, "failed"), (2, "paid")):
+        assert f'id="batch-lines-{version}"' in page
+        batch_page = client.get(f"/payroll/run/{run['id']}/batch/{version}").get_data(as_text=True)
+        rows = batch_page[batch_page.index('id="batch-line-table"'):].split("<tr data-file-seq=")[1:]
+        assert len(rows) == (count if version == 1 else 1)
+        [row] = [r for r in rows if f'data-seq="{first.seq}"' in r]
+        assert first_cards[version] in row and f'data-status="{status}"' in row
+        assert ('data-reissued-in="2"' in row) == (version == 1)
+        assert good not in batch_page and all(n not in batch_page for n in numbers.values())
+    assert client.get(f"/payroll/run/{run['id']}/batch/3").status_code == 404
+
 
 def test_a_line_failed_for_the_holders_name_goes_to_the_same_card_once_the_bank_confirms_it(
         app, client, services, engine, payroll, bank, web_log):
