@@ -2,8 +2,9 @@
 
 Every wage-run activity runs with a short heartbeat timeout, so an activity lost with its worker
 (SIGKILL, power cut) is retried on another worker after seconds, not after its start-to-close
-timeout. `heartbeating()` keeps a background thread heartbeating while a synchronous activity's
-body runs; the thread carries the activity's context, which is all `activity.heartbeat` needs.
+timeout. `heartbeat_until_done()` keeps a background thread heartbeating while a synchronous
+activity's body runs, a beat every fifth of that activity's own heartbeat timeout; the thread
+carries the activity's context, which is all `activity.heartbeat` needs.
 
 `pause_point(name, home)` lets a test stop a worker *inside* an activity: with
 `SHIMING_FAULT_PAUSE=1` in the worker's environment, a test arms a point by creating
@@ -18,19 +19,29 @@ import contextvars
 import os
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
 
 from temporalio import activity
 
-from domain.processes.wage_run import HEARTBEAT_TIMEOUT
+BEATS_PER_TIMEOUT = 5  # a beat every fifth of the timeout: well inside it even on a loaded machine
 
-HEARTBEAT_EVERY = HEARTBEAT_TIMEOUT.total_seconds() / 5  # seconds (2); well inside the timeout even on a loaded machine
+
+def heartbeat_interval(timeout: timedelta | None) -> float | None:
+    """Seconds between beats for an activity whose heartbeat timeout is `timeout` (None: none needed)."""
+    if not timeout:
+        return None
+    return timeout.total_seconds() / BEATS_PER_TIMEOUT
 
 
 @contextlib.contextmanager
-def heartbeating(every: float = HEARTBEAT_EVERY) -> Iterator[None]:
-    if not activity.in_activity():
+def heartbeat_until_done() -> Iterator[None]:
+    """Heartbeat from a background thread until the block ends, at the pace the activity's own
+    heartbeat timeout asks (`activity.info().heartbeat_timeout`). Outside an activity, or for an
+    activity started without a heartbeat timeout, it does nothing."""
+    every = heartbeat_interval(activity.info().heartbeat_timeout) if activity.in_activity() else None
+    if every is None:
         yield
         return
     stop = threading.Event()

@@ -68,14 +68,14 @@ from domain.processes.wage_run import (
 from domain.processes.wage_run import Refusal as R
 from domain.services import Services
 
-from .liveness import heartbeating, pause_point
+from .liveness import heartbeat_until_done, pause_point
 
 
 def _live(fn):
     """Run the activity body with a heartbeat thread (see activities/liveness.py)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with heartbeating():
+        with heartbeat_until_done():
             return fn(*args, **kwargs)
     return wrapper
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from domain.files import create_exclusive
 
 from .keys import BankKeysError, trusted_signing_keys
 from .protocol import BATCH_CONFLICT, WAGE_ACCOUNT, AccountCheck, AccountCheckResult, BankUnavailable, SubmitResult
@@ -44,41 +45,6 @@ ACCOUNT_RESULT_DOMAIN = b"SHIMING-ACCOUNT-CHECK-V1\n"
 
 def account_request_stem(idempotency_key: str) -> str:
     return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data`; readers see the old file or the new one, never half of it."""
-    tmp = _write_tmp(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def create_exclusive(path: Path, data: bytes) -> bool:
-    """Create `path` with `data` unless it exists (atomically, even against a concurrent writer)."""
-    tmp = _write_tmp(path, data)
-    try:
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(tmp)
-
-
-def _write_tmp(path: Path, data: bytes) -> str:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
 
 
 def visible_files(folder: Path, suffix: str) -> list[Path]:

@@ -7,8 +7,6 @@ travel as JSON `{"signing": hex, "encryption": hex}` (raw 32-byte keys, lower-ca
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption, PrivateFormat,
                                                           load_pem_private_key)
+
+from domain.files import PRIVATE, READABLE, create_exclusive, write_atomic
 
 from .signing import ed25519_public_from_hex, public_hex, x25519_public_from_hex
 
@@ -77,19 +77,7 @@ def _load_or_create(path: Path, kind):
     if not path.exists():
         key = kind.generate()
         pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-key-")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)  # fails if another process created the key first: use theirs
-            except FileExistsError:
-                pass
-        finally:
-            os.unlink(tmp)
+        create_exclusive(path, pem, PRIVATE)  # if another process created the key first: use theirs
     key = load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, kind):
         raise ValueError(f"{path} does not hold a {kind.__name__.removesuffix('PrivateKey')} key")
@@ -249,18 +237,7 @@ def write_public_key_file(path: Path | str, keys: PinnedBankKeys) -> None:
     """Write a key file for the platform to pin (atomically; readable by whoever may copy it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-keys-")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(keys.to_json())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, keys.to_json(), READABLE)
 
 
 def trusted_signing_keys(trusted) -> tuple:

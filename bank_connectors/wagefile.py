@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from domain.errors import CodedError
 from domain.processes.wage_run import LineFailure
 
 from .signing import (b64decode, b64encode, canonical_json, public_hex, sign_document, verify_document,
@@ -59,22 +60,12 @@ PAID = "paid"
 FAILED = "failed"
 
 
-class WageFileError(ValueError):
+class WageFileError(CodedError, ValueError):
     """A refused wage file or envelope; `code` is one of the codes in docs/bank-protocol.md."""
 
-    def __init__(self, code: str, detail: str = ""):
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
-        self.detail = detail
 
-
-class StatementError(ValueError):
+class StatementError(CodedError, ValueError):
     """A refused statement: `code` is "bad_signature" or "malformed"."""
-
-    def __init__(self, code: str, detail: str = ""):
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
-        self.detail = detail
 
 
 @dataclass(frozen=True)

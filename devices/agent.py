@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
+from domain.errors import CodedError
 from domain.face import Challenge, FaceRefusal, FaceRefused
 from domain.id_card import IdCardError, IdCardRefusal, IdentityRecord
 from domain.usb_key import UsbKeyError, UsbKeyRefusal, check_challenge
@@ -201,10 +202,10 @@ def pcsc_devices(camera: Union[int, str] = 0, card_reader_name: Optional[str] = 
 # ---- errors ----------------------------------------------------------------------------------
 
 
-class AgentError(Exception):
+class AgentError(CodedError):
     def __init__(self, status: int, kind: str, code: str, message: str):
-        super().__init__(f"{kind}/{code}: {message}")
-        self.status, self.kind, self.code, self.message = status, kind, code, message
+        super().__init__(code, message=f"{kind}/{code}: {message}")
+        self.status, self.kind, self.message = status, kind, message
 
 
 _UNAVAILABLE = {IdCardRefusal.NO_READER, IdCardRefusal.READER_NOT_FOUND, UsbKeyRefusal.NO_READER,

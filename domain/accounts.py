@@ -28,6 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from . import audit, scope
+from .errors import CodedError
 from .models import Account, AccountProject, Company, CompanyKind, District, Enterprise, Project, Role, utcnow
 from .passwords import end_sessions, hash_password, random_initial_password
 from .rules import is_valid_credit_code, normalize_credit_code
@@ -45,12 +46,8 @@ CREATES = {
 COMPANY_KINDS = (CompanyKind.SUBCONTRACTOR, CompanyKind.LABOUR_COMPANY)
 
 
-class AccountError(Exception):
+class AccountError(CodedError):
     """A refused account change; `code` maps to a translated message."""
-
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
 
 
 @dataclass

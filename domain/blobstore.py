@@ -3,13 +3,12 @@ client's name). The upload checks are `domain.uploads` (re-exported here for old
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .files import write_atomic
 from .models import StoredFile
 from .uploads import SCAN_TYPES, UploadError, check_scan, sniff_scan_type
 
@@ -31,17 +30,7 @@ class BlobStore:
         if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
             return digest  # already stored intact; a corrupt copy is rewritten below
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, data)
         return digest
 
     def get(self, sha256: str) -> bytes:

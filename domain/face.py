@@ -23,6 +23,7 @@ from enum import StrEnum
 
 from cryptography.exceptions import InvalidTag
 
+from domain.errors import CodedError
 from domain.pii import PiiCipher
 
 TEMPLATE_CONTEXT = "face_template"
@@ -67,13 +68,12 @@ MESSAGES: dict[FaceRefusal, str] = {
 }
 
 
-class FaceRefused(Exception):
+class FaceRefused(CodedError):
     """A face step refused for a reason the person in front of the camera (or the operator) can fix."""
 
     def __init__(self, code: FaceRefusal, detail: str = ""):
-        self.code = FaceRefusal(code)
-        self.detail = detail
-        super().__init__(f"{self.code}: {self.message}")
+        code = FaceRefusal(code)
+        super().__init__(code, detail, message=f"{code}: {MESSAGES[code].format(detail=detail)}")
 
     @property
     def message(self) -> str:

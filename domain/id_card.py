@@ -37,6 +37,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Optional
 
+from .errors import CodedError
 from .rules import gender_of, id_number_problems, local_today, mask_id_number, normalize_id_number
 
 BLOCK_SIZE = 256
@@ -137,17 +138,16 @@ MESSAGES: dict[IdCardRefusal, str] = {
 }
 
 
-class IdCardError(Exception):
+class IdCardError(CodedError):
     """A refused card read. `code` is an `IdCardRefusal`; `message` is English for logs and for
     the translator; `masked_id_number` is set when the ID number was read. Never holds the full
     ID number."""
 
     def __init__(self, code: IdCardRefusal, detail: str = "", *, masked_id_number: str = ""):
-        self.code = IdCardRefusal(code)
-        self.detail = detail
+        code = IdCardRefusal(code)
         self.masked_id_number = masked_id_number
-        self.message = MESSAGES[self.code].format(detail=detail, masked=masked_id_number or "(unread)")
-        super().__init__(f"{self.code}: {self.message}")
+        self.message = MESSAGES[code].format(detail=detail, masked=masked_id_number or "(unread)")
+        super().__init__(code, detail, message=f"{code}: {self.message}")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import json
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Optional
 
 from docx import Document
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit
+from .errors import CodedError
 from .accounts import enterprise_of_contractor
 from .calendar import LOCAL_TZ
 from .models import (
@@ -30,6 +30,7 @@ from .models import (
     TaskStatus,
     utcnow,
 )
+from .money import format_yuan
 from .passwords import hash_password, random_initial_password
 from .processes.registration import Refusal as R
 from .processes.registration import workflow_id_for
@@ -39,12 +40,11 @@ from .rules import is_valid_credit_code, is_valid_mobile, normalize_credit_code,
 MAX_CONTRACT_FEN = 10**15  # 10 trillion yuan: anything above is a typing error
 
 
-class RegistrationError(Exception):
+class RegistrationError(CodedError):
     """A business refusal; `code` is translated for the user."""
 
     def __init__(self, code: str, message: str = ""):
-        super().__init__(message or code)
-        self.code = code
+        super().__init__(code, message=message or code)
 
 
 @dataclass
@@ -78,30 +78,6 @@ class RegistrationData:
         d["planned_start"] = date.fromisoformat(d["planned_start"])
         d["planned_end"] = date.fromisoformat(d["planned_end"])
         return cls(**d)
-
-
-def yuan_to_fen(text: str) -> int:
-    """Parse an amount in yuan with at most two decimals into integer fen."""
-    try:
-        value = Decimal(str(text).replace(",", "").strip())
-    except InvalidOperation:
-        raise ValueError("not_a_number") from None
-    if not value.is_finite():
-        raise ValueError("not_a_number")
-    if value != value.quantize(Decimal("0.01")):
-        raise ValueError("too_many_decimals")
-    fen = int(value * 100)
-    if fen <= 0:
-        raise ValueError("must_be_positive")
-    if fen > MAX_CONTRACT_FEN:
-        raise ValueError("too_large")
-    return fen
-
-
-def fen_to_yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
 
 
 def check_data(session: Session, data: RegistrationData) -> dict[str, str]:
@@ -295,7 +271,7 @@ def application_docx(app: RegistrationApplication, district_name: str, labels: d
         (labels["builder"], f"{app.builder_name} ({app.builder_credit_code})"),
         (labels["contractor"], f"{app.contractor_name} ({app.contractor_credit_code})"),
         (labels["owner"], f"{app.owner_name} ({app.owner_credit_code})"),
-        (labels["contract_value"], fen_to_yuan(app.contract_value_fen)),
+        (labels["contract_value"], format_yuan(app.contract_value_fen)),
         (labels["period"], f"{app.planned_start.isoformat()} — {app.planned_end.isoformat()}"),
         (labels["contact"], app.contact_name),
     ]

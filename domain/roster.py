@@ -19,10 +19,10 @@ from openpyxl.styles import Font
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from .money import parse_positive_yuan
 from .models import BankCard, ProjectWorker, Team, Worker, utcnow
 from .processes.worker_exit import EngagementStatus
 from .pii import PiiCipher
-from .registration import yuan_to_fen
 from .rules import (
     TRADE_CODES,
     birth_date_of,
@@ -292,12 +292,9 @@ def _check_rows(rows: list[tuple[int, tuple]], teams: dict[str, tuple[int, int]]
         rate_fen = 0
         if raw["daily_rate"]:
             try:
-                rate_fen = yuan_to_fen(raw["daily_rate"])
+                rate_fen = parse_positive_yuan(raw["daily_rate"], MAX_DAILY_RATE_FEN)
             except ValueError as exc:
                 fail("daily_rate", str(exc))
-            else:
-                if rate_fen > MAX_DAILY_RATE_FEN:
-                    fail("daily_rate", "too_large")
 
         card_number = normalize_card_number(raw["card_number"])
         if card_number and not raw["bank_name"]:

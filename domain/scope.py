@@ -29,12 +29,16 @@ from .models import (
     AccountProject,
     BankCard,
     Company,
+    Enrolment,
+    FaceTemplate,
     HumanTask,
     Project,
     ProjectWorker,
     Punch,
     RegistrationApplication,
     Role,
+    SafetyTraining,
+    SiteAccessGrant,
     SiteAccessRevocation,
     Team,
     WageAccount,
@@ -130,7 +134,8 @@ def _criteria(scope: Scope) -> list:
     if scope.kind == NONE:
         return [only(m, false()) for m in (Project, RegistrationApplication, HumanTask, Company, Team, Worker,
                                            ProjectWorker, BankCard, Punch, WageAccount, WageRun, WageLine,
-                                           SiteAccessRevocation)]
+                                           SiteAccessRevocation, Enrolment, SafetyTraining, SiteAccessGrant,
+                                           FaceTemplate)]
     projects = _project_ids(scope)
     engagements = select(ProjectWorker.worker_id).where(ProjectWorker.project_id.in_(projects))
     if scope.kind == COMPANY:
@@ -145,17 +150,22 @@ def _criteria(scope: Scope) -> list:
         only(SiteAccessRevocation, SiteAccessRevocation.project_id.in_(projects)),
         only(Worker, Worker.id.in_(engagements)),
         only(BankCard, BankCard.worker_id.in_(engagements)),
+        only(SiteAccessGrant, SiteAccessGrant.project_id.in_(projects)),
+        only(SafetyTraining, SafetyTraining.project_id.in_(projects) & SafetyTraining.worker_id.in_(engagements)),
+        only(FaceTemplate, FaceTemplate.worker_id.in_(engagements)),
     ]
     if scope.kind == COMPANY:
         crit += [
             only(Company, Company.id == scope.company_id),
             only(ProjectWorker, ProjectWorker.project_id.in_(projects) & (ProjectWorker.company_id == scope.company_id)),
             only(WageLine, WageLine.run_id.in_(runs) & WageLine.worker_id.in_(engagements)),
+            only(Enrolment, Enrolment.project_id.in_(projects) & (Enrolment.company_id == scope.company_id)),
         ]
     else:
         crit += [only(Company, Company.project_id.in_(projects)),
                  only(ProjectWorker, ProjectWorker.project_id.in_(projects)),
-                 only(WageLine, WageLine.run_id.in_(runs))]
+                 only(WageLine, WageLine.run_id.in_(runs)),
+                 only(Enrolment, Enrolment.project_id.in_(projects))]
     if scope.kind == DISTRICT:
         crit += [only(RegistrationApplication, RegistrationApplication.district_id == scope.district_id),
                  only(HumanTask, HumanTask.district_id == scope.district_id)]

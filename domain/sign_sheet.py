@@ -30,6 +30,8 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Mm, Pt
 
+from .money import format_yuan
+
 FONT = "SimSun"  # 宋体: the East Asian font Word and WPS have on a Chinese desktop
 SIGNATURE_ROW_HEIGHT = Cm(1.3)
 COLUMN_WIDTHS = (Cm(1.3), Cm(2.3), Cm(4.6), Cm(2.2), Cm(1.5), Cm(2.9), Cm(3.2))  # 18 cm: A4 less the margins
@@ -71,13 +73,6 @@ class SheetLabels:
     page: str
 
 
-def yuan_text(fen: int) -> str:
-    """Integer fen as yuan with a thousands separator and two decimals: 123456 -> "1,234.56"."""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
-
-
 def build_sign_sheet(header: SheetHeader, lines: list[SheetLine], labels: SheetLabels) -> bytes:
     document = Document()
     _page_setup(document)
@@ -111,7 +106,7 @@ def build_sign_sheet(header: SheetHeader, lines: list[SheetLine], labels: SheetL
         _keep_together(row)
         name = item.name if not item.back_pay_month else \
             f"{item.name}\n{labels.back_pay.format(month=item.back_pay_month)}"
-        values = (str(item.seq), name, item.masked_id, item.team, str(item.days), yuan_text(item.net_fen), "")
+        values = (str(item.seq), name, item.masked_id, item.team, str(item.days), format_yuan(item.net_fen), "")
         for index, (cell, text) in enumerate(zip(row.cells, values)):
             cell.text = text
             if index in (0, 4, 5):
@@ -126,7 +121,7 @@ def build_sign_sheet(header: SheetHeader, lines: list[SheetLine], labels: SheetL
     label = totals.cells[0].merge(totals.cells[3])
     for cell, text, align in ((label, labels.total.format(count=len(lines)), WD_ALIGN_PARAGRAPH.CENTER),
                               (totals.cells[4], str(sum(x.days for x in lines)), WD_ALIGN_PARAGRAPH.CENTER),
-                              (totals.cells[5], yuan_text(sum(x.net_fen for x in lines)), WD_ALIGN_PARAGRAPH.RIGHT)):
+                              (totals.cells[5], format_yuan(sum(x.net_fen for x in lines)), WD_ALIGN_PARAGRAPH.RIGHT)):
         paragraph = cell.paragraphs[0]
         for extra in cell.paragraphs[1:]:  # the merged cells' empty paragraphs
             extra._p.getparent().remove(extra._p)

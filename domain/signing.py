@@ -30,6 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit
+from .errors import CodedError
 from .models import Account, SecurityPasswordState, SigningKey, WageRun, WageStepSignature, utcnow
 from .passwords import policy_problems, verify_password
 
@@ -58,7 +59,7 @@ SessionFactory = Union[sessionmaker, Session]
 # ---- errors --------------------------------------------------------------------------------------
 
 
-class SecurityPasswordError(Exception):
+class SecurityPasswordError(CodedError):
     """A refused security-password operation.
 
     `code`: not_set | wrong | locked | weak | same_as_login | already_set.
@@ -75,24 +76,18 @@ class SecurityPasswordError(Exception):
         problems: tuple[str, ...] = (),
         locked_until: Optional[datetime] = None,
     ):
-        super().__init__(code if remaining_attempts is None else f"{code} ({remaining_attempts} attempts left)")
-        self.code = code
+        super().__init__(code, message=code if remaining_attempts is None else f"{code} ({remaining_attempts} attempts left)")
         self.remaining_attempts = remaining_attempts
         self.problems = tuple(problems)
         self.locked_until = locked_until
 
 
-class SignatureError(Exception):
+class SignatureError(CodedError):
     """A signed wage step that is refused.
 
     `code`: bad_signature | unknown_key | wrong_actor | retired_key | broken_chain |
     document_mismatch | unknown_run.
     """
-
-    def __init__(self, code: str, detail: str = ""):
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
-        self.detail = detail
 
 
 # ---- key sealing ---------------------------------------------------------------------------------

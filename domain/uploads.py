@@ -23,6 +23,8 @@ from typing import BinaryIO, Optional
 
 import filetype
 
+from .errors import CodedError
+
 SCAN_TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -33,8 +35,8 @@ RATIO_FLOOR = 1024 * 1024  # the ratio is judged only for entries unpacking to m
 _REQUIRED_PARTS = ("[Content_Types].xml", "_rels/.rels")
 
 
-class UploadError(ValueError):
-    """A refused upload; the message is the code, safe to show after translation."""
+class UploadError(CodedError, ValueError):
+    """A refused upload; `code` (also the message) is safe to show after translation."""
 
 
 def read_upload(stream: Optional[BinaryIO], max_bytes: int) -> bytes:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from .errors import CodedError
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -66,14 +68,13 @@ class KeyLoginRefusal(StrEnum):
     INACTIVE = "inactive"
 
 
-class UsbKeyError(Exception):
+class UsbKeyError(CodedError):
     """A refused USB-key operation; `code` is a `UsbKeyRefusal`, `message` English for the translator."""
 
     def __init__(self, code: UsbKeyRefusal, detail: str = ""):
-        self.code = UsbKeyRefusal(code)
-        self.detail = detail
-        self.message = MESSAGES[self.code].format(detail=detail)
-        super().__init__(f"{self.code}: {self.message}")
+        code = UsbKeyRefusal(code)
+        self.message = MESSAGES[code].format(detail=detail)
+        super().__init__(code, detail, message=f"{code}: {self.message}")
 
 
 def check_challenge(challenge: bytes) -> bytes:

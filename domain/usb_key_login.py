@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from domain import audit
+from domain.errors import CodedError
 from domain.models import Account, LoginChallenge, Role, UsbKeyCredential, utcnow
 from domain.usb_key import PUBLIC_KEY_SIZE, KeyLoginRefusal, verify_login_signature
 
@@ -36,11 +37,9 @@ PURPOSE_LOGIN = "login"
 PURPOSE_REGISTER = "register"
 
 
-class KeyLoginError(Exception):
+class KeyLoginError(CodedError):
     def __init__(self, code: KeyLoginRefusal, detail: str = ""):
-        self.code = KeyLoginRefusal(code)
-        self.detail = detail
-        super().__init__(f"{self.code}: {detail}" if detail else str(self.code))
+        super().__init__(KeyLoginRefusal(code), detail)
 
 
 def _digest(value: bytes | str) -> str:

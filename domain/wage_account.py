@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit
+from .errors import CodedError
 from .models import Account, Project, Role, WageAccount, utcnow
 from .pii import PiiCipher
 from .processes.account_binding import AGREEMENT_VERSION, AccountStatus, UnboundReason, workflow_id_for
@@ -40,12 +41,8 @@ REASON_MAX = 200
 _ACCOUNT_RE = re.compile(r"^[0-9A-Za-z-]{4,40}$")  # docs/bank-protocol.md: up to 40 of 0-9 A-Z a-z -
 
 
-class WageAccountError(Exception):
+class WageAccountError(CodedError):
     """`code`: the snake-case codes of domain.processes.account_binding.Refusal (bad_bank …)."""
-
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
 
 
 def normalize_account_number(value: str) -> str:

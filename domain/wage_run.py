@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from .errors import CodedError
 from .processes.account_binding import AccountStatus
 from .processes.wage_run import (
     BatchStatus,
@@ -39,10 +40,8 @@ from .models import (
 MONTH_LEN = 7
 
 
-class WageRunError(Exception):
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
+class WageRunError(CodedError):
+    """A refused wage-run action; `code` maps to a translated message."""
 
 
 # lines that may still be paid: a cancel turns them `cancelled`. Submitted lines are money in flight

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit
+from .errors import CodedError
 from .calendar import LOCAL_TZ
 from .models import (
     Account,
@@ -45,13 +46,9 @@ CLOSED_LINE_STATUSES = DONE_LINE_STATUSES + (WageLineStatus.CANCELLED,)
 HANDLED_RUN_STATUSES = ("open", "completed")
 
 
-class WorkerExitError(Exception):
+class WorkerExitError(CodedError):
     """A refused exit action; `code` is one of the snake-case codes of
     domain.processes.worker_exit.Refusal (not_found … reason_too_long)."""
-
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 import time
 from pathlib import Path
 
+from domain.files import READABLE, write_atomic
 from domain.services import Services
 from domain.settings import Settings
 from shiming.db import migrate
@@ -32,9 +32,7 @@ def pin_bank_keys(bank_keys_file: Path, pinned: Path) -> None:
     """The operator's step, done by the dev supervisor: copy the bank's public key file to where the
     platform's processes read it (SHIMING_BANK_KEYS_FILE). The platform never fetches keys itself."""
     pinned.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pinned.with_name(f".{pinned.name}.tmp")
-    shutil.copyfile(bank_keys_file, tmp)
-    os.replace(tmp, pinned)
+    write_atomic(pinned, Path(bank_keys_file).read_bytes(), READABLE)
 
 
 def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233, bank_port: int = 8700) -> int:

@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 
 
 from activities.account_binding import AccountBindingActivities
+from activities.enrolment import EnrolmentActivities
 from activities.refusal import is_business_refusal
 from activities.registration import RegistrationActivities
 from activities.wage_run import WageRunActivities
@@ -26,6 +27,7 @@ from bank_connectors.wagefile import StatementError
 from domain import notify
 from domain.services import Services
 from workflows.account_binding import WageAccountBindingWorkflow
+from workflows.enrolment import EnrolmentWorkflow
 from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import WageRunWorkflow
 from domain.processes.wage_run import StatementArrived
@@ -33,7 +35,8 @@ from workflows.worker_exit import WorkerExitWorkflow
 
 log = logging.getLogger("shiming.worker")
 
-WORKFLOWS = [ProjectRegistrationWorkflow, WageRunWorkflow, WorkerExitWorkflow, WageAccountBindingWorkflow]
+WORKFLOWS = [ProjectRegistrationWorkflow, WageRunWorkflow, WorkerExitWorkflow, WageAccountBindingWorkflow,
+             EnrolmentWorkflow]
 
 
 def platform_keys(services: Services):
@@ -111,7 +114,8 @@ def all_activities(services: Services) -> list:
     wage_run = wage_run_activities(services)  # the account binding asks the same bank connector
     return (RegistrationActivities(services).all() + wage_run.all()
             + WorkerExitActivities(services).all()
-            + AccountBindingActivities(services, wage_run.connector).all())
+            + AccountBindingActivities(services, wage_run.connector).all()
+            + EnrolmentActivities(services).all())
 
 
 class OneLineRefusals(logging.Filter):

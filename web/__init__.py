@@ -28,6 +28,7 @@ from .auth.routes import bp as auth_bp
 from .accounts.routes import bp as accounts_bp
 from .audit.routes import bp as audit_bp
 from .bureau.routes import bp as bureau_bp
+from .enrolment.routes import bp as enrolment_bp
 from .enterprise.routes import bp as enterprise_bp
 from .i18n import (
     DEFAULT_LOCALE,
@@ -72,7 +73,8 @@ def create_app(services: Services, bridge: TemporalBridge, config: Optional[dict
     security.init_app(app)
     scoping.init_app(app)  # ACC-2: the caller's scope filters every read of the request
     csrf.exempt(api_bp)  # signed by the bank, not a browser form
-    for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, enterprise_bp, payroll_bp, admin_bp, accounts_bp, audit_bp, api_bp):
+    for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, enterprise_bp, payroll_bp, admin_bp, accounts_bp, audit_bp, api_bp,
+                      enrolment_bp):
         app.register_blueprint(blueprint)
     security.init_rate_limits(app)  # after the blueprints: it wraps the views marked with @rate_limit
     _register_error_pages(app)

@@ -14,6 +14,7 @@ import logging
 from flask_babel import lazy_gettext as _l
 
 from domain.processes.account_binding import Refusal as BindingRefusal
+from domain.processes.enrolment import Refusal as EnrolmentRefusal
 from domain.processes.registration import Refusal as RegistrationRefusal
 from domain.processes.wage_run import Refusal as WageRunRefusal
 from domain.processes.worker_exit import Refusal as ExitRefusal
@@ -109,6 +110,26 @@ CORRECTION_REFUSALS = {
     RegistrationRefusal.UNKNOWN_CORRECTION: _l("The correction was not found. Please open the form again and submit it again."),
     RegistrationRefusal.STALE_CORRECTION: _l("The application has changed since this form was opened. Please open it again."),
     RegistrationRefusal.WRONG_APPLICATION: _l("This correction belongs to another application."),
+}
+
+
+# the enrolment (web/enrolment/)
+ENROLMENT_REFUSALS = {
+    EnrolmentRefusal.NOT_FOUND: _l("This enrolment does not exist."),
+    EnrolmentRefusal.NOT_IN_DUPLICATE_REVIEW: _l("This enrolment no longer waits for a decision on a duplicate."),
+    EnrolmentRefusal.UNKNOWN_DECISION: _l("Choose whether to continue or to cancel the enrolment."),
+    EnrolmentRefusal.REASON_REQUIRED: _l("Give a reason (at most 200 characters) for cancelling the enrolment."),
+    EnrolmentRefusal.NOT_AWAITING_DOCUMENTS: _l("This enrolment does not wait for the contract or the training now."),
+    EnrolmentRefusal.CONTRACT_ON_FILE: _l("The signed contract is already on file."),
+    EnrolmentRefusal.TRAINING_RECORDED: _l("The safety training is already recorded."),
+    EnrolmentRefusal.SCAN_REQUIRED: _l("Upload the scan of the signed document."),
+    EnrolmentRefusal.COURSE_REQUIRED: _l("Enter the training course (at most 100 characters)."),
+    EnrolmentRefusal.HOURS_INVALID: _l("Enter the training hours: more than 0 and at most 200."),
+    EnrolmentRefusal.DATE_INVALID: _l("Enter the training date."),
+    EnrolmentRefusal.UNKNOWN_FILE: _l("The uploaded file was not found. Upload it again."),
+    EnrolmentRefusal.UNKNOWN_ACTOR: _l("Your account was not found. Log in again."),
+    EnrolmentRefusal.BUSY: _l("Another action on this enrolment is in progress. Try again in a moment."),
+    EnrolmentRefusal.CASE_FINISHED: _l("This enrolment has ended."),
 }
 
 

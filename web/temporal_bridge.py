@@ -9,11 +9,13 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.errors import CodedError
+
 # what the server answers for an update of a process that does not exist or has closed
 CLOSED_STATUSES = (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
 
 
-class ProcessRefused(Exception):
+class ProcessRefused(CodedError):
     """The process refused an action; `code` maps to a translated message.
 
     `case` is the workflow id (logged with the code, never the message, which may name a person),
@@ -22,8 +24,7 @@ class ProcessRefused(Exception):
 
     def __init__(self, code: str, message: str = "", case: str = "", action: str = "",
                  details: Sequence[Any] = ()):
-        super().__init__(message or code)
-        self.code = code
+        super().__init__(code, message=message or code)
         self.case = case
         self.action = action
         self.details = tuple(details)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from domain.models import AuditLog, HumanTask
 from domain.processes.registration import Decision
-from domain.registration import fen_to_yuan
+from domain.money import format_yuan
 
 from .i18n import local_time, outcome_label, step_label
 
@@ -133,7 +133,7 @@ def _describe(row: AuditLog) -> str:
         detail = {}
     values = {"actor": actor_label(row), "reason": _reason(row),
               "lines": detail.get("lines", "—"),
-              "total": fen_to_yuan(detail["total_fen"]) if isinstance(detail.get("total_fen"), int) else "—",
+              "total": format_yuan(detail["total_fen"]) if isinstance(detail.get("total_fen"), int) else "—",
               "step": step_label(detail.get("step")) or "—",
               "account": detail.get("account", ""),
               "exit_date": detail.get("exit_date", "—")}

@@ -15,6 +15,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
+from .guards import Busy, refuse
+
 with workflow.unsafe.imports_passed_through():
     from activities.account_binding import AccountBindingActivities
     from domain.processes.account_binding import (
@@ -33,20 +35,13 @@ ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(seconds=60),
                      retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)))
 
 
-def _refuse(message: str, code: str) -> None:
-    """Refuse an update (validators): the code goes to the caller, one INFO line (code, case) to the
-    worker's log (not the message)."""
-    workflow.logger.info("refused %s: case %s", code, workflow.info().workflow_id)
-    raise ApplicationError(message, type=code, non_retryable=True)
-
-
 @workflow.defn
 class WageAccountBindingWorkflow:
     def __init__(self) -> None:
         self._status = BindingStatus.VALIDATING
         self._code = ""
         self._account_id = 0
-        self._busy = False
+        self._busy = Busy()
 
     @workflow.run
     async def run(self, inp: BindingInput) -> BindingResult:
@@ -87,28 +82,26 @@ class WageAccountBindingWorkflow:
     @workflow.update
     async def accept_agreement(self, inp: AcceptAgreementInput) -> str:
         self._validate_accept(inp)
-        self._busy = True
-        try:
-            await workflow.execute_activity_method(AccountBindingActivities.accept_agreement, inp, **ACTIVITY_OPTS)
-        except ActivityError as exc:
-            if isinstance(exc.cause, ApplicationError):  # a business refusal: the caller sees its code
-                raise exc.cause from None
-            raise
-        finally:
-            self._busy = False
+        with self._busy:
+            try:
+                await workflow.execute_activity_method(AccountBindingActivities.accept_agreement, inp, **ACTIVITY_OPTS)
+            except ActivityError as exc:
+                if isinstance(exc.cause, ApplicationError):  # a business refusal: the caller sees its code
+                    raise exc.cause from None
+                raise
         self._status = BindingStatus.BOUND
         return self._status
 
     @accept_agreement.validator
     def _validate_accept(self, inp: AcceptAgreementInput) -> None:
         if inp.wage_account_id != self._account_id:
-            _refuse("this process binds another account", Refusal.WRONG_ACCOUNT)
+            refuse("this process binds another account", Refusal.WRONG_ACCOUNT)
         if self._status != BindingStatus.AWAITING_AGREEMENT:
-            _refuse("the account is not waiting for the agreement", Refusal.NOT_AWAITING_AGREEMENT)
+            refuse("the account is not waiting for the agreement", Refusal.NOT_AWAITING_AGREEMENT)
         if self._busy:
-            _refuse("another action on this account is in progress", Refusal.BUSY)
+            refuse("another action on this account is in progress", Refusal.BUSY)
         if not inp.document or not inp.signature:
-            _refuse("the acceptance is not signed", Refusal.SIGNATURE_REFUSED)
+            refuse("the acceptance is not signed", Refusal.SIGNATURE_REFUSED)
 
     @workflow.query
     def status(self) -> BindingStatusView:

@@ -12,7 +12,9 @@ from typing import Optional
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+from .guards import Busy, refuse
 
 with workflow.unsafe.imports_passed_through():
     from activities.registration import RegistrationActivities
@@ -42,13 +44,6 @@ ACTIVITY_OPTS = dict(
 )
 
 
-def _refuse(message: str, code: str) -> None:
-    """Refuse an update (validators): the code goes to the caller, one INFO line (code, case) to the
-    worker's log (not the message)."""
-    workflow.logger.info("refused %s: case %s", code, workflow.info().workflow_id)
-    raise ApplicationError(message, type=code, non_retryable=True)
-
-
 @workflow.defn
 class ProjectRegistrationWorkflow:
     def __init__(self) -> None:
@@ -57,7 +52,7 @@ class ProjectRegistrationWorkflow:
         self._revision = 1
         self._task_id: Optional[int] = None
         self._claimant: Optional[int] = None
-        self._busy = False  # a claim, decision or resubmission is being applied
+        self._busy = Busy()  # a claim, decision or resubmission is being applied
         self._decided: Optional[str] = None
         self._resubmitted = False
         self._reminded = False
@@ -126,66 +121,60 @@ class ProjectRegistrationWorkflow:
 
     def _check_open_task(self, task_id: int) -> None:
         if self._status != RegistrationStatus.IN_REVIEW or self._decided is not None:
-            _refuse("the case is not waiting for review", Refusal.NOT_IN_REVIEW)
+            refuse("the case is not waiting for review", Refusal.NOT_IN_REVIEW)
         if task_id != self._task_id:
-            _refuse("the case has changed since this page was opened", Refusal.STALE_TASK)
+            refuse("the case has changed since this page was opened", Refusal.STALE_TASK)
         if self._busy:
-            _refuse("another action on this case is in progress", Refusal.BUSY)
+            refuse("another action on this case is in progress", Refusal.BUSY)
 
     @workflow.update
     async def claim(self, inp: ClaimInput) -> None:
         self._validate_claim(inp)
-        self._claimant, self._busy = inp.actor_id, True
-        try:
-            await workflow.execute_activity_method(
-                RegistrationActivities.assign_review_task, AssignTaskInput(inp.task_id, inp.actor_id, True),
-                **ACTIVITY_OPTS)
-        except ActivityError:
-            # refused by the database (an unknown account): the case stays in the queue, or no
-            # reviewer could ever claim it again. Histories before this fix kept the claimant.
-            if workflow.patched("registration-claim-refusal-keeps-unclaimed"):
-                self._claimant = None
-            raise
-        finally:
-            self._busy = False
+        self._claimant = inp.actor_id
+        with self._busy:
+            try:
+                await workflow.execute_activity_method(
+                    RegistrationActivities.assign_review_task, AssignTaskInput(inp.task_id, inp.actor_id, True),
+                    **ACTIVITY_OPTS)
+            except ActivityError:
+                # refused by the database (an unknown account): the case stays in the queue, or no
+                # reviewer could ever claim it again. Histories before this fix kept the claimant.
+                if workflow.patched("registration-claim-refusal-keeps-unclaimed"):
+                    self._claimant = None
+                raise
 
     @claim.validator
     def _validate_claim(self, inp: ClaimInput) -> None:
         self._check_open_task(inp.task_id)
         if self._claimant is not None:
-            _refuse("the case is already claimed", Refusal.ALREADY_CLAIMED)
+            refuse("the case is already claimed", Refusal.ALREADY_CLAIMED)
 
     @workflow.update
     async def unclaim(self, inp: ClaimInput) -> None:
         self._validate_unclaim(inp)
-        self._claimant, self._busy = None, True
-        try:
+        self._claimant = None
+        with self._busy:
             await workflow.execute_activity_method(
                 RegistrationActivities.assign_review_task, AssignTaskInput(inp.task_id, inp.actor_id, False),
                 **ACTIVITY_OPTS)
-        finally:
-            self._busy = False
 
     @unclaim.validator
     def _validate_unclaim(self, inp: ClaimInput) -> None:
         self._check_open_task(inp.task_id)
         if self._claimant != inp.actor_id:
-            _refuse("only the claimant can release the case", Refusal.NOT_CLAIMANT)
+            refuse("only the claimant can release the case", Refusal.NOT_CLAIMANT)
 
     # --- decide ------------------------------------------------------------------------------
 
     @workflow.update
     async def decide(self, inp: DecideInput) -> str:
         self._validate_decide(inp)
-        self._busy = True
-        try:
+        with self._busy:
             result = await workflow.execute_activity_method(
                 RegistrationActivities.record_decision,
                 RecordDecisionInput(self._application_id, inp.task_id, inp.actor_id, inp.decision,
                                     inp.reason.strip()),
                 **ACTIVITY_OPTS)
-        finally:
-            self._busy = False
         self._project_id = result.project_id
         self._status = DECIDED_STATUS.get(inp.decision, RegistrationStatus.RETURNED)
         self._decided = inp.decision
@@ -195,26 +184,23 @@ class ProjectRegistrationWorkflow:
     def _validate_decide(self, inp: DecideInput) -> None:
         self._check_open_task(inp.task_id)
         if self._claimant is None:
-            _refuse("claim the case before deciding", Refusal.NOT_CLAIMED)
+            refuse("claim the case before deciding", Refusal.NOT_CLAIMED)
         if self._claimant != inp.actor_id:
-            _refuse("the case is claimed by another reviewer", Refusal.NOT_CLAIMANT)
+            refuse("the case is claimed by another reviewer", Refusal.NOT_CLAIMANT)
         if inp.decision not in Decision.ALL:
-            _refuse("unknown decision", Refusal.BAD_DECISION)
+            refuse("unknown decision", Refusal.BAD_DECISION)
         if inp.decision != Decision.APPROVE and not inp.reason.strip():
-            _refuse("a reason is required", Refusal.REASON_REQUIRED)
+            refuse("a reason is required", Refusal.REASON_REQUIRED)
 
     # --- resubmission by the applicant -------------------------------------------------------
 
     @workflow.update
     async def resubmit(self, inp: ResubmitInput) -> int:
         self._validate_resubmit(inp)
-        self._busy = True
-        try:
+        with self._busy:
             result = await workflow.execute_activity_method(
                 RegistrationActivities.apply_correction,
                 ApplyCorrectionInput(self._application_id, inp.correction_id), **ACTIVITY_OPTS)
-        finally:
-            self._busy = False
         self._revision = result.revision
         self._resubmitted = True
         return self._revision
@@ -222,11 +208,11 @@ class ProjectRegistrationWorkflow:
     @resubmit.validator
     def _validate_resubmit(self, inp: ResubmitInput) -> None:
         if self._status != RegistrationStatus.RETURNED or self._resubmitted:
-            _refuse("the application is not waiting for correction", Refusal.NOT_RETURNED)
+            refuse("the application is not waiting for correction", Refusal.NOT_RETURNED)
         if self._busy:
-            _refuse("another action on this case is in progress", Refusal.BUSY)
+            refuse("another action on this case is in progress", Refusal.BUSY)
         if inp.base_revision != self._revision:
-            _refuse("the application has changed since this form was opened", Refusal.STALE_FORM)
+            refuse("the application has changed since this form was opened", Refusal.STALE_FORM)
 
     @workflow.query
     def status(self) -> RegistrationStatusView:

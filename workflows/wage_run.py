@@ -21,6 +21,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
+from .guards import Busy
+
 with workflow.unsafe.imports_passed_through():
     from activities.wage_run import WageRunActivities
     from domain.processes.wage_run import (
@@ -63,7 +65,7 @@ def _refuse(message: str, code: str) -> None:
 class WageRunWorkflow:
     def __init__(self) -> None:
         self._step = Step.WAGE_TABLE
-        self._busy = False
+        self._busy = Busy()
         self._table_uploaded_by: Optional[int] = None
         self._batch: Optional[BatchInfo] = None
         self._submitted_version = 0
@@ -103,15 +105,7 @@ class WageRunWorkflow:
         await self._wait_step(lambda: self._step != Step.SIGNED_SHEET, Step.SIGNED_SHEET)
         while True:
             await self._wait_step(lambda: self._step != Step.WAGE_FILE, Step.WAGE_FILE)
-            # reconciliation: apply statements as they arrive until every line is paid or settled
-            while True:
-                await workflow.wait_condition(
-                    lambda: bool(self._statements) or self._step != Step.RECONCILE or self._all_closed())
-                if self._statements:
-                    statement_id = self._statements.pop(0)
-                    await self._apply_statement(statement_id)
-                    continue
-                break
+            await self._reconcile_statements()
             if self._step == Step.WAGE_FILE:  # a re-issue batch waits for its signed submission
                 continue
             if self._all_closed():
@@ -120,6 +114,16 @@ class WageRunWorkflow:
         self._step = Step.COMPLETED
         await workflow.execute_activity_method(WageRunActivities.complete_run, RunRef(inp.run_id), **ACTIVITY_OPTS)
         return self._reconcile
+
+    async def _reconcile_statements(self) -> None:
+        """Step 4: apply statements as they arrive, in order, until every line is paid or settled,
+        or the step moves on (a re-issue batch goes back to the bank-file step)."""
+        while True:
+            await workflow.wait_condition(
+                lambda: bool(self._statements) or self._step != Step.RECONCILE or self._all_closed())
+            if not self._statements:
+                return
+            await self._apply_statement(self._statements.pop(0))
 
     async def _apply_statement(self, statement_id: str) -> None:
         try:
@@ -170,12 +174,9 @@ class WageRunWorkflow:
     @workflow.update
     async def submit_wage_table(self, inp: SignedStepInput) -> ReconcileState:
         self._validate_wage_table(inp)
-        self._busy = True
-        try:
+        with self._busy:
             result = await workflow.execute_activity_method(
                 WageRunActivities.apply_wage_table, inp, **ACTIVITY_OPTS)
-        finally:
-            self._busy = False
         self._table_uploaded_by, self._step = inp.actor_id, Step.SIGNED_SHEET
         return result
 
@@ -188,13 +189,10 @@ class WageRunWorkflow:
     @workflow.update
     async def submit_signed_sheet(self, inp: SignedStepInput) -> BatchInfo:
         self._validate_signed_sheet(inp)
-        self._busy = True
-        try:
+        with self._busy:
             await workflow.execute_activity_method(WageRunActivities.apply_signed_sheet, inp, **ACTIVITY_OPTS)
             self._batch = await workflow.execute_activity_method(
                 WageRunActivities.build_bank_batch, BuildBatchInput(self._inp.run_id, 1), **ACTIVITY_OPTS)
-        finally:
-            self._busy = False
         self._step = Step.WAGE_FILE
         return self._batch
 
@@ -207,11 +205,8 @@ class WageRunWorkflow:
     @workflow.update
     async def submit_bank_file(self, inp: SignedStepInput) -> BatchInfo:
         self._validate_bank_file(inp)
-        self._busy = True
-        try:
+        with self._busy:
             await workflow.execute_activity_method(WageRunActivities.submit_bank_batch, inp, **ACTIVITY_OPTS)
-        finally:
-            self._busy = False
         self._submitted_version = self._batch.version
         self._answered_since_submit = False  # the counts of the last statement predate this batch
         self._step = Step.RECONCILE
@@ -269,13 +264,10 @@ class WageRunWorkflow:
     @workflow.update
     async def reissue_failed(self, inp: ReissueInput) -> BatchInfo:
         self._validate_reissue(inp)
-        self._busy = True
-        try:
+        with self._busy:
             self._batch = await workflow.execute_activity_method(
                 WageRunActivities.build_bank_batch, BuildBatchInput(self._inp.run_id, self._batch.version + 1),
                 **ACTIVITY_OPTS)
-        finally:
-            self._busy = False
         self._step = Step.WAGE_FILE
         return self._batch
 
@@ -290,12 +282,9 @@ class WageRunWorkflow:
     @workflow.update
     async def settle_line(self, inp: SettleLineInput) -> ReconcileState:
         self._validate_settle(inp)
-        self._busy = True
-        try:
+        with self._busy:
             self._reconcile = await workflow.execute_activity_method(
                 WageRunActivities.settle_line, inp, **ACTIVITY_OPTS)
-        finally:
-            self._busy = False
         return self._reconcile
 
     @settle_line.validator

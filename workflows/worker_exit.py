@@ -18,6 +18,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
+from .guards import refuse
+
 with workflow.unsafe.imports_passed_through():
     from activities.worker_exit import WorkerExitActivities
     from domain.processes.worker_exit import (
@@ -40,13 +42,6 @@ ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(seconds=60),
                      retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)))
 RECHECK_EVERY = timedelta(days=1)
 REMIND_EVERY = timedelta(days=3)
-
-
-def _refuse(message: str, code: str) -> None:
-    """Refuse an update (validators): the code goes to the caller, one INFO line (code, case) to the
-    worker's log (not the message)."""
-    workflow.logger.info("refused %s: case %s", code, workflow.info().workflow_id)
-    raise ApplicationError(message, type=code, non_retryable=True)
 
 
 @workflow.defn
@@ -165,13 +160,13 @@ class WorkerExitWorkflow:
     @cancel_exit.validator
     def _validate_cancel(self, inp: CancelExitRequest) -> None:
         if self._state not in (ExitState.CHECKING, ExitState.WAITING) or self._cancel is not None:
-            _refuse("the exit can no longer be withdrawn", Refusal.NOT_WAITING)
+            refuse("the exit can no longer be withdrawn", Refusal.NOT_WAITING)
         if inp.actor_id != self._requested_by:
-            _refuse("only the account that requested the exit can withdraw it", Refusal.NOT_REQUESTER)
+            refuse("only the account that requested the exit can withdraw it", Refusal.NOT_REQUESTER)
         if not inp.reason.strip():
-            _refuse("a reason is required", Refusal.REASON_REQUIRED)
+            refuse("a reason is required", Refusal.REASON_REQUIRED)
         if len(inp.reason.strip()) > REASON_MAX:
-            _refuse("the reason is too long", Refusal.REASON_TOO_LONG)
+            refuse("the reason is too long", Refusal.REASON_TOO_LONG)
 
     @workflow.query
     def status(self) -> WorkerExitStatus:

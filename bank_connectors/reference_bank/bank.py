@@ -26,7 +26,9 @@ from sqlalchemy import case, create_engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from ..exchange import STATEMENT_SUFFIX, write_atomic
+from domain.files import write_atomic
+
+from ..exchange import STATEMENT_SUFFIX
 from ..keys import load_or_create_keys
 from ..protocol import (BATCH_CONFLICT, CARD, CHECK_KINDS, CLOSED, WAGE_ACCOUNT, IDEMPOTENCY_CONFLICT, NAME_MISMATCH, NOT_FOUND, NOT_WAGE_ACCOUNT,
                         PAYER_ACCOUNT_INVALID, AccountCheckResult, SubmitResult)

@@ -6,8 +6,10 @@ import logging
 import threading
 from pathlib import Path
 
+from domain.files import write_atomic
+
 from ..exchange import (ACCOUNT_RESULT_DOMAIN, ACCOUNT_RESULT_SUFFIX, ACCOUNT_SUFFIX, INCOMING,
-                        OUTGOING, RECEIPT_DOMAIN, RECEIPT_SUFFIX, WAGE_SUFFIX, visible_files, write_atomic)
+                        OUTGOING, RECEIPT_DOMAIN, RECEIPT_SUFFIX, WAGE_SUFFIX, visible_files)
 from ..protocol import CHECK_KINDS, WAGE_ACCOUNT
 from ..signing import canonical_json, sign_document
 from ..wagefile import BATCH_ID_RE, WageFileError, parse_envelope

@@ -10,5 +10,6 @@ no Temporal client or activity.
 - `registration` — ProjectRegistrationWorkflow (REG-1…4)
 - `worker_exit` — WorkerExitWorkflow (PAY-7)
 - `account_binding` — WageAccountBindingWorkflow (PAY-2)
+- `enrolment` — EnrolmentWorkflow (ENR-1, ENR-4…7)
 - `wage_run` — WageRunWorkflow (PAY-3…7)
 """

@@ -17,7 +17,8 @@ from enum import StrEnum
 from typing import Optional
 
 # every wage-run activity's heartbeat timeout (the workflow's activity options): one lost with its
-# worker is retried on another within seconds (its heartbeat thread: activities/liveness.py)
+# worker is retried on another within seconds (its heartbeat thread beats at a fifth of it:
+# activities/liveness.py heartbeat_until_done)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 

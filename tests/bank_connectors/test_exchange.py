@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from bank_connectors.exchange import FileExchangeConnector, create_exclusive, write_atomic
+from bank_connectors.exchange import FileExchangeConnector
+from domain.files import create_exclusive, write_atomic
 from bank_connectors.http import fetch_bank_keys
 from bank_connectors.protocol import AccountCheck, BankConnector, BankUnavailable
 from bank_connectors.signing import b64decode, b64encode, canonical_json

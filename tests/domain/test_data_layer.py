@@ -288,7 +288,7 @@ def test_migration_0008_keeps_the_batch_hash_under_its_new_name(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'm.db'}"
     cfg = alembic_config(url)
-    command.upgrade(cfg, "0010")  # 0008 follows 0010 (merged before it)
+    command.upgrade(cfg, "0009")  # 0008 follows 0009 (merged before it)
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO bank_batch (id, run_id, version, batch_id, file_sha256, line_count, total_fen, "
@@ -296,7 +296,7 @@ def test_migration_0008_keeps_the_batch_hash_under_its_new_name(tmp_path):
     command.upgrade(cfg, "0008")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT plaintext_sha256 FROM bank_batch WHERE id = 1")).scalar() == "ab" * 32
-    command.downgrade(cfg, "0010")
+    command.downgrade(cfg, "0009")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT file_sha256 FROM bank_batch WHERE id = 1")).scalar() == "ab" * 32
     engine.dispose()

@@ -11,7 +11,8 @@ from docx.oxml.ns import qn
 from docx.shared import Mm
 
 from domain.rules import mask_id_number
-from domain.sign_sheet import SheetHeader, SheetLabels, SheetLine, build_sign_sheet, yuan_text
+from domain.money import format_yuan as yuan_text
+from domain.sign_sheet import SheetHeader, SheetLabels, SheetLine, build_sign_sheet
 from shiming.seed_workforce import generate_id_number
 
 LABELS = SheetLabels(

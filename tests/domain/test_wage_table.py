@@ -246,7 +246,7 @@ def test_zero_net_amount(table):
 
 
 def test_prefilled_cells_are_the_attendance_and_rates_in_both_openpyxl_modes(table):
-    """The sheet XML is written directly (not cell by cell through openpyxl): read it back both ways."""
+    """XlsxWriter writes the sheet, openpyxl reads uploads: read it back in both openpyxl modes."""
     from domain.attendance import monthly_summary
 
     services, project_id, data = table
@@ -275,15 +275,29 @@ def test_prefilled_cells_are_the_attendance_and_rates_in_both_openpyxl_modes(tab
 
 
 def test_sheet_text_is_always_text_and_escaped():
-    data = wt._sheet_xlsx("表", ["a", "b", "c"], [("=1+1", " 前后有空格 ", "<&>\"'"), (1, wt._Number("0.05"), None)])
+    data = wt._sheet_xlsx("表", ["a", "b", "c"], [("=1+1", " 前后有空格 ", "<&>\"'"), (1, 0.05, None),
+                                                  ("http://x.example", "", 1234567.89)])
     ws = load_workbook(io.BytesIO(data)).worksheets[0]
     assert [[c.value for c in row] for row in ws.iter_rows()] == [
-        ["a", "b", "c"], ["=1+1", " 前后有空格 ", "<&>\"'"], [1, 0.05, None]]
+        ["a", "b", "c"], ["=1+1", " 前后有空格 ", "<&>\"'"], [1, 0.05, None], ["http://x.example", None, 1234567.89]]
     assert ws.cell(2, 1).data_type == "s"  # a formula-looking name stays a string
-    assert [wt._fen_text(f) for f in (0, 5, 50, 100, 32050, 32055, -120)] == [
-        "0", "0.05", "0.5", "1", "320.5", "320.55", "-1.2"]
+    assert ws.cell(4, 1).hyperlink is None  # a link-looking text stays plain text
+    assert ws.cell(3, 1).data_type == ws.cell(3, 2).data_type == "n"
     with pytest.raises(Exception):
         wt._sheet_xlsx("表", ["a"], [("bell\x07",)])
+
+
+def test_prefilled_table_is_written_by_xlsxwriter_in_constant_memory_mode(table):
+    """The library writes the sheet (no XML spliced into another library's output): inline
+    strings only (no shared-strings part), as XlsxWriter's constant-memory mode writes them, and
+    XlsxWriter's application name."""
+    _services, _project_id, data = table
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        sheet = zf.read("xl/worksheets/sheet1.xml").decode("utf-8")
+        app = zf.read("docProps/app.xml").decode("utf-8")
+    assert 't="inlineStr"' in sheet and "xl/sharedStrings.xml" not in zf.namelist()
+    assert '<dimension ref="A1:K' in sheet
+    assert "<Application>Microsoft Excel</Application>" in app and "Openpyxl" not in app  # XlsxWriter's, not openpyxl's
 
 
 # --- months that can be paid: the run's month, or back pay (补发) for an earlier one ------------------

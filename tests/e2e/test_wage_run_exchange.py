@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.processes.wage_run import SettleLineInput
-from bank_connectors.exchange import write_atomic
+from domain.files import write_atomic
 from bank_connectors.keys import load_or_create_keys
 from bank_connectors.signing import public_hex
 from bank_connectors.wagefile import Statement, StatementLine, sign_statement

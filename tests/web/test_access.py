@@ -88,6 +88,14 @@ ACCESS = {
     "/payroll/accounts/<int:account_id>": PAYROLL,
     "/payroll/accounts/<int:account_id>/accept": PAYROLL,
     "/payroll/accounts/<int:account_id>/start": PAYROLL,
+    # enrolment: the project account, and a company account with "collect" (the matrix's has none)
+    "/enrolment/": {Role.PROJECT},
+    "/enrolment/new/<int:project_id>": {Role.PROJECT},
+    "/enrolment/<int:enrolment_id>": {Role.PROJECT},
+    "/enrolment/<int:enrolment_id>/duplicate": {Role.PROJECT},
+    "/enrolment/<int:enrolment_id>/contract.docx": {Role.PROJECT},
+    "/enrolment/<int:enrolment_id>/contract-scan": {Role.PROJECT},
+    "/enrolment/<int:enrolment_id>/training": {Role.PROJECT},
 }
 
 USER_OF_ROLE = {
@@ -112,7 +120,8 @@ def fill(rule: str, case: dict) -> str:
     values = {"token": case["token"], "task_id": case["task_id"], "workflow_id": case["workflow_id"],
               "code": "en", "action": "claim", "change": "disable", "run_id": case.get("run_id", 1), "version": 1,
               "line_id": case.get("line_id", 1), "account_id": case.get("account_id", 1),
-              "pw_id": case.get("pw_id", 1)}
+              "pw_id": case.get("pw_id", 1), "project_id": case.get("project_id", 1),
+              "enrolment_id": case.get("enrolment_id", 1)}
     return re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",
                   lambda m: str(values[m.group(1) or m.group(2)]), rule)
 
@@ -254,11 +263,14 @@ OBJECT_KINDS = (
     ("/payroll/accounts/<int:account_id>", "wage_account"),
     ("/project/workers/<int:pw_id>", "engagement"),
     ("/accounts/<int:account_id>", "account"),
+    ("/enrolment/new/<int:project_id>", "project"),
+    ("/enrolment/<int:enrolment_id>", "enrolment"),
 )
 # these must answer 200 for an object inside the scope (the others may lack a sub-object: a 404
 # there is fine as long as it is not a scope refusal, which the audit row tells apart)
 DETAIL_PAGES = {"/bureau/task/<int:task_id>", "/payroll/run/<int:run_id>", "/payroll/accounts/<int:account_id>",
-                "/project/workers/<int:pw_id>", "/accounts/<int:account_id>"}
+                "/project/workers/<int:pw_id>", "/accounts/<int:account_id>", "/enrolment/<int:enrolment_id>",
+                "/enrolment/new/<int:project_id>"}
 
 
 def object_kind(rule: str):
@@ -277,6 +289,8 @@ def world(services, bridge):
     from domain.models import (
         Account, Company, CompanyKind, Project, ProjectWorker, RegistrationApplication, WageAccount, WageLine, WageRun,
     )
+    from domain import enrolment as enr
+    from domain.workforce import ensure_team
     from shiming.seed_workforce import seed_workforce
 
     inside_task = create_registration(services)
@@ -317,8 +331,11 @@ def world(services, bridge):
                                       role=Role.COMPANY, project_id=pid, company_id=company.id, can_login=True)
             db.add(company_account)
             db.flush()
+            team = ensure_team(db, pid, company.id, "采集班组")
+            enrolment = enr.start_enrolment(db, services.cipher, pid, db.scalar(select(Account).where(
+                Account.username == "project")), enrolment_record(team, key))
             objects[key] = {"run_id": run.id, "line_id": line.id, "wage_account": wa.id, "pw_id": pw.id,
-                            "company_account": company_account.id}
+                            "company_account": company_account.id, "project_id": pid, "enrolment_id": enrolment.id}
         db.add(Account(username="pm_in", display_name="项目账号", password_hash="x", role=Role.PROJECT,
                        project_id=a_id, enterprise_id=enterprise.enterprise_id))  # the enterprise manages it
         db.flush()
@@ -335,7 +352,7 @@ def world(services, bridge):
     def values(role: str, where: str, kind: str) -> dict:
         o = objects[where]
         v = dict(base, task_id=(inside_task if where == "in" else outside_task)["task_id"], run_id=o["run_id"],
-                 line_id=o["line_id"], pw_id=o["pw_id"])
+                 line_id=o["line_id"], pw_id=o["pw_id"], project_id=o["project_id"], enrolment_id=o["enrolment_id"])
         if kind == "account":
             v["account_id"] = managed.get(role, (ids["project"], ids["project"]))[0 if where == "in" else 1]
         else:
@@ -343,6 +360,18 @@ def world(services, bridge):
         return v
 
     return values
+
+
+def enrolment_record(team, key: str):
+    from datetime import date
+
+    from domain import enrolment as enr
+    from tests.helpers.identities import id_number_for
+
+    return enr.EnrolmentRecord(name="采集" + key, id_number=id_number_for("450103", date(1980, 1, 1), 300 + len(key)),
+                               phone="13800138000", trade="020", company_id=team.company_id, team_id=team.id,
+                               emergency_contact_name="联系人", emergency_contact_phone="13900139000",
+                               contract_start=date(2026, 12, 1), face_consent="refused")
 
 
 def _out_of_scope_rows(services) -> int:

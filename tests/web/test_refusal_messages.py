@@ -1,6 +1,6 @@
 """Every refusal code a process can answer has its own message on the page that asks (issue 8, point 2).
 
-The codes are read from the source: every `_refuse(..., "Code")` / `refusal(..., "Code")` in
+The codes are read from the source: every `refuse(..., "Code")` (the wage run: `_refuse`) / `refusal(..., "Code")` in
 workflows/ and activities/, and the domain codes an activity passes through; a code written as a
 member of its process's vocabulary (`Refusal.NOT_CLAIMED`, domain/processes/) counts as its value. Each must be in a
 table the page of that process asks (web/*), so no person ever reads only "the process refused
@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from flask_babel import force_locale
 
-from domain.processes import account_binding, registration, wage_run, worker_exit
+from domain.processes import account_binding, enrolment, registration, wage_run, worker_exit
 from web.refusals import (
     ACCEPT_REFUSALS,
     CORRECTION_REFUSALS,
+    ENROLMENT_REFUSALS,
     EXIT_ERRORS,
     EXIT_REFUSALS,
     PAYROLL_REFUSALS,
@@ -37,11 +38,12 @@ PROCESSES = {
     "worker_exit": (("workflows/worker_exit.py", "activities/worker_exit.py"),
                     (("domain/worker_exit.py", "cancel_exit"), ("domain/worker_exit.py", "finish_exit")),
                     (EXIT_REFUSALS, EXIT_ERRORS)),
+    "enrolment": (("workflows/enrolment.py", "activities/enrolment.py"), (), (ENROLMENT_REFUSALS,)),
 }
-RAISERS = {"_refuse", "refusal", "ApplicationError"}
+RAISERS = {"refuse", "_refuse", "refusal", "ApplicationError"}  # workflows/guards.refuse; the wage run's _refuse
 # the refusal vocabulary of each process that has its module in domain/processes/ (the aliases its code uses)
 VOCABULARY = {"registration": registration.Refusal, "account_binding": account_binding.Refusal,
-              "worker_exit": worker_exit.Refusal, "wage_run": wage_run.Refusal}
+              "worker_exit": worker_exit.Refusal, "wage_run": wage_run.Refusal, "enrolment": enrolment.Refusal}
 VOCABULARY_NAMES = {"Refusal", "R", "RegistrationRefusal"}
 DOMAIN_ERRORS = {"RegistrationError", "WorkerExitError"}
 

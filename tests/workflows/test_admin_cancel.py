@@ -28,6 +28,7 @@ from temporalio import activity
 from temporalio.worker import Replayer, Worker
 
 from activities.account_binding import AccountBindingActivities
+from activities.enrolment import EnrolmentActivities
 from activities.registration import RegistrationActivities
 from domain.processes.registration import OpenReviewTaskInput, OpenReviewTaskResult
 from activities.wage_run import WageRunActivities
@@ -131,7 +132,8 @@ async def platform(env, services, tmp_path, registration=None, worker_exit=None)
                              bank.public)
     activities = ((registration or RegistrationActivities(services)).all() + wage.all()
                   + (worker_exit or WorkerExitActivities(services)).all()
-                  + AccountBindingActivities(services, exchange).all())
+                  + AccountBindingActivities(services, exchange).all()
+                  + EnrolmentActivities(services).all())
     task_queue = f"tq-{uuid4()}"
     # payloads encrypted with the test stacks' key, as in production (docs/payload-encryption.md)
     converter = data_converter(make_settings(services.settings.home, payload_keys=TEST_PAYLOAD_KEY))

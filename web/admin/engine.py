@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.account_binding import WageAccountBindingWorkflow
+from workflows.enrolment import EnrolmentWorkflow
 from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import WageRunWorkflow
 from domain.processes.wage_run import BeginCancelInput
@@ -32,6 +33,7 @@ STATUS_QUERIES = {
     "WageRunWorkflow": WageRunWorkflow.status,
     "WorkerExitWorkflow": WorkerExitWorkflow.status,
     "WageAccountBindingWorkflow": WageAccountBindingWorkflow.status,
+    "EnrolmentWorkflow": EnrolmentWorkflow.status,
 }
 
 

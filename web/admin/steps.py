@@ -14,9 +14,12 @@ from sqlalchemy import select
 
 from domain.wage_run import reconcile_state
 from domain import worker_exit as wx
-from domain.models import HumanTask, ProjectWorker, RegistrationApplication, TaskStatus, WageRun
+from domain import enrolment as enr
+from domain.models import Enrolment, HumanTask, ProjectWorker, RegistrationApplication, TaskStatus, WageRun
 from domain.wage_run import maker_checker_required, money_in_flight
 from domain.processes.account_binding import BindingStatus
+from domain.processes.enrolment import EnrolmentState, EnrolmentStatusView, Waiting as EnrolmentWaiting
+from domain.processes.enrolment import waiting_for_documents
 from domain.processes.registration import (
     REVIEWER_PREFIX,
     RegistrationStatus,
@@ -45,6 +48,24 @@ BINDING_STEPS = {
     BindingStatus.REFUSED: _l("Refused by the bank"),
     BindingStatus.EXPIRED: _l("Expired"),
     BindingStatus.CANCELLED: _l("Cancelled"),
+}
+
+ENROLMENT_STEPS = {
+    EnrolmentState.CHECKING: _l("Checking for a duplicate enrolment"),
+    EnrolmentState.DUPLICATE_REVIEW: _l("Active on another project: decision needed"),
+    EnrolmentState.CREATING: _l("Creating the worker, the app account and the contract"),
+    EnrolmentState.AWAITING_DOCUMENTS: _l("Enrolled, not admitted"),
+    EnrolmentState.ADMITTED: _l("Admitted to the site"),
+    EnrolmentState.CANCELLED: _l("Cancelled"),
+}
+
+ENROLMENT_WAITING = {
+    EnrolmentWaiting.SPECIALIST_DUPLICATE: _l("the labour specialist: continue or cancel the duplicate enrolment"),
+    EnrolmentWaiting.CONTRACT_SCAN: _l("the labour specialist: upload the signed labour contract"),
+    EnrolmentWaiting.TRAINING: _l("the labour specialist: record the safety training"),
+    EnrolmentWaiting.CONTRACT_AND_TRAINING: _l(
+        "the labour specialist: upload the signed labour contract and record the safety training"),
+    EnrolmentWaiting.SYSTEM: _l("the system"),
 }
 
 
@@ -103,11 +124,17 @@ def _binding(view, names: dict[int, str]) -> tuple[str, str]:
     return step, ""
 
 
+def _enrolment(view, names: dict[int, str]) -> tuple[str, str]:
+    waiting = ENROLMENT_WAITING.get(view.waiting_on)
+    return label(ENROLMENT_STEPS, view.state), str(waiting) if waiting is not None else ""
+
+
 DESCRIBE: dict[str, Callable[[Any, dict[int, str]], tuple[str, str]]] = {
     "ProjectRegistrationWorkflow": _registration,
     "WageRunWorkflow": _wage_run,
     "WorkerExitWorkflow": _worker_exit,
     "WageAccountBindingWorkflow": _binding,
+    "EnrolmentWorkflow": _enrolment,
 }
 
 
@@ -157,4 +184,13 @@ def view_from_db(db, workflow_type: str, workflow_id: str):
         found = wx.outstanding(db, pw)
         return WorkerExitStatus(ExitState.CHECKING if found.clear else ExitState.WAITING, len(found.lines), found.unpaid_fen,
                                 list(found.months_without_run))
+    if workflow_type == "EnrolmentWorkflow":
+        row = db.scalar(select(Enrolment).where(Enrolment.workflow_id == workflow_id))
+        if row is None:
+            return None
+        contract, training = row.contract_scan_file_id is not None, enr.training_of(db, row) is not None
+        waiting = {EnrolmentState.DUPLICATE_REVIEW: EnrolmentWaiting.SPECIALIST_DUPLICATE,
+                   EnrolmentState.AWAITING_DOCUMENTS: waiting_for_documents(contract, training)}.get(
+                       row.state, EnrolmentWaiting.SYSTEM)
+        return EnrolmentStatusView(row.state, row.id, None, contract, training, waiting)
     return None  # a binding's database row cannot tell validation from the wait for the agreement

@@ -17,7 +17,8 @@ from domain.models import (
     utcnow,
 )
 from domain import accounts, audit
-from domain.registration import fen_to_yuan, open_tasks
+from domain.money import format_yuan
+from domain.registration import open_tasks
 from domain.rules import mask_phone
 from domain.calendar import LOCAL_TZ
 from domain.processes.registration import ClaimInput, Decision, DecideInput
@@ -139,7 +140,7 @@ def _render_task(task_id: int, forms: dict | None = None, status: int = 200):
         current = [t for t in open_tasks(db, task.workflow_id) if t.id != task.id]
         context = dict(
             task=task, app=app, phone=phone, owner=owner, district=app.district.name,
-            scan=app.scan_file, contract_value=fen_to_yuan(app.contract_value_fen),
+            scan=app.scan_file, contract_value=format_yuan(app.contract_value_fen),
             status_label=application_status(app.status), task_status_label=task_status(task.status),
             outcome=outcome_label(task.outcome), timeline=case_timeline(db, app.number),
             newer_task=current[0] if current else None,

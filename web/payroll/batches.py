@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from domain.models import BankBatch, BankBatchLine, BankCard, WageLine, Worker
 from domain.processes.wage_run import WageLineStatus
-from domain.registration import fen_to_yuan
+from domain.money import format_yuan
 from domain.rules import mask_card_number
 
 from ..core import services
@@ -29,7 +29,7 @@ def batch_lines(db, batch: BankBatch) -> list[dict]:
         later = line.batch_version is not None and line.batch_version > batch.version
         status = WageLineStatus.FAILED if later else line.status
         rows.append({"file_seq": entry.file_seq, "seq": line.seq, "name": name, "card": mask_card_number(last4),
-                     "amount": fen_to_yuan(entry.amount_fen), "status": status,
+                     "amount": format_yuan(entry.amount_fen), "status": status,
                      "status_label": line_status(status), "reissued_in": line.batch_version if later else None,
                      "failure": "" if later else bank_failure(line.failure_code)})
     return rows
@@ -42,5 +42,5 @@ def batch(run_id: int, version: int):
         found = db.scalar(select(BankBatch).where(BankBatch.run_id == run.id, BankBatch.version == version))
         if found is None:
             abort(404)
-        return render_template("payroll/batch.html", run=run, batch=found, total=fen_to_yuan(found.total_fen),
+        return render_template("payroll/batch.html", run=run, batch=found, total=format_yuan(found.total_fen),
                                lines=batch_lines(db, found))

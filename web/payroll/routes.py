@@ -15,7 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain import signing
 from domain.models import Account, Project, Role, WageRun
-from domain.registration import fen_to_yuan
+from domain.money import format_yuan
 from domain.wage_run import WageRunError, maker_checker_required, open_run
 from domain.processes.wage_run import WageLineStatus, WageRunInput, WageRunStatus
 from workflows.wage_run import WageRunWorkflow
@@ -92,7 +92,7 @@ def _render_home(form: OpenRunForm, status: int = 200):
                                    .order_by(WageRun.month.desc(), WageRun.id.desc())))
         rows = [{"id": r.id, "month": r.month, "step": r.step, "step_label": i18n.step_label(r.step),
                  "status": r.status, "status_label": i18n.run_status(r.status),
-                 "line_count": r.line_count, "total": fen_to_yuan(r.total_fen or 0)} for r in runs]
+                 "line_count": r.line_count, "total": format_yuan(r.total_fen or 0)} for r in runs]
         has_key = _has_key(db)
         project_name = project.name if project else ""
     return render_template("payroll/home.html", rows=rows, form=form, project_name=project_name,

@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from domain.models import Account, AuditLog, BankBatch, BankCard, Project, WageLine, Worker
-from domain.registration import fen_to_yuan
+from domain.money import format_yuan
 from domain.rules import mask_card_number
 from domain.wage_run import cancel_reason
 from domain.wage_run import lines_on_failed_card
@@ -33,7 +33,7 @@ def _lines(db, run_id: int, which: str) -> list[dict]:
     for line, name, last4 in db.execute(q.order_by(WageLine.seq)):
         rows.append({"id": line.id, "seq": line.seq, "name": name,
                      "card": mask_card_number(last4) if last4 else "",
-                     "net": fen_to_yuan(line.net_fen), "status": line.status,
+                     "net": format_yuan(line.net_fen), "status": line.status,
                      "status_label": i18n.line_status(line.status),
                      "failure_code": line.failure_code or "", "failure": bank_failure(line.failure_code),
                      "settled_reason": line.settled_reason or "",
@@ -96,9 +96,9 @@ def run(run_id: int):
             run=run, project_name=project.name if project else "", lines=lines, which=which,
             step_label=i18n.step_label(run.step), status_label=i18n.run_status(run.status),
             uploader=uploader.display_name if uploader else "", uploader_is_me=run.table_uploaded_by == current_user.id,
-            total=fen_to_yuan(run.total_fen or 0),
+            total=format_yuan(run.total_fen or 0),
             batches=[{"version": b.version, "batch_id": b.batch_id, "line_count": b.line_count,
-                      "total": fen_to_yuan(b.total_fen), "status": b.status, "has_file": b.file_id is not None}
+                      "total": format_yuan(b.total_fen), "status": b.status, "has_file": b.file_id is not None}
                      for b in batches],
             error_report=report, has_key=has_key,
             cancel_reason=cancel_reason(db, run) if run.status == WageRunStatus.CANCELLED else "",
@@ -114,7 +114,7 @@ def run(run_id: int):
         process_step_label=i18n.step_label(getattr(view, "step", None)) if view is not None else "",
         reachable=view is not None,
         current_batch=batch,
-        current_batch_total=fen_to_yuan(batch.total_fen) if batch is not None else "",
+        current_batch_total=format_yuan(batch.total_fen) if batch is not None else "",
         reconcile=getattr(view, "reconcile", None) if view is not None else None,
         table_form=WageTableForm(formdata=None), sheet_form=SignedSheetForm(formdata=None),
         wage_file_form=WageFileForm(formdata=None, batch_version=batch.version if batch is not None else None),

@@ -16,7 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from domain import worker_exit as wx
 from domain import workforce as wf
 from domain.models import Account, Project, ProjectWorker, Role, SiteAccessRevocation, Team, WageLine, Worker
-from domain.registration import fen_to_yuan
+from domain.money import format_yuan
 from domain.processes.wage_run import WageLineStatus
 from domain.wage_run import CARD_FAILURES
 from domain.rules import TRADE_CODES, mask_card_number, mask_id_number, mask_phone
@@ -61,7 +61,7 @@ def home():
             "address": p.address,
             "district": p.district.name,
             "contractor": p.contractor_name,
-            "contract_value": fen_to_yuan(p.contract_value_fen),
+            "contract_value": format_yuan(p.contract_value_fen),
             "period": f"{p.planned_start.isoformat()} — {p.planned_end.isoformat()}",
             "contact": p.contact_name,
             "phone": mask_phone(cipher.decrypt(p.contact_phone_enc, "phone")),
@@ -148,6 +148,9 @@ def _worker_row(cipher, pw: ProjectWorker, worker: Worker, team_name: str, last4
         "entry_date": pw.entry_date.isoformat() if pw.entry_date else "",
         "exit_date": pw.exit_date.isoformat() if pw.exit_date else "",
         "exit_requested_at": pw.exit_requested_at,
+        # ENR-2: a roster worker is "not verified by card" until a card read at enrolment confirms them
+        "verified_by_card": worker.verified_by_card,
+        "admitted_at": pw.admitted_at, "enrolment_id": pw.enrolment_id,
     }
 
 
@@ -201,7 +204,7 @@ def worker(pw_id: int):
         failures = {line_id: (code, card_id) for line_id, code, card_id in db.execute(
             select(WageLine.id, WageLine.failure_code, WageLine.card_id).where(
                 WageLine.id.in_([line.line_id for line in found.lines])))} if found.lines else {}
-        lines = [{"id": line.line_id, "month": line.month, "net": fen_to_yuan(line.net_fen),
+        lines = [{"id": line.line_id, "month": line.month, "net": format_yuan(line.net_fen),
                   "status": line.status, "status_label": i18n.line_status(line.status),
                   "failure": bank_failure(failures.get(line.line_id, (None, None))[0]),
                   # failed for its card, which is still current: a re-issue needs a replacement first
@@ -216,7 +219,7 @@ def worker(pw_id: int):
     view = _exit_view(workflow_id)
     return render_template(
         "project/worker.html", w=row, lines=lines, months=found.months_without_run,
-        unpaid_total=fen_to_yuan(found.unpaid_fen), clear=found.clear,
+        unpaid_total=format_yuan(found.unpaid_fen), clear=found.clear,
         requester=requester.display_name if requester else "", is_requester=is_requester, revoked=revoked,
         view=view, reachable=view is not None, state_label=i18n.label(EXIT_STATE, view.state) if view else "",
         exit_form=ExitForm(formdata=None), cancel_form=CancelExitForm(formdata=None), plain_form=PlainForm(formdata=None))

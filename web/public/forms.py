@@ -8,7 +8,8 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, IntegerField, SelectField, StringField, widgets
 from wtforms.validators import DataRequired, Length, Optional as OptionalValue, ValidationError
 
-from domain.registration import RegistrationData, yuan_to_fen
+from domain.money import parse_positive_yuan
+from domain.registration import MAX_CONTRACT_FEN, RegistrationData
 from domain.rules import is_valid_credit_code, is_valid_mobile
 
 from ..formutil import choices
@@ -31,7 +32,7 @@ def _amount(_form, field) -> None:
     if not field.data:
         return
     try:
-        yuan_to_fen(field.data)
+        parse_positive_yuan(field.data, MAX_CONTRACT_FEN)
     except ValueError as exc:
         raise ValidationError(field_error(str(exc))) from None
 
@@ -48,11 +49,6 @@ def _text(label, max_len: int):
 
 def _code(label):
     return StringField(label, validators=[DataRequired(REQUIRED), Length(max=18), _credit_code])
-
-
-def yuan_text(fen: int) -> str:
-    """An amount in fen as the form shows it: plain digits with two decimals."""
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 class RegistrationForm(FlaskForm):
@@ -88,7 +84,7 @@ class RegistrationForm(FlaskForm):
             builder_name=self.builder_name.data, builder_credit_code=self.builder_credit_code.data,
             contractor_name=self.contractor_name.data, contractor_credit_code=self.contractor_credit_code.data,
             owner_name=self.owner_name.data, owner_credit_code=self.owner_credit_code.data,
-            contract_value_fen=yuan_to_fen(self.contract_value.data),
+            contract_value_fen=parse_positive_yuan(self.contract_value.data, MAX_CONTRACT_FEN),
             planned_start=self.planned_start.data, planned_end=self.planned_end.data,
             contact_name=self.contact_name.data,
             contact_phone=self.contact_phone.data or phone_fallback,

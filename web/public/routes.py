@@ -11,6 +11,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from domain import audit
 from domain import registration as reg
 from domain.blobstore import UploadError
+from domain.money import format_yuan_plain
 from domain.models import District, RegistrationApplication
 from domain.processes.registration import Refusal, RegistrationInput, RegistrationStatus, ResubmitInput
 from domain.rules import mask_phone
@@ -20,7 +21,7 @@ from ..core import bridge, call_process, remote_addr, send_bytes, services
 from ..refusals import CORRECTION_REFUSALS
 from ..i18n import application_status, upload_message
 from ..security import home_for, rate_limit
-from .forms import CorrectionForm, RegistrationForm, ScanUploadForm, StatusForm, SubmitForm, yuan_text
+from .forms import CorrectionForm, RegistrationForm, ScanUploadForm, StatusForm, SubmitForm
 from .links import find_application, signed_token
 
 bp = Blueprint("public", __name__, template_folder="templates")
@@ -207,7 +208,7 @@ def _prefill(app: RegistrationApplication) -> dict:
         "builder_name": data.builder_name, "builder_credit_code": data.builder_credit_code,
         "contractor_name": data.contractor_name, "contractor_credit_code": data.contractor_credit_code,
         "owner_name": data.owner_name, "owner_credit_code": data.owner_credit_code,
-        "contract_value": yuan_text(data.contract_value_fen),
+        "contract_value": format_yuan_plain(data.contract_value_fen),
         "planned_start": data.planned_start, "planned_end": data.planned_end,
         "contact_name": data.contact_name, "contact_phone": "",  # never shown unmasked
         "revision": app.revision,
