@@ -25,7 +25,6 @@ from typing import Iterator
 
 from temporalio import activity
 
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 BEATS_PER_TIMEOUT = 5  # a beat every fifth of the timeout: well inside it even on a loaded machine
 
 

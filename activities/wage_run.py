@@ -8,10 +8,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Callable, Optional
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -19,7 +18,7 @@ from activities.refusal import refusal
 from bank_connectors.keys import PublicKeys
 from bank_connectors.protocol import CARD, AccountCheck, BankConnector
 from bank_connectors.wagefile import (
-    NAME_MISMATCH,
+    PAID,
     StatementError,
     WageFileHeader,
     WageFileLine,
@@ -29,6 +28,7 @@ from bank_connectors.wagefile import (
 )
 from domain import audit, notify, signing, workforce
 from domain import wage_run as wr
+from domain.wage_run import reconcile_state
 from domain import wage_table as wt
 from domain.models import (
     Account,
@@ -41,12 +41,31 @@ from domain.models import (
     StoredFile,
     WageAccount,
     WageLine,
-    WageLineStatus,
     WageRun,
     WageStepSignature,
     Worker,
     utcnow,
 )
+from domain.processes.wage_run import (
+    ApplyStatementInput,
+    BatchInfo,
+    BatchStatus,
+    BuildBatchInput,
+    CancelRunInput,
+    LineFailure,
+    ReconcileState,
+    RemindInput,
+    RunRef,
+    SettleLineInput,
+    SignedStepInput,
+    Step,
+    WageLineStatus,
+    WageRunStatus,
+    batch_id_for,
+    error_report_name,
+    settle_sha256,
+)
+from domain.processes.wage_run import Refusal as R
 from domain.services import Services
 
 from .liveness import heartbeat_until_done, pause_point
@@ -61,112 +80,16 @@ def _live(fn):
     return wrapper
 
 
-@dataclass
-class RunRef:
-    run_id: int
-
-
-@dataclass
-class SignedStepInput:
-    run_id: int
-    actor_id: int
-    step: str
-    content_sha256: str
-    document: str  # canonical step document (domain.signing.step_document)
-    signature: str  # hex Ed25519 signature of `document`
-    signing_key_id: int
-    file_id: Optional[int] = None
-    batch_version: int = 0
-
-
-@dataclass
-class BuildBatchInput:
-    run_id: int
-    version: int
-
-
-@dataclass
-class BatchInfo:
-    batch_id: str
-    version: int
-    plaintext_sha256: str
-    line_count: int
-    total_fen: int
-    file_id: int
-
-
-@dataclass
-class ApplyStatementInput:
-    run_id: int
-    statement_id: str
-
-
-@dataclass
-class ReconcileState:
-    line_count: int
-    paid_lines: int
-    failed_lines: int
-    settled_lines: int
-    open_lines: int  # neither paid nor settled
-    paid_fen: int
-    settled_fen: int
-    table_fen: int
-
-
-@dataclass
-class SettleLineInput:
-    run_id: int
-    actor_id: int
-    line_id: int
-    reason: str
-    document: str
-    signature: str
-    signing_key_id: int
-
-
-@dataclass
-class CancelRunInput:
-    run_id: int
-    reason: str
-    actor_id: Optional[int] = None  # the administrator who cancelled, when the page did
-
-
-@dataclass
-class RemindInput:
-    run_id: int
-    step: str
-    count: int
-
-
-def batch_id_for(run_id: int, version: int) -> str:
-    return f"WR{run_id:08d}V{version:03d}"
-
-
-def reconcile_state(session, run_id: int) -> ReconcileState:
-    rows = dict(
-        (status, (n, fen)) for status, n, fen in session.execute(
-            select(WageLine.status, func.count(), func.coalesce(func.sum(WageLine.net_fen), 0))
-            .where(WageLine.run_id == run_id).group_by(WageLine.status))
-    )
-    count = sum(n for n, _ in rows.values())
-    paid, settled = rows.get(WageLineStatus.PAID, (0, 0)), rows.get(WageLineStatus.SETTLED, (0, 0))
-    return ReconcileState(
-        line_count=count, paid_lines=paid[0], failed_lines=rows.get(WageLineStatus.FAILED, (0, 0))[0],
-        settled_lines=settled[0], open_lines=count - paid[0] - settled[0], paid_fen=int(paid[1]),
-        settled_fen=int(settled[1]), table_fen=int(sum(fen for _, fen in rows.values())),
-    )
-
-
 def _refuse(message: str, code: str, *details) -> ApplicationError:
     return refusal(message, code, *details)
 
 
 def _open_run(session, run_id: int) -> WageRun:
     """The run, refused (`CaseFinished`) once cancelled: a step on its way when the process was
-    cancelled applies nothing — above all, no bank file is sent for a cancelled run."""
+    cancelled applies nothing — above all, no wage file is sent for a cancelled run."""
     run = session.get(WageRun, run_id)
-    if run is not None and run.status == wr.CANCELLED:
-        raise _refuse("the wage run was cancelled", "CaseFinished")
+    if run is not None and run.status == WageRunStatus.CANCELLED:
+        raise _refuse("the wage run was cancelled", R.CASE_FINISHED)
     return run
 
 
@@ -177,13 +100,13 @@ def _refuse_unpayable(session, run_id: int, wanted: str) -> None:
     seqs = list(session.scalars(select(line_t.c.seq).where(line_t.c.run_id == run_id, line_t.c.status == wanted)
                                 .order_by(line_t.c.seq)))
     if not seqs:
-        raise _refuse("no lines to pay in this batch", "EmptyBatch")
+        raise _refuse("no lines to pay in this batch", R.EMPTY_BATCH)
     carded = select(card_t.c.worker_id).where(card_t.c.is_current.is_(True))
     missing = list(session.scalars(select(line_t.c.seq).where(
         line_t.c.run_id == run_id, line_t.c.status == wanted, line_t.c.worker_id.not_in(carded))
         .order_by(line_t.c.seq)))
     if missing:
-        raise _refuse(f"{len(missing)} worker(s) have no bank card", "MissingCard", missing[:50])
+        raise _refuse(f"{len(missing)} worker(s) have no bank card", R.MISSING_CARD, missing[:50])
 
 
 class WageRunActivities:
@@ -215,21 +138,21 @@ class WageRunActivities:
         try:
             doc = json.loads(inp.document)
         except ValueError:
-            raise _refuse("unreadable step document", "SignatureRefused") from None
+            raise _refuse("unreadable step document", R.SIGNATURE_REFUSED) from None
         if doc.get("actor_id") != inp.actor_id or doc.get("content_sha256") != getattr(inp, "content_sha256", doc.get("content_sha256")):
-            raise _refuse("the signed document does not match the request", "SignatureRefused")
+            raise _refuse("the signed document does not match the request", R.SIGNATURE_REFUSED)
         try:
             signing.record_signature(session, run_id=inp.run_id, step=step, document=inp.document,
                                      signature_hex=inp.signature, signing_key_id=inp.signing_key_id,
                                      actor_id=inp.actor_id)
         except signing.SignatureError as exc:
-            raise _refuse(f"signature refused: {exc.code}", "SignatureRefused", exc.code) from None
+            raise _refuse(f"signature refused: {exc.code}", R.SIGNATURE_REFUSED, exc.code) from None
         return True
 
     def _blob(self, session, file_id: Optional[int], expected_sha256: str) -> bytes:
         row = session.get(StoredFile, file_id) if file_id else None
         if row is None or row.sha256 != expected_sha256:
-            raise _refuse("the signed file is not the uploaded one", "SignatureRefused")
+            raise _refuse("the signed file is not the uploaded one", R.SIGNATURE_REFUSED)
         return self.s.blobs.get(row.sha256)
 
     # --- step 1 ------------------------------------------------------------------------------------
@@ -244,14 +167,14 @@ class WageRunActivities:
             data = self._blob(session, inp.file_id, inp.content_sha256)
             parsed = wt.parse_upload(session, run.project_id, data, month=run.month)
             if parsed.ok:
-                self._record(session, inp, "wage_table")
+                self._record(session, inp, Step.WAGE_TABLE)
                 session.execute(insert(WageLine.__table__), [  # plain executemany: no ORM bookkeeping per line
                     dict(run_id=run.id, seq=line.seq, worker_id=line.worker_id, days=line.days,
                          hours_x10=line.hours_x10, gross_fen=line.gross_fen, net_fen=line.net_fen,
                          remark=line.remark, back_pay_month=line.back_pay_month, status=WageLineStatus.PENDING)
                     for line in parsed.lines])
                 run.table_file_id, run.table_sha256, run.table_uploaded_by = inp.file_id, inp.content_sha256, inp.actor_id
-                run.line_count, run.total_fen, run.step = len(parsed.lines), parsed.total_fen, "signed_sheet"
+                run.line_count, run.total_fen, run.step = len(parsed.lines), parsed.total_fen, Step.SIGNED_SHEET
                 actor = session.get(Account, inp.actor_id)
                 audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.wage_table",
                              target_type="wage_run", target_id=run.id, business_key=run.workflow_id,
@@ -261,9 +184,9 @@ class WageRunActivities:
         with self.s.Session.begin() as session:
             report = self.s.blobs.store(session, wt.error_report_xlsx(parsed.errors),
                                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                                        f"wage-table-errors-{inp.run_id}.xlsx")
+                                        error_report_name(inp.run_id))
             report_id = report.id
-        raise _refuse(f"the wage table has {len(parsed.errors)} error(s)", "WageTableInvalid", report_id,
+        raise _refuse(f"the wage table has {len(parsed.errors)} error(s)", R.WAGE_TABLE_INVALID, report_id,
                       [(e.row, e.column, e.code) for e in parsed.errors[:50]])
 
     # --- step 2 ------------------------------------------------------------------------------------
@@ -275,10 +198,10 @@ class WageRunActivities:
             run = _open_run(session, inp.run_id)
             self._blob(session, inp.file_id, inp.content_sha256)
             # refuse here what would refuse the first batch, before the signature and step are
-            # written: otherwise the database says "bank file" while the process still waits here
+            # written: otherwise the database says "wage file" while the process still waits here
             _refuse_unpayable(session, run.id, WageLineStatus.PENDING)
-            if self._record(session, inp, "signed_sheet"):
-                run.sheet_file_id, run.step = inp.file_id, "bank_file"
+            if self._record(session, inp, Step.SIGNED_SHEET):
+                run.sheet_file_id, run.step = inp.file_id, Step.WAGE_FILE
                 actor = session.get(Account, inp.actor_id)
                 audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.signed_sheet",
                              target_type="wage_run", target_id=run.id, business_key=run.workflow_id)
@@ -299,14 +222,14 @@ class WageRunActivities:
             existing = session.scalar(select(BankBatch).where(BankBatch.run_id == inp.run_id,
                                                               BankBatch.version == inp.version))
             if existing is not None:
-                return BatchInfo(existing.batch_id, existing.version, existing.file_sha256, existing.line_count,
+                return BatchInfo(existing.batch_id, existing.version, existing.plaintext_sha256, existing.line_count,
                                  existing.total_fen, existing.file_id)
             run = _open_run(session, inp.run_id)
             if inp.version > 1:  # a re-issue: never to the card the bank has refused
                 stuck = [line for line in wr.lines_on_failed_card(session, run.id) if line.line_id not in confirmed]
                 if stuck:
                     raise _refuse(f"{len(stuck)} failed line(s) would be re-issued to the card that failed",
-                                  "SameFailedCard", [line.seq for line in stuck[:50]])
+                                  R.SAME_FAILED_CARD, [line.seq for line in stuck[:50]])
             project = session.get(Project, run.project_id)
             account = session.get(WageAccount, run.wage_account_id)
             wanted = WageLineStatus.PENDING if inp.version == 1 else WageLineStatus.FAILED
@@ -318,7 +241,7 @@ class WageRunActivities:
                        line_t.c.back_pay_month, worker_t.c.name, worker_t.c.id_number_enc)
                 .join(worker_t, worker_t.c.id == line_t.c.worker_id).where(chosen).order_by(line_t.c.seq)).all()
             if not rows:
-                raise _refuse("no lines to pay in this batch", "EmptyBatch")
+                raise _refuse("no lines to pay in this batch", R.EMPTY_BATCH)
             cards = {}  # worker id -> its current card; the newest wins, as in workforce.current_card
             for worker_id, card_id, number_enc, bank_name in session.execute(
                     select(card_t.c.worker_id, card_t.c.id, card_t.c.card_number_enc, card_t.c.bank_name)
@@ -340,7 +263,7 @@ class WageRunActivities:
                     amount_fen=net_fen, remark=wt.bank_remark(remark, back_pay_month)))
                 marks.append({"b_id": line_id, "b_card": card_id, "b_seq": len(file_lines)})
             if missing:
-                raise _refuse(f"{len(missing)} worker(s) have no bank card", "MissingCard", missing[:50])
+                raise _refuse(f"{len(missing)} worker(s) have no bank card", R.MISSING_CARD, missing[:50])
             session.execute(update(line_t).where(line_t.c.id == bindparam("b_id"))
                             .values(batch_version=inp.version, card_id=bindparam("b_card"),
                                     file_seq=bindparam("b_seq")), marks)
@@ -354,14 +277,14 @@ class WageRunActivities:
                                       bank_public_key=self.bank_key)
             stored = self.s.blobs.store(session, envelope, "application/json", f"{batch_id}.wage.json")
             batch = BankBatch(run_id=run.id, version=inp.version, batch_id=batch_id, file_id=stored.id,
-                              file_sha256=hashlib.sha256(plaintext).hexdigest(), line_count=header.line_count,
-                              total_fen=header.total_fen, status="built")
+                              plaintext_sha256=hashlib.sha256(plaintext).hexdigest(), line_count=header.line_count,
+                              total_fen=header.total_fen, status=BatchStatus.BUILT)
             session.add(batch)
             session.flush()
             session.execute(insert(BankBatchLine.__table__), [
                 {"batch_id": batch.id, "line_id": mark["b_id"], "file_seq": mark["b_seq"], "card_id": mark["b_card"],
                  "amount_fen": line.amount_fen} for mark, line in zip(marks, file_lines)])
-            return BatchInfo(batch.batch_id, batch.version, batch.file_sha256, batch.line_count, batch.total_fen,
+            return BatchInfo(batch.batch_id, batch.version, batch.plaintext_sha256, batch.line_count, batch.total_fen,
                              batch.file_id)
 
     def _confirmed_names(self, inp: BuildBatchInput) -> set[int]:
@@ -373,7 +296,7 @@ class WageRunActivities:
                 return set()
             asks = [(line.line_id, workforce.card_number_of(self.s.cipher, session.get(BankCard, line.card_id)),
                      session.get(Worker, line.worker_id).name)
-                    for line in wr.lines_on_failed_card(session, inp.run_id) if line.failure_code == NAME_MISMATCH]
+                    for line in wr.lines_on_failed_card(session, inp.run_id) if line.failure_code == LineFailure.NAME_MISMATCH]
         confirmed = set()
         for line_id, number, name in asks:
             check = AccountCheck(number, name, f"{inp.run_id}-reissue-{inp.version}-line-{line_id}", kind=CARD)
@@ -388,25 +311,25 @@ class WageRunActivities:
             _open_run(session, inp.run_id)
             batch = session.scalar(select(BankBatch).where(BankBatch.run_id == inp.run_id,
                                                            BankBatch.version == inp.batch_version))
-            if batch is None or batch.file_sha256 != inp.content_sha256:
-                raise _refuse("the signed bank file is not the current one", "StaleBatch")
-            self._record(session, inp, "bank_file")
+            if batch is None or batch.plaintext_sha256 != inp.content_sha256:
+                raise _refuse("the signed wage file is not the current one", R.STALE_BATCH)
+            self._record(session, inp, Step.WAGE_FILE)
             envelope = self.s.blobs.get(session.get(StoredFile, batch.file_id).sha256)
             batch_id = batch.batch_id
         # the bank call happens outside the transaction; the batch id is the idempotency key
         result = self.connector.submit_wage_file(batch_id, envelope, idempotency_key=f"{inp.run_id}-submit-{inp.batch_version}")
         if not result.accepted and not result.duplicate:
-            raise _refuse(f"the bank refused the wage file: {result.code}", "BankRefused", result.code)
+            raise _refuse(f"the bank refused the wage file: {result.code}", R.BANK_REFUSED, result.code)
         pause_point("submit_bank_batch.after_bank_call", self.s.settings.home)  # the bank has it; we have not noted it
         with self.s.Session.begin() as session:
             batch = session.scalar(select(BankBatch).where(BankBatch.batch_id == batch_id))
-            if batch.status == "built":
-                batch.status, batch.submitted_at = "submitted", utcnow()
+            if batch.status == BatchStatus.BUILT:
+                batch.status, batch.submitted_at = BatchStatus.SUBMITTED, utcnow()
                 session.execute(update(WageLine).where(WageLine.run_id == inp.run_id,
                                                        WageLine.batch_version == inp.batch_version)
                                 .values(status=WageLineStatus.SUBMITTED))
                 run = session.get(WageRun, inp.run_id)
-                run.step = "reconcile"
+                run.step = Step.RECONCILE
                 actor = session.get(Account, inp.actor_id)
                 audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.bank_file",
                              target_type="wage_run", target_id=run.id, business_key=run.workflow_id,
@@ -421,16 +344,16 @@ class WageRunActivities:
         with self.s.Session.begin() as session:
             stmt_row = session.scalar(select(BankStatement).where(BankStatement.statement_id == inp.statement_id))
             if stmt_row is None:
-                raise self._refuse_statement(inp, "unknown statement", "UnknownStatement")
+                raise self._refuse_statement(inp, "unknown statement", R.UNKNOWN_STATEMENT)
             if stmt_row.applied_at is None:
                 body = self.s.blobs.get(stmt_row.body_sha256)
                 try:
                     statement = verify_statement(body, self.bank_verify_keys)
                 except StatementError as exc:
-                    raise self._refuse_statement(inp, f"statement refused: {exc.code}", "StatementRefused") from None
+                    raise self._refuse_statement(inp, f"statement refused: {exc.code}", R.STATEMENT_REFUSED) from None
                 batch = session.scalar(select(BankBatch).where(BankBatch.batch_id == statement.batch_id))
                 if batch is None or batch.run_id != inp.run_id:
-                    raise self._refuse_statement(inp, "statement of another run", "UnknownStatement")
+                    raise self._refuse_statement(inp, "statement of another run", R.UNKNOWN_STATEMENT)
                 line_t = WageLine.__table__  # plain rows and one executemany per outcome: thousands of lines
                 lines = {file_seq: (line_id, status, net_fen) for line_id, file_seq, status, net_fen in session.execute(
                     select(line_t.c.id, line_t.c.file_seq, line_t.c.status, line_t.c.net_fen).where(
@@ -440,7 +363,7 @@ class WageRunActivities:
                     line = lines.get(item.seq)
                     if line is None or line[1] != WageLineStatus.SUBMITTED or item.amount_fen != line[2]:
                         continue  # late, duplicate or foreign lines change nothing
-                    if item.status == "paid":
+                    if item.status == PAID:
                         paid.append({"b_id": line[0]})
                     else:
                         failed.append({"b_id": line[0], "b_code": item.code[:20], "b_reason": item.reason[:200]})
@@ -453,7 +376,7 @@ class WageRunActivities:
                     session.execute(update(line_t).where(by_id).values(
                         status=WageLineStatus.FAILED, failure_code=bindparam("b_code"),
                         failure_reason=bindparam("b_reason")), failed)
-                batch.status = "answered"
+                batch.status = BatchStatus.ANSWERED
                 stmt_row.applied_at = utcnow()
                 session.flush()
                 pause_point("apply_statement.before_commit", self.s.settings.home)  # lines matched, not committed
@@ -477,13 +400,13 @@ class WageRunActivities:
             _open_run(session, inp.run_id)
             line = session.get(WageLine, inp.line_id)
             if line is None or line.run_id != inp.run_id:
-                raise _refuse("unknown wage line", "UnknownLine")
+                raise _refuse("unknown wage line", R.UNKNOWN_LINE)
             if line.status == WageLineStatus.SETTLED:
                 return reconcile_state(session, inp.run_id)
             if line.status != WageLineStatus.FAILED:
-                raise _refuse("only failed lines can be settled", "NotFailed")
-            inp.content_sha256 = hashlib.sha256(f"{line.id}:{inp.reason}".encode()).hexdigest()
-            self._record(session, inp, "settle")
+                raise _refuse("only failed lines can be settled", R.NOT_FAILED)
+            inp.content_sha256 = settle_sha256(line.id, inp.reason)
+            self._record(session, inp, Step.SETTLE)
             line.status, line.settled_reason = WageLineStatus.SETTLED, inp.reason[:300]
             actor = session.get(Account, inp.actor_id)
             audit.record(session, actor_id=actor.id, actor_name=actor.display_name, action="wage_run.settle_line",
@@ -497,8 +420,8 @@ class WageRunActivities:
     def complete_run(self, inp: RunRef) -> None:
         with self.s.Session.begin() as session:
             run = session.get(WageRun, inp.run_id)
-            if run.status != "completed":
-                run.status, run.step, run.completed_at = "completed", "completed", utcnow()
+            if run.status != WageRunStatus.COMPLETED:
+                run.status, run.step, run.completed_at = WageRunStatus.COMPLETED, Step.COMPLETED, utcnow()
 
     @activity.defn
     @_live

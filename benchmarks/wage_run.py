@@ -32,7 +32,7 @@ from sqlalchemy import select, text
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from activities.wage_run import SignedStepInput
+from domain.processes.wage_run import SignedStepInput
 from bank_connectors.http import HttpBankConnector
 from bank_connectors.keys import load_pinned_bank_keys
 from bank_connectors.intake import intake_statement
@@ -51,7 +51,8 @@ from shiming.seed import seed_demo
 from shiming.seed_workforce import seed_workforce
 from shiming.temporal import temporal_cli
 from shiming.worker import build_worker, platform_keys
-from workflows.wage_run import StatementArrived, WageRunInput, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import StatementArrived, WageRunInput
 
 WAGE_ACCOUNT = "6222020000012345678"
 ACCOUNT_NAME = "压测项目农民工工资专用账户"

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from .processes.account_binding import AccountStatus
 from .processes.enrolment import EnrolmentState
 from .processes.registration import RegistrationStatus
+from .processes.wage_run import BatchStatus, Step, WageLineStatus, WageRunStatus
 from .processes.worker_exit import EngagementStatus
 
 
@@ -611,9 +612,9 @@ class WageRun(Base):
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
     workflow_id: Mapped[str] = mapped_column(String(100))
     wage_account_id: Mapped[int] = mapped_column(ForeignKey("wage_account.id"))
-    # open | completed | cancelled; a cancelled month may be opened again as a new run (domain/wage_run.py)
-    status: Mapped[str] = mapped_column(String(16), default="open")
-    step: Mapped[str] = mapped_column(String(20), default="wage_table")
+    # WageRunStatus; a cancelled month may be opened again as a new run (domain/wage_run.py)
+    status: Mapped[str] = mapped_column(String(16), default=WageRunStatus.OPEN)
+    step: Mapped[str] = mapped_column(String(20), default=Step.WAGE_TABLE)
     table_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
     table_sha256: Mapped[Optional[str]] = mapped_column(String(64))
     table_uploaded_by: Mapped[Optional[int]] = mapped_column(ForeignKey("account.id"))
@@ -622,15 +623,6 @@ class WageRun(Base):
     total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     completed_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
-
-
-class WageLineStatus:
-    PENDING = "pending"
-    SUBMITTED = "submitted"
-    PAID = "paid"
-    FAILED = "failed"
-    SETTLED = "settled"
-    CANCELLED = "cancelled"  # the run was cancelled before this line was paid: never payable, owes nothing here
 
 
 class WageLine(Base):
@@ -672,7 +664,10 @@ class WageStepSignature(Base):
 
 
 class BankBatch(Base):
-    """One wage file sent to the bank: (run, version) is sent at most once."""
+    """A batch: one submission of a run's wage file to the bank, numbered by `version` (1, then one
+    per re-issue); (run, version) is sent at most once. `file_id` is the sealed wage file (the
+    envelope the bank receives), `plaintext_sha256` the hash of the wage file before sealing, which
+    the submission's signature covers."""
 
     __tablename__ = "bank_batch"
     __table_args__ = (UniqueConstraint("run_id", "version", name="uq_bank_batch_version"),)
@@ -681,10 +676,10 @@ class BankBatch(Base):
     version: Mapped[int] = mapped_column(Integer)
     batch_id: Mapped[str] = mapped_column(String(64), unique=True)  # also the idempotency key
     file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
-    file_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    plaintext_sha256: Mapped[Optional[str]] = mapped_column(String(64))
     line_count: Mapped[int] = mapped_column(Integer)
     total_fen: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(12), default="built")  # built | submitted | answered
+    status: Mapped[str] = mapped_column(String(12), default=BatchStatus.BUILT)
     submitted_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
 
 

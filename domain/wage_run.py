@@ -8,7 +8,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import CodedError
-from .processes.wage_run import LineFailure
+from .processes.account_binding import AccountStatus
+from .processes.wage_run import (
+    BatchStatus,
+    LineFailure,
+    ReconcileState,
+    WageLineStatus,
+    WageRunStatus,
+    workflow_id_for,
+)
+from .processes.wage_run import Refusal as R
 
 from . import audit, signing
 from .calendar import local_today, month_of
@@ -23,7 +32,6 @@ from .models import (
     TaskStatus,
     WageAccount,
     WageLine,
-    WageLineStatus,
     WageRun,
     WageStepSignature,
     utcnow,
@@ -36,18 +44,9 @@ class WageRunError(CodedError):
     """A refused wage-run action; `code` maps to a translated message."""
 
 
-CANCELLED = "cancelled"
 # lines that may still be paid: a cancel turns them `cancelled`. Submitted lines are money in flight
 # and are never cancelled (the cancel is refused while a batch is unanswered).
 CANCELLABLE_LINE_STATUSES = (WageLineStatus.PENDING, WageLineStatus.FAILED)
-
-
-def workflow_id_for(project_code: str, month: str, attempt: int = 1) -> str:
-    """The business key: one live run per project and month. A month whose run was cancelled may be
-    opened again: the n-th run of a month gets the suffix `-r<n>` (n >= 2), so the workflow id and
-    the unique `wage_run.workflow_id` stay one-to-one."""
-    base = f"wage-run-{project_code}-{month}"
-    return base if attempt <= 1 else f"{base}-r{attempt}"
 
 
 def is_month(text: str) -> bool:
@@ -63,21 +62,21 @@ def open_run(session: Session, project_id: int, month: str, actor: Account, toda
     (`future_month`): nobody has worked it yet. The current month may be paid (mid-month runs).
     """
     if not is_month(month):
-        raise WageRunError("bad_month")
+        raise WageRunError(R.BAD_MONTH)
     if month > month_of(today or local_today()):
-        raise WageRunError("future_month")
+        raise WageRunError(R.FUTURE_MONTH)
     project = session.get(Project, project_id)
     account = session.scalar(select(WageAccount).where(WageAccount.project_id == project_id,
-                                                       WageAccount.status == "bound"))
+                                                       WageAccount.status == AccountStatus.BOUND))
     if account is None:
-        raise WageRunError("no_wage_account")
+        raise WageRunError(R.NO_WAGE_ACCOUNT)
     earlier = list(session.scalars(select(WageRun.status).where(WageRun.project_id == project_id,
                                                                  WageRun.month == month)))
-    if any(status != CANCELLED for status in earlier):
-        raise WageRunError("run_exists")
+    if any(status != WageRunStatus.CANCELLED for status in earlier):
+        raise WageRunError(R.RUN_EXISTS)
     workflow_id = workflow_id_for(project.code, month, len(earlier) + 1)
     if session.scalar(select(WageRun.id).where(WageRun.workflow_id == workflow_id)) is not None:
-        raise WageRunError("run_exists")
+        raise WageRunError(R.RUN_EXISTS)
     run = WageRun(project_id=project_id, month=month, workflow_id=workflow_id, wage_account_id=account.id)
     session.add(run)
     session.flush()
@@ -89,7 +88,7 @@ def open_run(session: Session, project_id: int, month: str, actor: Account, toda
 def money_in_flight(session: Session, run_id: int) -> bool:
     """A submitted batch of the run has not been answered by the bank yet."""
     return session.scalar(select(func.count()).select_from(BankBatch).where(
-        BankBatch.run_id == run_id, BankBatch.status == "submitted")) > 0
+        BankBatch.run_id == run_id, BankBatch.status == BatchStatus.SUBMITTED)) > 0
 
 
 def cancel_run(session: Session, run_id: int, reason: str, actor_id: int | None = None) -> bool:
@@ -102,13 +101,13 @@ def cancel_run(session: Session, run_id: int, reason: str, actor_id: int | None 
     """
     run = session.get(WageRun, run_id)
     if run is None:
-        raise WageRunError("not_found")
-    if run.status == CANCELLED:
+        raise WageRunError(R.NOT_FOUND)
+    if run.status == WageRunStatus.CANCELLED:
         return False
-    if run.status != "open":
-        raise WageRunError("finished")
+    if run.status != WageRunStatus.OPEN:
+        raise WageRunError(R.FINISHED)
     if money_in_flight(session, run_id):
-        raise WageRunError("money_in_flight")
+        raise WageRunError(R.MONEY_IN_FLIGHT_FACT)
     reason = (reason or "").strip()[:300] or "cancelled"
     cancelled = session.execute(update(WageLine).where(
         WageLine.run_id == run_id, WageLine.status.in_(CANCELLABLE_LINE_STATUSES))
@@ -117,7 +116,7 @@ def cancel_run(session: Session, run_id: int, reason: str, actor_id: int | None 
     for task in session.scalars(select(HumanTask).where(HumanTask.workflow_id == run.workflow_id,
                                                         HumanTask.status.in_(TaskStatus.OPEN))):
         task.status, task.finished_at, task.outcome = TaskStatus.CANCELED, now, "cancelled"
-    run.status, run.completed_at = CANCELLED, now
+    run.status, run.completed_at = WageRunStatus.CANCELLED, now
     actor = session.get(Account, actor_id) if actor_id else None
     audit.record(session, actor_id=actor.id if actor else None, actor_name=actor.display_name if actor else "system",
                  action="wage_run.cancel", target_type="wage_run", target_id=run.id, business_key=run.workflow_id,
@@ -133,6 +132,22 @@ def cancel_reason(session: Session, run: WageRun) -> str:
         .order_by(AuditLog.id.desc()).limit(1)) or ""
 
 
+def reconcile_state(session: Session, run_id: int) -> ReconcileState:
+    """The run's lines counted by status: what the reconciliation step shows and waits on."""
+    rows = dict(
+        (status, (n, fen)) for status, n, fen in session.execute(
+            select(WageLine.status, func.count(), func.coalesce(func.sum(WageLine.net_fen), 0))
+            .where(WageLine.run_id == run_id).group_by(WageLine.status))
+    )
+    count = sum(n for n, _ in rows.values())
+    paid, settled = rows.get(WageLineStatus.PAID, (0, 0)), rows.get(WageLineStatus.SETTLED, (0, 0))
+    return ReconcileState(
+        line_count=count, paid_lines=paid[0], failed_lines=rows.get(WageLineStatus.FAILED, (0, 0))[0],
+        settled_lines=settled[0], open_lines=count - paid[0] - settled[0], paid_fen=int(paid[1]),
+        settled_fen=int(settled[1]), table_fen=int(sum(fen for _, fen in rows.values())),
+    )
+
+
 def maker_checker_required(session: Session, project_id: int) -> bool:
     """PAY-4: whether the bank file needs a second specialist — the enterprise's setting, on by default
     (also for a project that no enterprise account owns yet)."""
@@ -146,7 +161,7 @@ def set_maker_checker(session: Session, enterprise_id: int, required: bool, acto
     keep the rule they started with (it is part of their process input)."""
     enterprise = session.get(Enterprise, enterprise_id)
     if enterprise is None:
-        raise WageRunError("no_enterprise")
+        raise WageRunError(R.NO_ENTERPRISE)
     if bool(enterprise.maker_checker) == required:
         return False
     enterprise.maker_checker = required

@@ -34,6 +34,7 @@ from .models import (
     WageRun,
     utcnow,
 )
+from .processes.wage_run import WageRunStatus
 from .processes.worker_exit import REASON_MAX, EngagementStatus, workflow_id_for
 from .processes.worker_exit import Refusal as R
 
@@ -88,7 +89,7 @@ def unpaid_lines(session: Session, project_id: int, worker_id: int) -> list[Unpa
     rows = session.execute(
         select(WageLine.id, WageLine.run_id, WageRun.month, WageLine.net_fen, WageLine.status)
         .join(WageRun, WageRun.id == WageLine.run_id)
-        .where(WageRun.project_id == project_id, WageRun.status == "open", WageLine.worker_id == worker_id,
+        .where(WageRun.project_id == project_id, WageRun.status == WageRunStatus.OPEN, WageLine.worker_id == worker_id,
                WageLine.status.not_in(CLOSED_LINE_STATUSES))
         .order_by(WageRun.month, WageLine.seq))
     return [UnpaidLine(*row) for row in rows]

@@ -120,7 +120,7 @@ def cmd_agent(args) -> int:
 
 
 def cmd_verify_run(args) -> int:
-    from domain.verify_run import format_report, verify_run
+    from shiming.verify_run import format_report, verify_run
 
     try:
         report = verify_run(_services(), args.run)

@@ -29,7 +29,8 @@ from domain.services import Services
 from workflows.account_binding import WageAccountBindingWorkflow
 from workflows.enrolment import EnrolmentWorkflow
 from workflows.registration import ProjectRegistrationWorkflow
-from workflows.wage_run import StatementArrived, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import StatementArrived
 from workflows.worker_exit import WorkerExitWorkflow
 
 log = logging.getLogger("shiming.worker")

@@ -25,38 +25,7 @@ PACKAGES = ("domain", "web", "activities", "workflows", "bank_connectors", "devi
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 # (importing module, imported module, name or "") that break a rule today. Each entry says why.
-ALLOWED = {
-    # wage run: issue 9 second slice — its vocabulary/messages module in domain/processes/ comes after
-    # the wage-run changes of the other helpers are merged; until then these files keep their imports.
-    ("web.admin.steps", "activities.wage_run", "reconcile_state"),
-    ("web.admin.engine", "workflows.wage_run", "BeginCancelInput"),
-    ("web.payroll.routes", "activities.wage_run", "SettleLineInput"),
-    ("web.payroll.routes", "activities.wage_run", "SignedStepInput"),
-    ("web.payroll.routes", "workflows.wage_run", "ReissueInput"),
-    ("web.payroll.routes", "workflows.wage_run", "Step"),
-    ("web.payroll.routes", "workflows.wage_run", "WageRunInput"),
-    ("web.api.routes", "workflows.wage_run", "StatementArrived"),
-    ("web.i18n", "workflows.wage_run", "Step"),
-    ("web.admin.steps", "workflows.wage_run", "WageRunStatus"),
-    ("workflows.wage_run", "activities.liveness", "HEARTBEAT_TIMEOUT"),
-    # wage run: issue 9 second slice — `shiming verify-run` checks a run against the bank's statement
-    # codec and pinned keys; it moves out of domain with the wage run's module.
-    ("domain.verify_run", "bank_connectors.keys", "BankKeysError"),
-    ("domain.verify_run", "bank_connectors.keys", "load_pinned_bank_keys"),
-    ("domain.verify_run", "bank_connectors.wagefile", "PAID"),
-    ("domain.verify_run", "bank_connectors.wagefile", "StatementError"),
-    ("domain.verify_run", "bank_connectors.wagefile", "parse_json_document"),
-    ("domain.verify_run", "bank_connectors.wagefile", "verify_statement"),
-    ("domain.verify_run", "bank_connectors.wagefile", "StatementLine"),
-    # wage run: issue 9 second slice — web/project/routes.py is being changed by the wage-run helpers;
-    # the worker exit's messages it imports through workflows.worker_exit live in
-    # domain/processes/worker_exit.py already and move with that file's next change.
-    ("web.project.routes", "workflows.worker_exit", "CancelExitRequest"),
-    ("web.project.routes", "workflows.worker_exit", "ExitState"),
-    ("web.project.routes", "workflows.worker_exit", "RecheckInput"),
-    ("web.project.routes", "workflows.worker_exit", "WorkerExitInput"),
-}
-WAGE_RUN_ACTIVITY_MESSAGES = "wage run: issue 9 second slice"  # workflows.wage_run ← activities.wage_run
+ALLOWED: set[tuple[str, str, str]] = set()
 
 
 def _module_name(path: Path) -> str:
@@ -111,13 +80,7 @@ def _is_within(module: str, package: str) -> bool:
 def _violations(check) -> list[str]:
     return sorted(f"{src} imports {target}{'.' + name if name else ''}"
                   for src, target, name in IMPORTS
-                  if check(src, target, name) and (src, target, name) not in ALLOWED
-                  and not _wage_run_activity_message(src, target, name))
-
-
-def _wage_run_activity_message(src: str, target: str, name: str) -> bool:
-    # wage run: issue 9 second slice — the wage run's dataclasses still live in activities/wage_run.py
-    return src == "workflows.wage_run" and target in ("activities.wage_run", "domain.wage_run")
+                  if check(src, target, name) and (src, target, name) not in ALLOWED)
 
 
 def test_process_modules_import_only_the_standard_library_and_each_other():

@@ -9,24 +9,25 @@ import ast
 import re
 from pathlib import Path
 
-from domain.processes import account_binding, registration, worker_exit
+from domain.processes import account_binding, registration, wage_run, worker_exit
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("domain", "web", "activities", "workflows", "bank_connectors", "devices", "shiming")
 VOCABULARY = {member.value for enum in (
     registration.RegistrationStatus, registration.Decision, account_binding.AccountStatus,
     account_binding.UnboundReason, account_binding.BindingStatus, worker_exit.EngagementStatus,
-    worker_exit.ExitState) for member in enum}
+    worker_exit.ExitState, wage_run.Step, wage_run.WageRunStatus, wage_run.WageLineStatus, wage_run.BatchStatus)
+    for member in enum}
 SUBJECTS = ("status", "state", "outcome", "decision")
-# wage run: issue 9 second slice — files the wage-run helpers are changing compare their own values
-# (a wage run's "cancelled", the bound account a run pays from, an exited worker's row) with literals.
-# "cancelled" there is a wage run's own status (run.status), which shares the word with these processes.
+# (file, value) known exceptions, each with its reason
 ALLOWED = {
-    ("domain/wage_run.py", "bound"),
+    # the reference bank is another party: its ledger's accounts are "open", its batches "settled" in
+    # its own words (bank_connectors/reference_bank/), not the platform's wage-run vocabulary
+    ("bank_connectors/reference_bank/bank.py", "open"),
+    ("bank_connectors/reference_bank/bank.py", "settled"),
+    # issue 9: domain/wage_table.py is being rewritten (XlsxWriter) by another change at the same time;
+    # its roster check `status == "exited"` becomes EngagementStatus.EXITED with it
     ("domain/wage_table.py", "exited"),
-    ("web/admin/routes.py", "cancelled"),
-    ("web/payroll/routes.py", "cancelled"),
-    ("web/payroll/templates/payroll/run.html", "cancelled"),
 }
 _TEMPLATE_COMPARE = re.compile(r"""\b\w*(?:status|state|outcome|decision)\b\s*(?:==|!=|\bin\b|\bnot in\b)\s*\(?\s*(['"][^)%}]*)""")
 _LITERAL = re.compile(r"""['"]([a-z_A-Z]+)['"]""")
@@ -52,13 +53,19 @@ def _python_literals() -> list[tuple[str, int, str]]:
             rel = str(path.relative_to(ROOT))
             if rel.startswith("domain/processes/"):
                 continue
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if not isinstance(node, ast.Compare):
-                    continue
-                sides = [node.left, *node.comparators]
-                if any(_subject(side) for side in sides):
-                    for value in set().union(*(_literals(side) for side in sides)) & VOCABULARY:
-                        found.append((rel, node.lineno, value))
+            found += _literals_in(path.read_text(encoding="utf-8"), rel)
+    return found
+
+
+def _literals_in(source: str, rel: str) -> list[tuple[str, int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Compare):
+            continue
+        sides = [node.left, *node.comparators]
+        if any(_subject(side) for side in sides):
+            for value in set().union(*(_literals(side) for side in sides)) & VOCABULARY:
+                found.append((rel, node.lineno, value))
     return found
 
 
@@ -81,7 +88,8 @@ def test_no_process_status_is_compared_with_a_literal_in_templates():
 
 
 def test_the_checks_find_a_literal_comparison(tmp_path):
-    """The two scanners see what they judge (a known allowed one, and a template line)."""
-    assert any((f[0], f[2]) == ("domain/wage_run.py", "bound") for f in _python_literals())
+    """The two scanners see what they judge (a Python comparison, and a template line)."""
+    source = 'if run.status == "cancelled" or line.status in ("paid", "x"):\n    pass\n'
+    assert sorted(f[2] for f in _literals_in(source, "x.py")) == ["cancelled", "paid"]
     line = "{% if app.status in ('returned', 'rejected') %}"
     assert {v for m in _TEMPLATE_COMPARE.finditer(line) for v in _LITERAL.findall(m.group(1))} == {"returned", "rejected"}

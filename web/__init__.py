@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from domain.processes.account_binding import AccountStatus
 from domain.processes.registration import RegistrationStatus
+from domain.processes.wage_run import BatchStatus, Step, WageLineStatus, WageRunStatus
 from domain.processes.worker_exit import EngagementStatus
 from domain.services import Services
 
@@ -80,7 +81,8 @@ def create_app(services: Services, bridge: TemporalBridge, config: Optional[dict
     app.add_template_filter(local_time, "localtime")
     # templates compare statuses with the processes' vocabulary, never with literals
     app.jinja_env.globals.update(RegistrationStatus=RegistrationStatus, AccountStatus=AccountStatus,
-                                 EngagementStatus=EngagementStatus)
+                                 EngagementStatus=EngagementStatus, WageRunStatus=WageRunStatus,
+                                 WageLineStatus=WageLineStatus, BatchStatus=BatchStatus, Step=Step)
     app.context_processor(_layout_context)
     return app
 

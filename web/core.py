@@ -1,17 +1,18 @@
 """Request-side access to the process-wide services and the Temporal bridge."""
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, NamedTuple, Optional
 
-from flask import current_app, flash, request
+from flask import Response, current_app, flash, request, send_file
 from temporalio.service import RPCError
 
 from bank_connectors.protocol import BankConnector
 from domain.services import Services
 
-from .i18n import refusal_message
+from .refusals import refusal_message
 from .temporal_bridge import ProcessRefused, is_closed_case
 
 log = logging.getLogger("shiming.web")
@@ -48,6 +49,16 @@ def bank_connector() -> BankConnector:
     return ext[BANK_CONNECTOR]
 
 
+def send_bytes(data: bytes, name: str, mimetype: str, *, inline: bool = False, csp: Optional[str] = None) -> Response:
+    """A download of `data` named `name` (every download of the web goes through here): flask.send_file
+    writes the Content-Disposition (attachment, or inline for a scan shown in the browser) and encodes
+    a name that is not plain ASCII; `csp` is the Content-Security-Policy of an inline document."""
+    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=not inline, download_name=name)
+    if csp:
+        response.headers["Content-Security-Policy"] = csp
+    return response
+
+
 def remote_addr() -> str:
     return (request.remote_addr or "")[:64]
 
@@ -69,30 +80,34 @@ def flash_unavailable() -> None:
     flash(refusal_message("Unavailable"), "error")
 
 
-def call_process(action: Callable[[], Any], *messages: Mapping[str, Any]) -> tuple[bool, Any]:
-    """Run a call into Temporal; a refusal or an outage becomes a translated flash message.
+class Called(NamedTuple):
+    """What a call into the process engine gave: `ok` and its `result`, or the refusal's `code`
+    ("Unavailable" for an outage) after a translated flash message said why."""
 
-    `messages` are the caller's own code → message tables, asked before web.i18n.REFUSALS.
-    Returns (True, result) on success and (False, None) after flashing why it failed.
+    ok: bool
+    result: Any = None
+    code: Optional[str] = None
+
+
+def call_process(action: Callable[[], Any], *messages: Mapping[str, Any]) -> Called:
+    """Run a call into Temporal (start, update, signal, query): the one way the web calls a process.
+    A refusal (logged as one line) or an outage becomes a translated flash message.
+
+    `messages` are the page's own code → message tables (web/refusals.py), asked before
+    web.refusals.REFUSALS.
     """
-    ok, result, _code = call_process_code(action, *messages)
-    return ok, result
-
-
-def call_process_code(action: Callable[[], Any], *messages: Mapping[str, Any]) -> tuple[bool, Any, Optional[str]]:
-    """As call_process, with the refusal's code (or "Unavailable") as third item."""
     try:
-        return True, action(), None
+        return Called(True, action())
     except ProcessRefused as exc:
         flash_refusal(exc, *messages)
-        return False, None, exc.code
+        return Called(False, code=exc.code)
     except RPCError as exc:
         if not is_closed_case(exc):
             flash_unavailable()
-            return False, None, "Unavailable"
+            return Called(False, code="Unavailable")
         # e.g. a signal to a process that has ended meanwhile: a refusal, not an outage
         flash_refusal(ProcessRefused("CaseFinished", "the process is no longer running"), *messages)
-        return False, None, "CaseFinished"
+        return Called(False, code="CaseFinished")
     except Exception:  # noqa: BLE001 - the engine is another process: report, do not crash the page
         flash_unavailable()
-        return False, None, "Unavailable"
+        return Called(False, code="Unavailable")

@@ -7,7 +7,6 @@ word goes through gettext.
 from __future__ import annotations
 
 import io
-import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -23,8 +22,7 @@ from flask_babel import lazy_pgettext as _lp
 from domain.calendar import LOCAL_TZ
 from domain.models import TaskStatus, WageLineStatus
 from domain.processes.registration import Decision, RegistrationStatus
-from domain.processes.registration import Refusal as RegistrationRefusal
-from workflows.wage_run import Step
+from domain.processes.wage_run import Step
 
 LANGUAGES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
@@ -111,31 +109,6 @@ ROLE_LABELS = {
     "company": _l("Subcontractor / labour company"),
 }
 
-REFUSALS = {
-    RegistrationRefusal.NOT_IN_REVIEW: _l("The case is not waiting for review."),
-    RegistrationRefusal.STALE_TASK: _l("The case has changed since this page was opened. Please look at it again."),
-    RegistrationRefusal.BUSY: _l("Another action on this case is in progress. Please try again in a moment."),
-    RegistrationRefusal.ALREADY_CLAIMED: _l("The case has already been claimed."),
-    RegistrationRefusal.NOT_CLAIMANT: _l("Only the reviewer who claimed the case can do this."),
-    RegistrationRefusal.NOT_CLAIMED: _l("Claim the case before deciding."),
-    RegistrationRefusal.BAD_DECISION: _l("Unknown decision."),
-    RegistrationRefusal.REASON_REQUIRED: _l("A reason is required."),
-    RegistrationRefusal.NOT_RETURNED: _l("The application is not waiting for correction."),
-    RegistrationRefusal.STALE_FORM: _l("The application has changed since this form was opened. Please open it again."),
-    RegistrationRefusal.CASE_FINISHED: _l("The process of this case has already finished."),
-    "Running": _l("The process is still running: only a failed, terminated or timed-out process can be retried."),
-    "NotRetryable": _l("Only a failed, terminated or timed-out process can be retried."),
-    "NoResetPoint": _l("The process history has no point to retry from."),
-    "Unavailable": _l("The process service is not reachable right now. Please try again later."),
-    "Refused": _l("The process refused this action."),
-    # administrator's cancel (web/admin/engine.py cancel_process)
-    "MoneyInFlight": _l("The wage run cannot be cancelled now: a submitted bank file has not been answered by "
-                        "the bank yet (money in flight). Cancel it once the bank's statement has arrived."),
-    "CancelRequested": _l("Cancellation of this process was already requested."),
-    "Cancelling": _l("This process is being cancelled: no further step is possible."),
-    RegistrationRefusal.UNKNOWN_ACTOR: _l("Your account is not known to the process. Please log in again."),
-    RegistrationRefusal.UNKNOWN_APPLICATION: _l("The process does not know this application."),
-}
 
 UPLOAD_ERRORS = {
     "empty_file": _l("The file is empty."),
@@ -203,7 +176,7 @@ LINE_STATUS = {
 STEP_LABELS = {
     Step.WAGE_TABLE: _lp("wage run step", "Wage table"),
     Step.SIGNED_SHEET: _lp("wage run step", "Signed sheet"),
-    Step.BANK_FILE: _lp("wage run step", "Bank file"),
+    Step.WAGE_FILE: _lp("wage run step", "Wage file"),
     Step.RECONCILE: _lp("wage run step", "Reconciliation"),
     Step.COMPLETED: _lp("wage run step", "Completed"),
     Step.CANCELLED: _lp("wage run step", "Cancelled"),
@@ -246,7 +219,9 @@ PROJECT_STATUS = {
 }
 
 
-def _lookup(table: dict, code: Optional[str]) -> str:
+def label(table: dict, code: Optional[str]) -> str:
+    """The translated label of `code` in `table`; an unknown code is shown as it is, None as "".
+    The one look-up of the web's code → label tables."""
     if code is None:
         return ""
     value = table.get(code)
@@ -254,17 +229,7 @@ def _lookup(table: dict, code: Optional[str]) -> str:
 
 
 def role_label(role: Optional[str]) -> str:
-    return _lookup(ROLE_LABELS, role)
-
-
-def refusal_message(code: str, *tables: dict) -> str:
-    """The translated message of a process refusal code: the first of `tables` (a page's own
-    wording) that knows it, else REFUSALS; an unknown code gets the generic "Refused", logged."""
-    for table in (*tables, REFUSALS):
-        if code in table:
-            return str(table[code])
-    logging.getLogger("shiming.web").warning("no message for the refusal code %s", code)
-    return str(REFUSALS["Refused"])
+    return label(ROLE_LABELS, role)
 
 
 def upload_message(code: str) -> str:
@@ -276,27 +241,27 @@ def field_error(code: str) -> str:
 
 
 def application_status(code: Optional[str]) -> str:
-    return _lookup(APPLICATION_STATUS, code)
+    return label(APPLICATION_STATUS, code)
 
 
 def task_status(code: Optional[str]) -> str:
-    return _lookup(TASK_STATUS, code)
+    return label(TASK_STATUS, code)
 
 
 def outcome_label(code: Optional[str]) -> str:
-    return _lookup(OUTCOMES, code)
+    return label(OUTCOMES, code)
 
 
 def workflow_status(code: Optional[str]) -> str:
-    return _lookup(WORKFLOW_STATUS, code)
+    return label(WORKFLOW_STATUS, code)
 
 
 def workflow_type(name: Optional[str]) -> str:
-    return _lookup(WORKFLOW_TYPES, name)
+    return label(WORKFLOW_TYPES, name)
 
 
 def project_status(code: Optional[str]) -> str:
-    return _lookup(PROJECT_STATUS, code)
+    return label(PROJECT_STATUS, code)
 
 
 def account_status(active: bool) -> str:
@@ -304,15 +269,15 @@ def account_status(active: bool) -> str:
 
 
 def run_status(code: Optional[str]) -> str:
-    return _lookup(RUN_STATUS, code)
+    return label(RUN_STATUS, code)
 
 
 def line_status(code: Optional[str]) -> str:
-    return _lookup(LINE_STATUS, code)
+    return label(LINE_STATUS, code)
 
 
 def step_label(code: Optional[str]) -> str:
-    return _lookup(STEP_LABELS, code)
+    return label(STEP_LABELS, code)
 
 
 def bank_failure(code: Optional[str]) -> str:

@@ -46,7 +46,7 @@ ACTIONS = {
     "wage_run.open": _l("%(actor)s opened the wage run"),
     "wage_run.wage_table": _l("%(actor)s uploaded the wage table: %(lines)s line(s), %(total)s yuan"),
     "wage_run.signed_sheet": _l("%(actor)s uploaded the sheet signed by the workers"),
-    "wage_run.bank_file": _l("%(actor)s sent the bank file to the bank: %(lines)s line(s), %(total)s yuan"),
+    "wage_run.bank_file": _l("%(actor)s sent the wage file to the bank: %(lines)s line(s), %(total)s yuan"),
     "wage_run.settle_line": _l("%(actor)s marked a failed line as settled otherwise: %(reason)s"),
     "wage_step.signed": _l("%(actor)s signed the step “%(step)s” with the security password"),
     "bank_statement.received": _l("The bank's statement arrived: %(lines)s line(s) answered"),
@@ -67,9 +67,9 @@ WITH_REASON = _l("%(text)s — reason: %(reason)s")
 STATEMENT_REFUSALS = {
     "bad_signature": _l("the bank's signature does not verify"),
     "malformed": _l("the statement is not in the agreed format"),
-    "unknown_batch": _l("it answers no bank file the platform sent"),
-    "unknown batch": _l("it answers no bank file the platform sent"),
-    "incomplete": _l("it does not account for every line of the bank file exactly once"),
+    "unknown_batch": _l("it answers no wage file the platform sent"),
+    "unknown batch": _l("it answers no wage file the platform sent"),
+    "incomplete": _l("it does not account for every line of the wage file exactly once"),
 }
 STATEMENT_REFUSED_OTHER = _l("the statement could not be accepted")
 # actors that are not people: audit rows name them "system" and "bank (<channel>)"
@@ -81,7 +81,7 @@ ROUND_CLOSED = _l("Review round %(round)s closed: %(outcome)s")
 DECISIONS_AUDITED = Decision.ALL
 # bank statements a person must know about (docs/bank-protocol.md §5, §7)
 ACTIONS.update({
-    "bank_statement.conflict": _l("A second, different bank statement arrived for a bank file; it was not applied "
+    "bank_statement.conflict": _l("A second, different bank statement arrived for a wage file; it was not applied "
                                   "and a task was opened for the payroll specialists"),
     "bank_statement.refused_at_apply": _l("A bank statement could not be applied and was set aside; the run waits "
                                           "for the bank's statement"),

@@ -1,7 +1,7 @@
 """WageRunWorkflow (PAY-3, PAY-4, PAY-6): one project's wages for one month.
 
 Four steps, each submitted through an update carrying the specialist's signature:
-wage table → signed sheet → bank file (maker-checker) → reconciliation of the bank's statements.
+wage table → signed sheet → wage file (its batch submitted, maker-checker) → reconciliation of the bank's statements.
 The workflow carries ids and hashes only; lines and files live in the database and blob store,
 so its history has the same length for 10 or 10,000 workers.
 
@@ -14,7 +14,6 @@ run `cancelled` with the reason; the month may be opened again as a new run.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional
 
@@ -25,19 +24,27 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 from .guards import Busy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.wage_run import (
+    from activities.wage_run import WageRunActivities
+    from domain.processes.wage_run import (
+        HEARTBEAT_TIMEOUT,
+        STATEMENT_REFUSALS,
         ApplyStatementInput,
         BatchInfo,
+        BeginCancelInput,
         BuildBatchInput,
         CancelRunInput,
         ReconcileState,
+        ReissueInput,
         RemindInput,
         RunRef,
         SettleLineInput,
         SignedStepInput,
-        WageRunActivities,
+        StatementArrived,
+        Step,
+        WageRunInput,
+        WageRunStatusView,
     )
-    from activities.liveness import HEARTBEAT_TIMEOUT
+    from domain.processes.wage_run import Refusal as R
 
 # the heartbeat timeout lets an activity lost with its worker be retried within seconds
 ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=HEARTBEAT_TIMEOUT,
@@ -45,51 +52,6 @@ ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(minutes=5), heartbeat_time
 REMIND_AFTER = timedelta(days=3)
 # a statement refused when it is applied is recorded and the run waits on (issue 8, point 9)
 PATCH_STATEMENT_REFUSAL_WAITS = "statement-refusal-waits"
-STATEMENT_REFUSALS = ("StatementRefused", "UnknownStatement")
-
-
-class Step:
-    WAGE_TABLE = "wage_table"
-    SIGNED_SHEET = "signed_sheet"
-    BANK_FILE = "bank_file"
-    RECONCILE = "reconcile"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-
-@dataclass
-class WageRunInput:
-    run_id: int
-    maker_checker: bool = True
-
-
-@dataclass
-class StatementArrived:
-    statement_id: str
-
-
-@dataclass
-class ReissueInput:
-    actor_id: int
-
-
-@dataclass
-class BeginCancelInput:
-    actor_id: int
-    reason: str
-
-
-@dataclass
-class WageRunStatus:
-    step: str
-    table_uploaded_by: Optional[int]
-    batch: Optional[BatchInfo]
-    reconcile: Optional[ReconcileState]
-    pending_statements: list[str] = field(default_factory=list)
-    maker_checker: bool = True
-    money_in_flight: bool = False  # a submitted batch the bank has not fully answered
-    cancelling: bool = False  # an administrator's cancel was accepted
-    refused_statements: list[str] = field(default_factory=list)  # refused when applied: recorded, waited on
 
 
 def _refuse(message: str, code: str) -> None:
@@ -142,9 +104,9 @@ class WageRunWorkflow:
         await self._wait_step(lambda: self._step != Step.WAGE_TABLE, Step.WAGE_TABLE)
         await self._wait_step(lambda: self._step != Step.SIGNED_SHEET, Step.SIGNED_SHEET)
         while True:
-            await self._wait_step(lambda: self._step != Step.BANK_FILE, Step.BANK_FILE)
+            await self._wait_step(lambda: self._step != Step.WAGE_FILE, Step.WAGE_FILE)
             await self._reconcile_statements()
-            if self._step == Step.BANK_FILE:  # a re-issue batch waits for its signed submission
+            if self._step == Step.WAGE_FILE:  # a re-issue batch waits for its signed submission
                 continue
             if self._all_closed():
                 break
@@ -203,11 +165,11 @@ class WageRunWorkflow:
     def _check(self, step: str, inp: SignedStepInput) -> None:
         self._refuse_if_cancelling()
         if self._step != step:
-            _refuse(f"the run is not at step {step}", "WrongStep")
+            _refuse(f"the run is not at step {step}", R.WRONG_STEP)
         if self._busy:
-            _refuse("another action on this run is in progress", "Busy")
+            _refuse("another action on this run is in progress", R.BUSY)
         if inp.step != step:
-            _refuse("the signed document is for another step", "WrongStep")
+            _refuse("the signed document is for another step", R.WRONG_STEP)
 
     @workflow.update
     async def submit_wage_table(self, inp: SignedStepInput) -> ReconcileState:
@@ -231,14 +193,14 @@ class WageRunWorkflow:
             await workflow.execute_activity_method(WageRunActivities.apply_signed_sheet, inp, **ACTIVITY_OPTS)
             self._batch = await workflow.execute_activity_method(
                 WageRunActivities.build_bank_batch, BuildBatchInput(self._inp.run_id, 1), **ACTIVITY_OPTS)
-        self._step = Step.BANK_FILE
+        self._step = Step.WAGE_FILE
         return self._batch
 
     @submit_signed_sheet.validator
     def _validate_signed_sheet(self, inp: SignedStepInput) -> None:
         self._check(Step.SIGNED_SHEET, inp)
 
-    # --- step 3: bank file -------------------------------------------------------------------------
+    # --- step 3: wage file -------------------------------------------------------------------------
 
     @workflow.update
     async def submit_bank_file(self, inp: SignedStepInput) -> BatchInfo:
@@ -252,17 +214,17 @@ class WageRunWorkflow:
 
     @submit_bank_file.validator
     def _validate_bank_file(self, inp: SignedStepInput) -> None:
-        self._check(Step.BANK_FILE, inp)
+        self._check(Step.WAGE_FILE, inp)
         if self._inp.maker_checker and inp.actor_id == self._table_uploaded_by:
-            _refuse("the specialist who uploaded the wage table cannot submit the bank file", "MakerChecker")
+            _refuse("the specialist who uploaded the wage table cannot submit the wage file", R.MAKER_CHECKER)
         if inp.content_sha256 != self._batch.plaintext_sha256 or inp.batch_version != self._batch.version:
-            _refuse("the signed bank file is not the current one", "StaleBatch")
+            _refuse("the signed wage file is not the current one", R.STALE_BATCH)
 
     # --- step 4: reconciliation --------------------------------------------------------------------
 
     def _refuse_if_cancelling(self) -> None:
         if self._cancel is not None:
-            _refuse("the run is being cancelled", "Cancelling")
+            _refuse("the run is being cancelled", R.CANCELLING)
 
     def _money_in_flight(self) -> bool:
         """A submitted batch whose lines the bank has not all answered (or a statement not applied yet)."""
@@ -285,13 +247,13 @@ class WageRunWorkflow:
     @begin_cancel.validator
     def _validate_begin_cancel(self, inp: BeginCancelInput) -> None:
         if self._step in (Step.COMPLETED, Step.CANCELLED) or self._all_closed():
-            _refuse("the run has finished", "CaseFinished")
+            _refuse("the run has finished", R.CASE_FINISHED)
         if not inp.reason.strip():
-            _refuse("a reason is required", "ReasonRequired")
+            _refuse("a reason is required", R.REASON_REQUIRED)
         if self._money_in_flight():
-            _refuse("a submitted batch is still unanswered by the bank", "MoneyInFlight")
+            _refuse("a submitted batch is still unanswered by the bank", R.MONEY_IN_FLIGHT)
         if self._busy:
-            _refuse("another action on this run is in progress", "Busy")
+            _refuse("another action on this run is in progress", R.BUSY)
 
     @workflow.signal
     def statement_arrived(self, inp: StatementArrived) -> None:
@@ -306,16 +268,16 @@ class WageRunWorkflow:
             self._batch = await workflow.execute_activity_method(
                 WageRunActivities.build_bank_batch, BuildBatchInput(self._inp.run_id, self._batch.version + 1),
                 **ACTIVITY_OPTS)
-        self._step = Step.BANK_FILE
+        self._step = Step.WAGE_FILE
         return self._batch
 
     @reissue_failed.validator
     def _validate_reissue(self, inp: ReissueInput) -> None:
         self._refuse_if_cancelling()
         if self._step != Step.RECONCILE or self._busy:
-            _refuse("failed lines can be re-issued only during reconciliation", "WrongStep")
+            _refuse("failed lines can be re-issued only during reconciliation", R.WRONG_STEP)
         if self._reconcile is None or self._reconcile.failed_lines == 0:
-            _refuse("there are no failed lines to re-issue", "NothingToReissue")
+            _refuse("there are no failed lines to re-issue", R.NOTHING_TO_REISSUE)
 
     @workflow.update
     async def settle_line(self, inp: SettleLineInput) -> ReconcileState:
@@ -329,13 +291,13 @@ class WageRunWorkflow:
     def _validate_settle(self, inp: SettleLineInput) -> None:
         self._refuse_if_cancelling()
         if self._step != Step.RECONCILE or self._busy:
-            _refuse("lines can be settled only during reconciliation", "WrongStep")
+            _refuse("lines can be settled only during reconciliation", R.WRONG_STEP)
         if not inp.reason.strip():
-            _refuse("a reason is required", "ReasonRequired")
+            _refuse("a reason is required", R.REASON_REQUIRED)
 
     @workflow.query
-    def status(self) -> WageRunStatus:
-        return WageRunStatus(self._step, self._table_uploaded_by, self._batch, self._reconcile, list(self._statements),
+    def status(self) -> WageRunStatusView:
+        return WageRunStatusView(self._step, self._table_uploaded_by, self._batch, self._reconcile, list(self._statements),
                              getattr(self, "_inp", WageRunInput(0)).maker_checker, self._money_in_flight(),
                              self._cancel is not None,
                              list(self._refused_statements))

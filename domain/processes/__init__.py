@@ -11,6 +11,5 @@ no Temporal client or activity.
 - `worker_exit` — WorkerExitWorkflow (PAY-7)
 - `account_binding` — WageAccountBindingWorkflow (PAY-2)
 - `enrolment` — EnrolmentWorkflow (ENR-1, ENR-4…7)
-
-The wage run's module follows in the second slice of issue 9.
+- `wage_run` — WageRunWorkflow (PAY-3…7)
 """

@@ -21,9 +21,9 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 
-from activities.wage_run import (
-    ApplyStatementInput, BuildBatchInput, SettleLineInput, SignedStepInput, WageRunActivities, reconcile_state,
-)
+from activities.wage_run import WageRunActivities
+from domain.processes.wage_run import ApplyStatementInput, BuildBatchInput, SettleLineInput, SignedStepInput
+from domain.wage_run import reconcile_state
 from bank_connectors.intake import StatementConflict, intake_statement
 from bank_connectors.keys import load_or_create_keys
 from bank_connectors.protocol import AccountCheckResult, SubmitResult

@@ -12,7 +12,8 @@ from openpyxl import load_workbook
 from sqlalchemy import delete, func, select
 from temporalio.exceptions import ApplicationError
 
-from activities.wage_run import BuildBatchInput, WageRunActivities
+from activities.wage_run import WageRunActivities
+from domain.processes.wage_run import BuildBatchInput
 from bank_connectors.keys import load_or_create_keys
 from domain import wage_table as wt
 from domain.attendance import month_bounds

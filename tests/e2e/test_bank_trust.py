@@ -28,12 +28,13 @@ from bank_connectors.wagefile import (STATEMENT_DOMAIN, Statement, StatementLine
                                       verify_statement)
 from domain.models import (AuditLog, BankBatch, BankStatement, HumanTask, Notification, StoredFile, WageLine,
                            WageLineStatus, WageRun)
-from domain.verify_run import verify_run
+from shiming.verify_run import verify_run
 from shiming.processes import free_port
 from tests.e2e.test_wage_run_faults import (_lines, _post_statement, _result, _status, _through_bank_file)
 from tests.e2e.test_wage_run_processes import _prepare_platform_data
 from tests.helpers.stack import run_in_thread, start_stack
-from workflows.wage_run import StatementArrived, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import StatementArrived
 
 pytestmark = pytest.mark.slow
 

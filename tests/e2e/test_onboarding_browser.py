@@ -223,9 +223,9 @@ def test_a_registered_project_is_onboarded_and_its_wages_paid_through_the_pages(
     reload_until(jia, lambda: jia.locator("#maker-checker-me").count() == 1, "step 3")
 
     yi.goto(run_url)
-    reload_until(yi, lambda: yi.locator("#bank-file-form").count() == 1, "the bank file form")
-    yi.fill("#bank-security-password", SPECIALISTS["gz_yi"][1])
-    yi.click("#submit-bank-file")
+    reload_until(yi, lambda: yi.locator("#wage-file-form").count() == 1, "the bank file form")
+    yi.fill("#wage-file-security-password", SPECIALISTS["gz_yi"][1])
+    yi.click("#submit-wage-file")
     yi.goto(run_url)
     reload_until(yi, lambda: yi.get_attribute("#run-state", "data-status") == "completed", "the run to be paid", 120)
     assert yi.locator("#line-table tr[data-status=paid]").count() == 3

@@ -81,7 +81,7 @@ def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, bro
     a.fill("#sheet-security-password", SECURITY_PASSWORDS["payroll_a"])
     a.click("#submit-signed-sheet")
     a.goto(run_url)
-    reload_until(a, lambda: a.locator("#step-bank-file").count() == 1 and a.locator("#maker-checker-me").count() == 1,
+    reload_until(a, lambda: a.locator("#step-wage-file").count() == 1 and a.locator("#maker-checker-me").count() == 1,
                  "step 3 with the maker-checker rule")
 
     # step 3: the second specialist downloads and submits the bank file
@@ -89,13 +89,13 @@ def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, bro
     b = checker_ctx.new_page()
     login(b, base, "payroll_b", LOGIN_PASSWORD)
     b.goto(run_url)
-    reload_until(b, lambda: b.locator("#bank-file-form").count() == 1, "the bank file form")
+    reload_until(b, lambda: b.locator("#wage-file-form").count() == 1, "the bank file form")
     with b.expect_download() as dl:
-        b.click("#download-bank-file-1")
+        b.click("#download-wage-file-1")
     envelope = json.loads(open(dl.value.path(), "rb").read())
     assert envelope["batch_id"].endswith("V001") and "ciphertext" in envelope
-    b.fill("#bank-security-password", SECURITY_PASSWORDS["payroll_b"])
-    b.click("#submit-bank-file")
+    b.fill("#wage-file-security-password", SECURITY_PASSWORDS["payroll_b"])
+    b.click("#submit-wage-file")
     b.goto(run_url)
 
     # step 4: the bank's statement arrives through the callback; one line failed (closed card)
@@ -118,9 +118,9 @@ def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, bro
         data=json.dumps([{"number": new_card, "holder_name": worker.name, "status": "open"}]).encode()), timeout=10)
     b.click("#reissue-failed")
     b.goto(run_url)
-    reload_until(b, lambda: b.locator("#bank-file-form").count() == 1, "the re-issue bank file form")
-    b.fill("#bank-security-password", SECURITY_PASSWORDS["payroll_b"])
-    b.click("#submit-bank-file")
+    reload_until(b, lambda: b.locator("#wage-file-form").count() == 1, "the re-issue bank file form")
+    b.fill("#wage-file-security-password", SECURITY_PASSWORDS["payroll_b"])
+    b.click("#submit-wage-file")
     b.goto(run_url)
     reload_until(b, lambda: b.get_attribute("#run-state", "data-status") == "completed", "the run to complete", 120)
     assert b.locator("#line-table tr[data-status=failed]").count() == 0

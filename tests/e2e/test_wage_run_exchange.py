@@ -13,7 +13,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from activities.wage_run import SettleLineInput
+from domain.processes.wage_run import SettleLineInput
 from domain.files import write_atomic
 from bank_connectors.keys import load_or_create_keys
 from bank_connectors.signing import public_hex
@@ -27,7 +27,8 @@ from tests.e2e.test_wage_run_processes import (
     MONTH, SECURITY_PASSWORDS, _account, _poll, _prepare_platform_data, _step,
 )
 from tests.helpers.stack import run_in_thread, start_stack
-from workflows.wage_run import WageRunInput, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import WageRunInput, batch_id_for
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +89,7 @@ def test_wage_run_through_the_exchange_folder(stack):
 
     # a forged statement dropped into incoming/ is refused, audited and moved aside
     (stack.exchange / "incoming" / "ST-forged.stmt.json").write_text(json.dumps(
-        {"statement_id": "ST-" + "f" * 32, "batch_id": f"WR{run_id:08d}V001", "lines": [], "signature": "00" * 64}))
+        {"statement_id": "ST-" + "f" * 32, "batch_id": batch_id_for(run_id, 1), "lines": [], "signature": "00" * 64}))
     _poll(lambda: not (stack.exchange / "incoming" / "ST-forged.stmt.json").exists(), "the forged file to be handled")
     with services.Session() as session:
         assert session.scalar(select(func.count()).select_from(AuditLog).where(
@@ -153,7 +154,7 @@ def test_a_key_file_planted_in_incoming_makes_no_forged_statement_count(stack, t
         with services.Session() as session:
             sent = session.execute(select(WageLine.file_seq, WageLine.net_fen).where(
                 WageLine.run_id == run_id, WageLine.batch_version == 1).order_by(WageLine.file_seq)).all()
-        forged = sign_statement(Statement("ST-FORGED-PLANTED", f"WR{run_id:08d}V001", issued_at="2026-12-01T08:00:00Z",
+        forged = sign_statement(Statement("ST-FORGED-PLANTED", batch_id_for(run_id, 1), issued_at="2026-12-01T08:00:00Z",
                                           lines=[StatementLine(seq, "failed", fen, "CARD_CLOSED", "closed")
                                                  for seq, fen in sent]), attacker.signing)
         write_atomic(incoming / "ST-FORGED-PLANTED.stmt.json", forged)

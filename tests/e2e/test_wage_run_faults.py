@@ -38,7 +38,8 @@ from shiming.seed_workforce import seed_workforce
 from tests.domain.scan_samples import minimal_pdf
 from tests.e2e.test_wage_run_processes import _account, _poll, _prepare_platform_data, _step
 from tests.helpers.stack import run_in_thread, start_stack
-from workflows.wage_run import Step, WageRunInput, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import Step, WageRunInput, batch_id_for
 
 pytestmark = pytest.mark.slow
 
@@ -165,11 +166,11 @@ def _lines(stack, run_id: int) -> list[tuple]:
 def _assert_paid_once(stack, run_id: int, final) -> None:
     assert final.open_lines == 0 and final.failed_lines == 0
     assert final.paid_lines == final.line_count > 0 and final.paid_fen == final.table_fen
-    batch_id = f"WR{run_id:08d}V001"
+    batch_id = batch_id_for(run_id, 1)
     view = HttpBankConnector(stack.bank_url).batch_status(batch_id)
     assert view is not None and view["payments_recorded"] == final.line_count
     assert view["paid_fen"] == final.paid_fen
-    assert HttpBankConnector(stack.bank_url).batch_status(f"WR{run_id:08d}V002") is None
+    assert HttpBankConnector(stack.bank_url).batch_status(batch_id_for(run_id, 2)) is None
     assert _bank_statements(stack, batch_id) == 1
     with stack.services.Session() as session:
         assert session.scalar(select(func.count()).select_from(BankBatch).where(BankBatch.run_id == run_id)) == 1
@@ -183,7 +184,7 @@ def _assert_paid_once(stack, run_id: int, final) -> None:
 def test_worker_killed_after_bank_file_sent_pays_one_batch(stack):
     run_id, workflow_id = _through_bank_file(stack, "2026-09")
     stack.kill_worker()  # right after the bank file went out; no clean shutdown
-    batch_id = f"WR{run_id:08d}V001"
+    batch_id = batch_id_for(run_id, 1)
     assert HttpBankConnector(stack.bank_url).batch_status(batch_id) is not None
     stack.start_worker()
 
@@ -194,7 +195,7 @@ def test_worker_killed_after_bank_file_sent_pays_one_batch(stack):
 
 def test_worker_killed_while_statements_arrive_pays_every_line_once(stack):
     run_id, workflow_id = _through_bank_file(stack, "2026-11")
-    batch_id = f"WR{run_id:08d}V001"
+    batch_id = batch_id_for(run_id, 1)
     stack.kill_worker()
     # the statement reaches the web app (and is signalled) while no worker runs
     _poll(lambda: _bank_statements(stack, batch_id) == 1, "the bank's statement", timeout=30)
@@ -245,7 +246,7 @@ def test_worker_killed_inside_statement_matching_pays_every_line_once(stack):
     leaves them submitted and the retried activity applies the stored statement once."""
     paused = _arm(stack, "apply_statement.before_commit")
     run_id, workflow_id = _through_bank_file(stack, "2025-03")
-    batch_id = f"WR{run_id:08d}V001"
+    batch_id = batch_id_for(run_id, 1)
     _poll(lambda: paused.exists(), "the worker to pause inside apply_statement", timeout=60)
     stack.kill_worker()
     row = _statement_row(stack, batch_id)
@@ -290,7 +291,7 @@ def test_duplicate_statement_callback_changes_nothing(stack):
     # every card closed: the statement fails every line and the run stays in reconciliation
     # (a duplicate for a completed run is answered 500 by the web app: see the report)
     run_id, workflow_id = _through_bank_file(stack, "2026-12", cards="closed")
-    batch_id = f"WR{run_id:08d}V001"
+    batch_id = batch_id_for(run_id, 1)
     try:
         state = _poll(lambda: (v := _status(stack, workflow_id)).reconcile and v.reconcile.failed_lines
                       == v.reconcile.line_count and v, "the statement to be applied", timeout=30)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
-from activities.wage_run import SignedStepInput
+from domain.processes.wage_run import SignedStepInput
 from bank_connectors.http import HttpBankConnector
 from bank_connectors.keys import load_or_create_keys
 from bank_connectors.signing import public_hex
@@ -25,13 +25,14 @@ from domain.models import (
     Account, AuditLog, BankBatch, BankCard, BankStatement, Project, ProjectWorker, Role, WageAccount, WageLine, Worker, utcnow,
 )
 from domain.passwords import hash_password
-from domain.verify_run import verify_run
+from shiming.verify_run import verify_run
 from domain.wage_run import open_run, sign_step
 from shiming.processes import free_port, shiming_argv
 from shiming.seed_workforce import generate_card_number, seed_workforce
 from tests.domain.scan_samples import minimal_pdf
 from tests.helpers.stack import run_in_thread, start_stack
-from workflows.wage_run import ReissueInput, WageRunInput, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import ReissueInput, WageRunInput, batch_id_for
 from tests.helpers.waiting import poll as _poll
 
 pytestmark = pytest.mark.slow
@@ -188,11 +189,11 @@ def test_wage_run_four_signed_steps_reissue_and_reconcile(stack):
     # the bank holds exactly one batch per version
     bank = HttpBankConnector(stack.bank_url)
     for version in (1, 2):
-        assert bank.batch_status(f"WR{run_id:08d}V{version:03d}") is not None
+        assert bank.batch_status(batch_id_for(run_id, version)) is not None
 
     # a statement delivered again after the run completed is acknowledged as a duplicate
     with services.Session() as session:
-        stored = session.scalar(select(BankStatement).where(BankStatement.batch_id == f"WR{run_id:08d}V001"))
+        stored = session.scalar(select(BankStatement).where(BankStatement.batch_id == batch_id_for(run_id, 1)))
         body = services.blobs.get(stored.body_sha256)
     again = urllib.request.urlopen(urllib.request.Request(
         f"{stack.web_url}/api/bank/statements", data=body, method="POST",
@@ -210,12 +211,12 @@ def test_wage_run_four_signed_steps_reissue_and_reconcile(stack):
     # what Temporal stores: every payload encrypted (json/plain never appears), no failure text
     assert '"encoding": "YmluYXJ5L2VuY3J5cHRlZA=="' in recorded  # base64 of binary/encrypted
     assert "anNvbi9wbGFpbg==" not in recorded  # base64 of json/plain
-    assert "cannot submit the bank file" not in recorded
+    assert "cannot submit the wage file" not in recorded
     if os.environ.get("SHIMING_RECORD_HISTORIES"):
         (HISTORIES / "wage_run_reissue_completed.json").write_text(recorded)
 
     # a forged statement is refused and audited; nothing changes
-    forged = json.dumps({"statement_id": "ST-" + "0" * 32, "batch_id": f"WR{run_id:08d}V001", "lines": [],
+    forged = json.dumps({"statement_id": "ST-" + "0" * 32, "batch_id": batch_id_for(run_id, 1), "lines": [],
                          "signature": "00" * 64}).encode()
     req = urllib.request.Request(f"{stack.web_url}/api/bank/statements", data=forged, method="POST",
                                  headers={"Content-Type": "application/json"})

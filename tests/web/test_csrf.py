@@ -51,7 +51,7 @@ def valid_payload(rule: str, case: dict) -> dict:
         return {"table": upload(b"PK\x03\x04 not really a table", "table.xlsx"), "security_password": "Secure2026x"}
     if rule.endswith("/signed-sheet"):
         return {"sheet": upload(tiny_pdf(), "sheet.pdf"), "security_password": "Secure2026x"}
-    if rule.endswith("/bank-file"):
+    if rule.endswith("/wage-file"):
         return {"batch_version": "1", "security_password": "Secure2026x"}
     if rule == "/accounts/new":
         return {"username": "csrf-made", "display_name": "CSRF", "role": "supervisor", "district_id": "0",

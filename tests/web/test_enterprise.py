@@ -6,7 +6,7 @@ from sqlalchemy import select
 from domain.models import Account, AuditLog, Enterprise, Project, WageRun
 from tests.web.conftest import enter_session
 from tests.web.test_payroll import MONTH, _english, _page, platform  # noqa: F401 - fixture
-from workflows.wage_run import WageRunInput
+from domain.processes.wage_run import WageRunInput
 
 
 def _enterprise_of(services, username: str = "enterprise") -> int:

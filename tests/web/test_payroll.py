@@ -6,7 +6,7 @@ import hashlib
 import pytest
 from sqlalchemy import func, select
 
-from activities.wage_run import BatchInfo, SignedStepInput
+from domain.processes.wage_run import BatchInfo, SignedStepInput
 from domain import registration as reg
 from domain import signing, workforce
 from domain.models import (
@@ -31,7 +31,8 @@ from tests.web.conftest import (
     upload,
 )
 from tests.web.fakes import FakeExecution
-from workflows.wage_run import ReissueInput, WageRunInput, WageRunStatus, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import ReissueInput, WageRunInput, WageRunStatusView
 
 
 def _workbook(text: str) -> bytes:
@@ -122,7 +123,7 @@ def test_another_projects_run_is_not_found(client, services, platform, bridge):
     run_id = _other_project_run(services)
     enter_session(client, services, "payroll_a")
     for url in (f"/payroll/run/{run_id}", f"/payroll/run/{run_id}/table.xlsx", f"/payroll/run/{run_id}/errors.xlsx",
-                f"/payroll/run/{run_id}/bank-file/1", f"/payroll/run/{run_id}/sheet"):
+                f"/payroll/run/{run_id}/wage-file/1", f"/payroll/run/{run_id}/sheet"):
         assert client.get(url).status_code == 404, url
     response = client.post(f"/payroll/run/{run_id}/wage-table", data={
         "table": upload(b"whatever", "t.xlsx"), "security_password": SECURITY_PASSWORDS["payroll_a"]},
@@ -223,20 +224,20 @@ def test_the_bank_file_step_signs_the_current_batch_and_shows_the_maker_checker_
         db.get(WageRun, run["id"]).table_uploaded_by = platform["accounts"]["payroll_a"]
     bridge.client.executions[run["workflow_id"]] = FakeExecution(
         run["workflow_id"], workflow_type="WageRunWorkflow",
-        view=WageRunStatus(step="bank_file", table_uploaded_by=platform["accounts"]["payroll_a"], batch=batch,
+        view=WageRunStatusView(step="bank_file", table_uploaded_by=platform["accounts"]["payroll_a"], batch=batch,
                            reconcile=None))
     _english(client, services, "payroll_a")
     page = _page(client, f"/payroll/run/{run['id']}")
-    assert 'id="maker-checker-rule"' in page and 'id="maker-checker-me"' in page and 'id="bank-file-form"' in page
+    assert 'id="maker-checker-rule"' in page and 'id="maker-checker-me"' in page and 'id="wage-file-form"' in page
     # the process's MakerChecker refusal on the page: tests/web/test_refusals_live.py
     other = client.application.test_client()
     enter_session(other, services, "payroll_b")
-    assert other.post(f"/payroll/run/{run['id']}/bank-file", data={
+    assert other.post(f"/payroll/run/{run['id']}/wage-file", data={
         "batch_version": "1", "security_password": SECURITY_PASSWORDS["payroll_b"]}).status_code == 302
     _wf, update, arg = bridge.updates[-1]
     assert update == WageRunWorkflow.submit_bank_file
     assert arg.content_sha256 == batch.plaintext_sha256 and arg.batch_version == 1 and arg.step == "bank_file"
-    stale = other.post(f"/payroll/run/{run['id']}/bank-file", data={
+    stale = other.post(f"/payroll/run/{run['id']}/wage-file", data={
         "batch_version": "0", "security_password": SECURITY_PASSWORDS["payroll_b"]})
     assert stale.status_code == 302 and len(bridge.updates) == 1  # a stale batch version is not sent
 

@@ -83,7 +83,7 @@ def test_the_step_list_is_numbered_once(client, services, run):
     page = _as(client, services, "payroll_a").get(f"/payroll/run/{run['id']}").get_data(as_text=True)
     steps = re.findall(r'<li data-step="[a-z_]+"[^>]*>([^<]*)</li>', re.search(
         r'<ol class="steps" id="run-steps">.*?</ol>', page, re.S).group(0))
-    assert steps == ["工资表", "签字确认", "银行代发文件", "对账"]
+    assert steps == ["工资表", "签字确认", "工资单加密文件", "对账"]
 
 
 # --- bank reason codes -----------------------------------------------------------------------------

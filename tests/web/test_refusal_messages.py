@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 from flask_babel import force_locale
 
-from domain.processes import account_binding, enrolment, registration, worker_exit
-from web.i18n import REFUSALS
-from web.enrolment.routes import ENROLMENT_REFUSALS
-from web.payroll.accounts import ACCEPT_REFUSALS
-from web.payroll.routes import PAYROLL_REFUSALS
-from web.project.routes import EXIT_ERRORS, EXIT_REFUSALS
-from web.public.routes import CORRECTION_REFUSALS
+from domain.processes import account_binding, enrolment, registration, wage_run, worker_exit
+from web.refusals import (
+    ACCEPT_REFUSALS,
+    CORRECTION_REFUSALS,
+    ENROLMENT_REFUSALS,
+    EXIT_ERRORS,
+    EXIT_REFUSALS,
+    PAYROLL_REFUSALS,
+    REFUSALS,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +43,7 @@ PROCESSES = {
 RAISERS = {"refuse", "_refuse", "refusal", "ApplicationError"}  # workflows/guards.refuse; the wage run's _refuse
 # the refusal vocabulary of each process that has its module in domain/processes/ (the aliases its code uses)
 VOCABULARY = {"registration": registration.Refusal, "account_binding": account_binding.Refusal,
-              "worker_exit": worker_exit.Refusal, "enrolment": enrolment.Refusal}
+              "worker_exit": worker_exit.Refusal, "wage_run": wage_run.Refusal, "enrolment": enrolment.Refusal}
 VOCABULARY_NAMES = {"Refusal", "R", "RegistrationRefusal"}
 DOMAIN_ERRORS = {"RegistrationError", "WorkerExitError"}
 

@@ -65,16 +65,20 @@ from tests.web.conftest import create_payroll_specialist, enter_session, tiny_pd
 from tests.web.live import LiveEngine
 from activities.refusal import is_business_refusal
 from web import create_app
-from web.i18n import REFUSALS
-from web.payroll.accounts import ACCEPT_REFUSALS
-from web.payroll.routes import PAYROLL_REFUSALS
-from web.project.routes import EXIT_ERRORS, EXIT_REFUSALS
-from web.public.routes import CORRECTION_REFUSALS
+from web.refusals import (
+    ACCEPT_REFUSALS,
+    CORRECTION_REFUSALS,
+    EXIT_ERRORS,
+    EXIT_REFUSALS,
+    PAYROLL_REFUSALS,
+    REFUSALS,
+)
 from domain.processes.account_binding import BindingInput, BindingStatus
 from workflows.account_binding import WageAccountBindingWorkflow
 from domain.processes.registration import ClaimInput, RegistrationInput
 from workflows.registration import ProjectRegistrationWorkflow
-from workflows.wage_run import Step, WageRunInput, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import Step, WageRunInput
 from workflows.worker_exit import WorkerExitWorkflow
 
 pytestmark = pytest.mark.slow
@@ -350,7 +354,7 @@ def through_wrapper(app, call, *tables) -> str:
     from web.core import call_process
 
     with app.test_request_context("/"), force_locale("zh_CN"):
-        ok, _result = call_process(lambda: call(app.extensions["shiming"]["bridge"]), *tables)
+        ok, _result, _code = call_process(lambda: call(app.extensions["shiming"]["bridge"]), *tables)
         assert not ok
         return " ".join(str(escape(m)) for m in get_flashed_messages())
 
@@ -515,7 +519,7 @@ def send_sheet(client, run, username="payroll_a") -> str:
 
 
 def send_bank_file(client, run, version: int, username="payroll_b") -> str:
-    return post(client, f"/payroll/run/{run['id']}/bank-file",
+    return post(client, f"/payroll/run/{run['id']}/wage-file",
                 {"batch_version": str(version), "security_password": SECURITY[username]})
 
 
@@ -566,7 +570,7 @@ def test_wage_table_and_signed_sheet_refusals(app, client, services, engine, pay
     assert_worker_logged_one_line(web_log, "WageTableInvalid", wid)
     web_log.clear()
 
-    with tamper_call("web.payroll.routes._step_input", bad_signature):
+    with tamper_call("web.payroll.steps._step_input", bad_signature):
         page = send_table(client, run, prefilled_table(services, payroll))
     assert_refused(app, page, web_log, "SignatureRefused", wid, PAYROLL_REFUSALS)
     assert_worker_logged_one_line(web_log, "SignatureRefused", wid)
@@ -604,7 +608,7 @@ def test_wage_table_and_signed_sheet_refusals(app, client, services, engine, pay
     with services.Session.begin() as db:
         db.get(BankCard, card_id).is_current = True
 
-    with tamper_call("web.payroll.routes._step_input", bad_signature):
+    with tamper_call("web.payroll.steps._step_input", bad_signature):
         page = send_sheet(client, run)
     assert_refused(app, page, web_log, "SignatureRefused", wid, PAYROLL_REFUSALS)
     web_log.clear()
@@ -622,7 +626,7 @@ def assert_still_at_signed_sheet(services, engine, run) -> None:
 
 
 def signed_input(services, username: str, run, step: str, sha: str, file_id=None, batch_version: int = 0):
-    from activities.wage_run import SignedStepInput
+    from domain.processes.wage_run import SignedStepInput
     from domain.wage_run import sign_step
 
     actor = account_id(services, username)
@@ -636,7 +640,7 @@ def to_bank_file_step(client, services, engine, payroll, run):
     as_specialist(client, services, "payroll_a")
     send_table(client, run, prefilled_table(services, payroll))
     send_sheet(client, run)
-    assert run_step(engine, run) == Step.BANK_FILE, run_step(engine, run)
+    assert run_step(engine, run) == Step.WAGE_FILE, run_step(engine, run)
     return engine.run(lambda c: c.get_workflow_handle(run["workflow_id"]).query(WageRunWorkflow.status)).batch
 
 
@@ -651,13 +655,13 @@ def test_bank_file_reissue_and_settle_refusals(app, client, services, engine, pa
     web_log.clear()
 
     as_specialist(client, services, "payroll_b")
-    with tamper_call("web.payroll.routes._step_input",
+    with tamper_call("web.payroll.steps._step_input",
                      lambda orig, *a, **k: dataclasses.replace(orig(*a, **k), content_sha256="00" * 32)):
         page = send_bank_file(client, run, batch.version)
     assert_refused(app, page, web_log, "StaleBatch", wid, PAYROLL_REFUSALS)
     web_log.clear()
 
-    with tamper_call("web.payroll.routes._step_input", bad_signature):
+    with tamper_call("web.payroll.steps._step_input", bad_signature):
         page = send_bank_file(client, run, batch.version)
     assert_refused(app, page, web_log, "SignatureRefused", wid, PAYROLL_REFUSALS)
     web_log.clear()
@@ -698,7 +702,7 @@ def test_bank_file_reissue_and_settle_refusals(app, client, services, engine, pa
     assert_refused(app, page, web_log, "NotFailed", wid, PAYROLL_REFUSALS)
     web_log.clear()
 
-    with tamper_call("web.payroll.routes.SettleLineInput",
+    with tamper_call("web.payroll.steps.SettleLineInput",
                      lambda orig, **k: orig(**dict(k, reason="  "))):
         page = post(client, f"/payroll/run/{run['id']}/line/{line.id}/settle",
                     {"reason": "已现金发放", "security_password": SECURITY["payroll_b"]})
@@ -712,7 +716,7 @@ def test_bank_file_reissue_and_settle_refusals(app, client, services, engine, pa
         db.add(foreign)
         db.flush()
         foreign_id = foreign.id
-    with tamper_call("web.payroll.routes.SettleLineInput", lambda orig, **k: orig(**dict(k, line_id=foreign_id))):
+    with tamper_call("web.payroll.steps.SettleLineInput", lambda orig, **k: orig(**dict(k, line_id=foreign_id))):
         page = post(client, f"/payroll/run/{run['id']}/line/{line.id}/settle",
                     {"reason": "已现金发放", "security_password": SECURITY["payroll_b"]})
     assert_refused(app, page, web_log, "UnknownLine", wid, PAYROLL_REFUSALS)
@@ -720,7 +724,7 @@ def test_bank_file_reissue_and_settle_refusals(app, client, services, engine, pa
 
     with services.Session.begin() as db:  # the bank's statement failed this line
         db.get(WageLine, line.id).status = WageLineStatus.FAILED
-    with tamper_call("web.payroll.routes.SettleLineInput",
+    with tamper_call("web.payroll.steps.SettleLineInput",
                      lambda orig, **k: orig(**dict(k, signature=flipped(k["signature"])))):
         page = post(client, f"/payroll/run/{run['id']}/line/{line.id}/settle",
                     {"reason": "已现金发放", "security_password": SECURITY["payroll_b"]})
@@ -837,7 +841,7 @@ def test_a_failed_card_is_replaced_through_the_bank_before_the_reissue_pays(app,
     page = client.get(f"/payroll/run/{run['id']}").get_data(as_text=True)
     assert 'id="needs-new-card"' not in page and "重新发放将打入新卡 " + mask_card_number(good) in page
     page = post(client, f"/payroll/run/{run['id']}/reissue")
-    assert "SameFailedCard" not in web_log.text and run_step(engine, run) == Step.BANK_FILE
+    assert "SameFailedCard" not in web_log.text and run_step(engine, run) == Step.WAGE_FILE
     batch2 = engine.run(lambda c: c.get_workflow_handle(wid).query(WageRunWorkflow.status)).batch
     assert (batch2.version, batch2.line_count) == (2, 1)
     send_bank_file(client, run, batch2.version)
@@ -897,7 +901,7 @@ def test_a_line_failed_for_the_holders_name_goes_to_the_same_card_once_the_bank_
 
     bank.admin("cards", [dict(known[0], holder_name=real_name)])  # the bank's record corrected
     post(client, f"/payroll/run/{run['id']}/reissue")
-    assert "SameFailedCard" not in web_log.text and run_step(engine, run) == Step.BANK_FILE
+    assert "SameFailedCard" not in web_log.text and run_step(engine, run) == Step.WAGE_FILE
     batch2 = engine.run(lambda c: c.get_workflow_handle(wid).query(WageRunWorkflow.status)).batch
     send_bank_file(client, run, batch2.version)
     deliver_statement(client, bank, batch2.batch_id)

@@ -31,7 +31,8 @@ from activities.account_binding import AccountBindingActivities
 from activities.enrolment import EnrolmentActivities
 from activities.registration import RegistrationActivities
 from domain.processes.registration import OpenReviewTaskInput, OpenReviewTaskResult
-from activities.wage_run import SignedStepInput, WageRunActivities
+from activities.wage_run import WageRunActivities
+from domain.processes.wage_run import SignedStepInput
 from activities.worker_exit import WorkerExitActivities
 from domain.processes.worker_exit import ExitRef, OutstandingResult
 from bank_connectors.exchange import FileExchangeConnector
@@ -71,7 +72,8 @@ from domain.processes.account_binding import BindingInput
 from workflows.account_binding import WageAccountBindingWorkflow
 from domain.processes.registration import RegistrationInput
 from workflows.registration import ProjectRegistrationWorkflow
-from workflows.wage_run import Step, WageRunInput, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import Step, WageRunInput
 from domain.processes.worker_exit import WorkerExitInput
 from workflows.worker_exit import WorkerExitWorkflow
 
@@ -300,7 +302,7 @@ async def test_cancelling_a_wage_run_closes_its_lines_and_tasks_and_the_month_op
         assert f"Cancelled: {REASON}" in page
         run_page = await get(p.page("payroll_a"), f"/payroll/run/{run_id}")
         assert 'id="run-cancelled"' in run_page and REASON in run_page
-        assert 'id="wage-table-form"' not in run_page and 'id="bank-file-form"' not in run_page
+        assert 'id="wage-table-form"' not in run_page and 'id="wage-file-form"' not in run_page
 
         # the exit is no longer blocked by those lines: only the month, until it is opened again
         with services.Session() as db:
@@ -494,7 +496,7 @@ async def test_with_no_worker_answering_the_pages_show_the_database_view(dev_env
         await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(services, "project")), exit_wf,
                       task_queue=nobody)
         expected = {
-            run_wf: ("Bank file", "a payroll specialist other than 工资专员A: submit the bank file"),
+            run_wf: ("Wage file", "a payroll specialist other than 工资专员A: submit the wage file"),
             exit_wf: ("Waiting until the wages owed are paid",
                       f"the payroll specialists: 0 unpaid line(s), months without a wage run: {MONTH}"),
         }
@@ -616,7 +618,7 @@ async def test_an_exit_cancelled_while_it_checks_the_wages_puts_the_worker_back(
 async def test_a_reissued_batch_in_flight_refuses_the_cancel_too(dev_env, services, tmp_path):
     from bank_connectors.intake import intake_statement
     from bank_connectors.wagefile import Statement, StatementLine, sign_statement
-    from workflows.wage_run import ReissueInput, StatementArrived
+    from domain.processes.wage_run import ReissueInput, StatementArrived
 
     project_id = prepare_payroll(services)
     async with platform(dev_env, services, tmp_path) as p:

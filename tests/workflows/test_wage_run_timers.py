@@ -21,7 +21,8 @@ from domain.models import Account, Notification, Project, Role, WageAccount, utc
 from domain.passwords import hash_password
 from domain.wage_run import open_run
 from tests.helpers.workflow_env import wait_for
-from workflows.wage_run import REMIND_AFTER, Step, WageRunInput, WageRunWorkflow
+from workflows.wage_run import REMIND_AFTER, WageRunWorkflow
+from domain.processes.wage_run import Step, WageRunInput
 
 MARGIN = timedelta(minutes=1)
 MONTH = "2026-09"

@@ -18,7 +18,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from workflows.account_binding import WageAccountBindingWorkflow
 from workflows.enrolment import EnrolmentWorkflow
 from workflows.registration import ProjectRegistrationWorkflow
-from workflows.wage_run import BeginCancelInput, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import BeginCancelInput
 from workflows.worker_exit import WorkerExitWorkflow
 
 from ..temporal_bridge import ProcessRefused

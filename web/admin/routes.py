@@ -21,10 +21,11 @@ from domain.models import (
 )
 from domain.processes.account_binding import AccountStatus
 from domain.processes.worker_exit import EngagementStatus
+from domain.processes.wage_run import WageRunStatus
 from domain.wage_run import cancel_reason
 
 from ..core import bridge, call_process, remote_addr, services
-from ..i18n import application_status, task_status, workflow_status, workflow_type
+from ..i18n import application_status, run_status, task_status, workflow_status, workflow_type
 from ..security import require_roles
 from ..timeline import case_timeline
 from .engine import STATUS_FILTERS, cancel_process, describe_process, list_processes, retry_process
@@ -51,7 +52,6 @@ def _names(db, ids) -> dict[int, str]:
     return {a.id: a.display_name for a in db.scalars(select(Account).where(Account.id.in_(ids)))}
 
 
-RUN_STATUS = {"open": _l("Open"), "completed": _l("Completed"), "cancelled": _l("Cancelled")}
 ENGAGEMENT_STATUS = {EngagementStatus.ACTIVE: _l("Active"), EngagementStatus.EXITING: _l("Exit requested"),
                      EngagementStatus.EXITED: _l("Exited")}
 ACCOUNT_STATUS = {AccountStatus.BINDING: _l("Being bound"), AccountStatus.BOUND: _l("Bound"),
@@ -68,8 +68,8 @@ def _business_status(db, workflow_id: str, app) -> tuple[str, str]:
         return _("Application status"), application_status(app.status)
     run = db.scalar(select(WageRun).where(WageRun.workflow_id == workflow_id))
     if run is not None:
-        value = str(RUN_STATUS.get(run.status, run.status))
-        if run.status == "cancelled":
+        value = run_status(run.status)
+        if run.status == WageRunStatus.CANCELLED:
             value = _("Cancelled: %(reason)s", reason=cancel_reason(db, run) or "—")
         return _("Wage run status"), value
     pw = db.scalar(select(ProjectWorker).where(ProjectWorker.exit_workflow_id == workflow_id))
@@ -86,7 +86,7 @@ def processes():
     status = request.args.get("status", "")
     if status not in STATUS_FILTERS:
         status = ""
-    ok, rows = call_process(lambda: bridge().run(partial(list_processes, status=status), timeout=ENGINE_TIMEOUT))
+    ok, rows, _code = call_process(lambda: bridge().run(partial(list_processes, status=status), timeout=ENGINE_TIMEOUT))
     rows = rows or []
     with services().Session() as db:
         for r in rows:
@@ -111,7 +111,7 @@ def processes():
 
 @bp.route("/process/<workflow_id>")
 def process(workflow_id: str):
-    ok, detail = call_process(lambda: bridge().run(partial(describe_process, workflow_id=workflow_id),
+    ok, detail, _code = call_process(lambda: bridge().run(partial(describe_process, workflow_id=workflow_id),
                                                    timeout=ENGINE_TIMEOUT))
     with services().Session() as db:
         app = db.scalar(select(RegistrationApplication).where(RegistrationApplication.workflow_id == workflow_id))
@@ -157,7 +157,7 @@ def _admin_action(workflow_id: str, action: str, run, done_message: str):
         flash(_("A reason is required."), "error")
         return redirect(url_for("admin.process", workflow_id=workflow_id))
     reason = form.reason.data.strip()
-    ok, result = call_process(lambda: bridge().run(partial(run, workflow_id=workflow_id, reason=reason),
+    ok, result, _code = call_process(lambda: bridge().run(partial(run, workflow_id=workflow_id, reason=reason),
                                                    timeout=ENGINE_TIMEOUT))
     if ok:
         with services().Session.begin() as db:

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from activities.wage_run import reconcile_state
+from domain.wage_run import reconcile_state
 from domain import worker_exit as wx
 from domain import enrolment as enr
 from domain.models import Enrolment, HumanTask, ProjectWorker, RegistrationApplication, TaskStatus, WageRun
@@ -28,18 +28,9 @@ from domain.processes.registration import (
     waiting_on,
 )
 from domain.processes.worker_exit import EngagementStatus, ExitState, WorkerExitStatus
-from workflows.wage_run import WageRunStatus
+from domain.processes.wage_run import Step, WageRunStatusView
 
-from ..i18n import application_status
-
-WAGE_STEPS = {
-    "wage_table": _l("Wage table"),
-    "signed_sheet": _l("Signed sheet"),
-    "bank_file": _l("Bank file"),
-    "reconcile": _l("Reconciliation"),
-    "completed": _l("Completed"),
-    "cancelled": _l("Cancelled"),
-}
+from ..i18n import application_status, label, step_label
 
 EXIT_STEPS = {
     ExitState.CHECKING: _l("Checking the wages owed"),
@@ -78,11 +69,6 @@ ENROLMENT_WAITING = {
 }
 
 
-def _label(table: dict, code: str) -> str:
-    value = table.get(code)
-    return str(value) if value is not None else code
-
-
 def _registration(view, names: dict[int, str]) -> tuple[str, str]:
     waiting = view.waiting_on or ""
     if waiting.startswith(REVIEWER_PREFIX):
@@ -97,19 +83,19 @@ def _registration(view, names: dict[int, str]) -> tuple[str, str]:
 
 
 def _wage_run(view, names: dict[int, str]) -> tuple[str, str]:
-    step = _label(WAGE_STEPS, view.step)
+    step = step_label(view.step)
     if getattr(view, "cancelling", False):
         return step, _("the cancellation to finish")
-    if view.step == "wage_table":
+    if view.step == Step.WAGE_TABLE:
         return step, _("a payroll specialist of the project: upload the wage table")
-    if view.step == "signed_sheet":
+    if view.step == Step.SIGNED_SHEET:
         return step, _("a payroll specialist of the project: upload the sheet signed by the workers")
-    if view.step == "bank_file":
+    if view.step == Step.WAGE_FILE:
         if getattr(view, "maker_checker", True) and view.table_uploaded_by:
-            return step, _("a payroll specialist other than %(name)s: submit the bank file",
+            return step, _("a payroll specialist other than %(name)s: submit the wage file",
                            name=names.get(view.table_uploaded_by, str(view.table_uploaded_by)))
-        return step, _("a payroll specialist of the project: submit the bank file")
-    if view.step == "reconcile":
+        return step, _("a payroll specialist of the project: submit the wage file")
+    if view.step == Step.RECONCILE:
         if getattr(view, "money_in_flight", False):
             return step, _("the bank: its statement of the submitted batch")
         if view.reconcile is not None and view.reconcile.failed_lines:
@@ -119,7 +105,7 @@ def _wage_run(view, names: dict[int, str]) -> tuple[str, str]:
 
 
 def _worker_exit(view, names: dict[int, str]) -> tuple[str, str]:
-    step = _label(EXIT_STEPS, view.state)
+    step = label(EXIT_STEPS, view.state)
     if view.state == ExitState.WAITING:
         months = ", ".join(view.months_without_run) or "-"
         return step, _("the payroll specialists: %(lines)s unpaid line(s), months without a wage run: %(months)s",
@@ -130,7 +116,7 @@ def _worker_exit(view, names: dict[int, str]) -> tuple[str, str]:
 
 
 def _binding(view, names: dict[int, str]) -> tuple[str, str]:
-    step = _label(BINDING_STEPS, view.status)
+    step = label(BINDING_STEPS, view.status)
     if view.status == BindingStatus.VALIDATING:
         return step, _("the bank: validation of the account")
     if view.status == BindingStatus.AWAITING_AGREEMENT:
@@ -140,7 +126,7 @@ def _binding(view, names: dict[int, str]) -> tuple[str, str]:
 
 def _enrolment(view, names: dict[int, str]) -> tuple[str, str]:
     waiting = ENROLMENT_WAITING.get(view.waiting_on)
-    return _label(ENROLMENT_STEPS, view.state), str(waiting) if waiting is not None else ""
+    return label(ENROLMENT_STEPS, view.state), str(waiting) if waiting is not None else ""
 
 
 DESCRIBE: dict[str, Callable[[Any, dict[int, str]], tuple[str, str]]] = {
@@ -187,8 +173,8 @@ def view_from_db(db, workflow_type: str, workflow_id: str):
         run = db.scalar(select(WageRun).where(WageRun.workflow_id == workflow_id))
         if run is None:
             return None
-        return WageRunStatus(run.step, run.table_uploaded_by, None,
-                             reconcile_state(db, run.id) if run.step == "reconcile" else None, [],
+        return WageRunStatusView(run.step, run.table_uploaded_by, None,
+                             reconcile_state(db, run.id) if run.step == Step.RECONCILE else None, [],
                              maker_checker_required(db, run.project_id), money_in_flight(db, run.id),
                              False)
     if workflow_type == "WorkerExitWorkflow":

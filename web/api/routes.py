@@ -13,7 +13,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from bank_connectors.intake import StatementConflict, intake_statement, record_refusal
 from bank_connectors.keys import BankKeysError, PinnedKeysFile
 from bank_connectors.wagefile import StatementError
-from workflows.wage_run import StatementArrived, WageRunWorkflow
+from workflows.wage_run import WageRunWorkflow
+from domain.processes.wage_run import StatementArrived
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 log = logging.getLogger("shiming.web.api")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from domain.calendar import LOCAL_TZ
 from domain.processes.registration import ClaimInput, Decision, DecideInput
 from workflows.registration import ProjectRegistrationWorkflow
 
-from ..core import bridge, call_process, remote_addr, services
+from ..core import bridge, call_process, remote_addr, send_bytes, services
 from ..formutil import choices
 from ..i18n import application_status, outcome_label, task_status
 from ..public.routes import docx_response
@@ -172,10 +172,7 @@ def scan(task_id: int):
             abort(404)
         data = services().blobs.get(stored.sha256)
         content_type, name = stored.content_type, stored.display_name
-    response = Response(data, mimetype=content_type)
-    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
-    response.headers["Content-Security-Policy"] = SCAN_CSP
-    return response
+    return send_bytes(data, name, content_type, inline=True, csp=SCAN_CSP)
 
 
 @bp.route("/task/<int:task_id>/application.docx")
@@ -237,7 +234,7 @@ def act(task_id: int, action: str):
     else:
         update = ProjectRegistrationWorkflow.decide
         arg = DecideInput(me, form.task_id.data, DECISIONS[action], (form.reason.data or "").strip())
-    ok, _result = call_process(lambda: bridge().update(workflow_id, update, arg))
+    ok, _result, _code = call_process(lambda: bridge().update(workflow_id, update, arg))
     if not ok:
         return redirect(url_for("bureau.task", task_id=task_id))
     flash(_done_message(action), "success")

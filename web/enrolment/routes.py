@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import logging
 import random
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Optional
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -47,7 +46,8 @@ from domain.uploads import UploadError, check_scan, read_upload
 from workflows.enrolment import EnrolmentWorkflow
 
 from ..auth.usb_key import agent_csp, agent_messages as usb_agent_messages, agent_url
-from ..core import bridge, call_process_code, services
+from ..core import bridge, call_process, send_bytes, services
+from ..refusals import ENROLMENT_REFUSALS
 from ..formutil import choices, flash_form_problem
 from ..i18n import upload_message
 from ..scoping import get_or_404
@@ -65,24 +65,6 @@ STATE = {
     EnrolmentState.AWAITING_DOCUMENTS: _l("Enrolled, not admitted"),
     EnrolmentState.ADMITTED: _l("Admitted to the site"),
     EnrolmentState.CANCELLED: _l("Cancelled"),
-}
-
-ENROLMENT_REFUSALS = {
-    Refusal.NOT_FOUND: _l("This enrolment does not exist."),
-    Refusal.NOT_IN_DUPLICATE_REVIEW: _l("This enrolment no longer waits for a decision on a duplicate."),
-    Refusal.UNKNOWN_DECISION: _l("Choose whether to continue or to cancel the enrolment."),
-    Refusal.REASON_REQUIRED: _l("Give a reason (at most 200 characters) for cancelling the enrolment."),
-    Refusal.NOT_AWAITING_DOCUMENTS: _l("This enrolment does not wait for the contract or the training now."),
-    Refusal.CONTRACT_ON_FILE: _l("The signed contract is already on file."),
-    Refusal.TRAINING_RECORDED: _l("The safety training is already recorded."),
-    Refusal.SCAN_REQUIRED: _l("Upload the scan of the signed document."),
-    Refusal.COURSE_REQUIRED: _l("Enter the training course (at most 100 characters)."),
-    Refusal.HOURS_INVALID: _l("Enter the training hours: more than 0 and at most 200."),
-    Refusal.DATE_INVALID: _l("Enter the training date."),
-    Refusal.UNKNOWN_FILE: _l("The uploaded file was not found. Upload it again."),
-    Refusal.UNKNOWN_ACTOR: _l("Your account was not found. Log in again."),
-    Refusal.BUSY: _l("Another action on this enrolment is in progress. Try again in a moment."),
-    Refusal.CASE_FINISHED: _l("This enrolment has ended."),
 }
 
 RECORD_ERRORS = {
@@ -297,7 +279,7 @@ def _start(enrolment_id: int, workflow_id: str) -> bool:
         except WorkflowAlreadyStartedError:
             pass
 
-    ok, _result, _code = call_process_code(lambda: bridge().run(start), ENROLMENT_REFUSALS)
+    ok, _result, _code = call_process(lambda: bridge().run(start), ENROLMENT_REFUSALS)
     return ok
 
 
@@ -352,7 +334,7 @@ def _back(enrolment_id: int, anchor: str = ""):
 
 
 def _update(workflow_id: str, update, arg) -> bool:
-    ok, _result, _code = call_process_code(lambda: bridge().update(workflow_id, update, arg), ENROLMENT_REFUSALS)
+    ok, _result, _code = call_process(lambda: bridge().update(workflow_id, update, arg), ENROLMENT_REFUSALS)
     return ok
 
 
@@ -381,8 +363,7 @@ def contract(enrolment_id: int):
         if stored is None:
             abort(404)
         data = services().blobs.get(stored.sha256)
-    return send_file(io.BytesIO(data), mimetype=enr.DOCX, as_attachment=True,
-                     download_name=_("Labour contract %(id)s.docx", id=enrolment_id))
+    return send_bytes(data, _("Labour contract %(id)s.docx", id=enrolment_id), enr.DOCX)
 
 
 def _store_scan(field) -> Optional[int]:

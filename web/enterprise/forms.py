@@ -6,4 +6,4 @@ from wtforms import BooleanField
 
 
 class MakerCheckerForm(FlaskForm):
-    maker_checker = BooleanField(_l("A second payroll specialist must submit the bank file (maker-checker)"))
+    maker_checker = BooleanField(_l("A second payroll specialist must submit the wage file (maker-checker)"))

@@ -1,1 +1,4 @@
-from . import routes, accounts, batches  # noqa: F401 - the blueprint, then the wage account (PAY-2) and batch pages on it
+"""The payroll specialist's blueprint (`payroll`), one module per concern: routes (the blueprint, the
+list of runs, opening a month, the security password), run_page (one run), downloads (its files),
+steps (its signed steps), batches (a batch's lines as sent), accounts (the wage account pages, PAY-2)."""
+from . import routes, run_page, downloads, steps, batches, accounts  # noqa: F401 - the blueprint, then the views on it

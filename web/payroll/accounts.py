@@ -36,12 +36,13 @@ from domain.processes.account_binding import (
 )
 from workflows.account_binding import WageAccountBindingWorkflow
 
-from ..core import bridge, call_process_code, remote_addr, services
+from ..core import bridge, call_process, remote_addr, services
+from ..refusals import ACCEPT_REFUSALS, PAYROLL_REFUSALS
 from ..scoping import get_or_404, record_denied
 from ..security import rate_limit, verify_reauth
 from ..formutil import choices, flash_form_problem
 from .forms import PASSWORD_MAX, REQUIRED
-from .routes import PAYROLL_REFUSALS, _call, bp, security_password_message
+from .routes import bp, security_password_message
 
 log = logging.getLogger("shiming.web.payroll")
 
@@ -78,14 +79,6 @@ START_ERRORS = {
     Refusal.NO_PROJECT: _l("Your account belongs to no project."),
 }
 
-ACCEPT_REFUSALS = {
-    Refusal.NOT_AWAITING_AGREEMENT: _l("The account is not waiting for the agreement any more. Please look at it again."),
-    Refusal.NOT_PROJECT_SPECIALIST: _l("Only a payroll specialist of the project can accept the agreement."),
-    Refusal.SIGNATURE_REFUSED: _l("The signature was refused."),
-    Refusal.WRONG_ACCOUNT: _l("This process binds another account."),
-    Refusal.BUSY: _l("Another action on this account is in progress. Please try again in a moment."),
-    Refusal.UNKNOWN_ACCOUNT: _l("This wage account is not known any more. Please look at the accounts again."),
-}
 
 
 class AddAccountForm(FlaskForm):
@@ -203,7 +196,7 @@ def _start(account_id: int, workflow_id: str) -> bool:
         except WorkflowAlreadyStartedError:
             pass
 
-    ok, _r, _code = _call(lambda: bridge().run(start))
+    ok, _r, _code = call_process(lambda: bridge().run(start), PAYROLL_REFUSALS)
     return ok
 
 
@@ -281,7 +274,7 @@ def accept_agreement(account_id: int):
 
 def _call_accept(workflow_id: str, inp: AcceptAgreementInput) -> tuple[bool, Optional[str]]:
     """Send the signed acceptance; a refusal or an outage becomes a translated flash."""
-    ok, _result, code = call_process_code(
+    ok, _result, code = call_process(
         lambda: bridge().update(workflow_id, WageAccountBindingWorkflow.accept_agreement, inp),
         ACCEPT_REFUSALS, PAYROLL_REFUSALS)
     return ok, code

@@ -6,13 +6,14 @@ from __future__ import annotations
 from flask import abort, render_template
 from sqlalchemy import select
 
-from domain.models import BankBatch, BankBatchLine, BankCard, WageLine, WageLineStatus, Worker
-from domain.money import format_yuan as fen_to_yuan
+from domain.models import BankBatch, BankBatchLine, BankCard, WageLine, Worker
+from domain.processes.wage_run import WageLineStatus
+from domain.money import format_yuan
 from domain.rules import mask_card_number
 
 from ..core import services
-from ..i18n import bank_failure
-from .routes import LINE_STATUS, _lookup, _run_in_scope, bp
+from ..i18n import bank_failure, line_status
+from .routes import _run_in_scope, bp
 
 
 def batch_lines(db, batch: BankBatch) -> list[dict]:
@@ -28,8 +29,8 @@ def batch_lines(db, batch: BankBatch) -> list[dict]:
         later = line.batch_version is not None and line.batch_version > batch.version
         status = WageLineStatus.FAILED if later else line.status
         rows.append({"file_seq": entry.file_seq, "seq": line.seq, "name": name, "card": mask_card_number(last4),
-                     "amount": fen_to_yuan(entry.amount_fen), "status": status,
-                     "status_label": _lookup(LINE_STATUS, status), "reissued_in": line.batch_version if later else None,
+                     "amount": format_yuan(entry.amount_fen), "status": status,
+                     "status_label": line_status(status), "reissued_in": line.batch_version if later else None,
                      "failure": "" if later else bank_failure(line.failure_code)})
     return rows
 
@@ -41,5 +42,5 @@ def batch(run_id: int, version: int):
         found = db.scalar(select(BankBatch).where(BankBatch.run_id == run.id, BankBatch.version == version))
         if found is None:
             abort(404)
-        return render_template("payroll/batch.html", run=run, batch=found, total=fen_to_yuan(found.total_fen),
+        return render_template("payroll/batch.html", run=run, batch=found, total=format_yuan(found.total_fen),
                                lines=batch_lines(db, found))

@@ -43,7 +43,7 @@ class SignedSheetForm(FlaskForm):
     security_password = _security_password()
 
 
-class BankFileForm(FlaskForm):
+class WageFileForm(FlaskForm):
     batch_version = IntegerField(widget=widgets.HiddenInput(), validators=[InputRequired(REQUIRED)])
     security_password = _security_password()
 

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -18,7 +17,8 @@ from domain.processes.registration import Refusal, RegistrationInput, Registrati
 from domain.rules import mask_phone
 from workflows.registration import ProjectRegistrationWorkflow
 
-from ..core import bridge, call_process, remote_addr, services
+from ..core import bridge, call_process, remote_addr, send_bytes, services
+from ..refusals import CORRECTION_REFUSALS
 from ..i18n import application_status, upload_message
 from ..security import home_for, rate_limit
 from .forms import CorrectionForm, RegistrationForm, ScanUploadForm, StatusForm, SubmitForm
@@ -103,9 +103,7 @@ def docx_labels() -> dict[str, str]:
 
 def docx_response(app: RegistrationApplication, district_name: str):
     data = reg.application_docx(app, district_name, docx_labels())
-    response = Response(data, mimetype="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
-    response.headers["Content-Disposition"] = f'attachment; filename="{app.number}.docx"'
-    return response
+    return send_bytes(data, f"{app.number}.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
 @bp.route("/register/<token>/application.docx")
@@ -128,7 +126,7 @@ def start_review(application_id: int, number: str, workflow_id: str) -> bool:
         except WorkflowAlreadyStartedError:
             pass  # a re-submit: the process is already there
 
-    ok, _result = call_process(start)
+    ok, _result, _code = call_process(start)
     return ok
 
 
@@ -218,11 +216,6 @@ def _prefill(app: RegistrationApplication) -> dict:
 
 
 # what the process answers a resubmission whose correction it cannot apply (codes of apply_correction)
-CORRECTION_REFUSALS = {
-    Refusal.UNKNOWN_CORRECTION: _l("The correction was not found. Please open the form again and submit it again."),
-    Refusal.STALE_CORRECTION: _l("The application has changed since this form was opened. Please open it again."),
-    Refusal.WRONG_APPLICATION: _l("This correction belongs to another application."),
-}
 
 
 @bp.route("/register/<token>/correct", methods=["GET", "POST"])
@@ -242,7 +235,7 @@ def correct(token: str):
         corrected = _save_correction(token, form, current_phone)
         if corrected is not None:
             workflow_id, correction_id, revision, number = corrected
-            ok, _result = call_process(lambda: bridge().update(
+            ok, _result, _code = call_process(lambda: bridge().update(
                 workflow_id, ProjectRegistrationWorkflow.resubmit, ResubmitInput(correction_id, revision)),
                 CORRECTION_REFUSALS)
             if ok:

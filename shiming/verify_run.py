@@ -9,6 +9,9 @@ keys when they are configured): each answered batch has exactly one statement, w
 the whole batch; a line is paid exactly when the statement of the batch that carried it says paid,
 for the same amount; a line the statement says failed is failed, settled, or re-issued in a later
 batch.
+
+It lives in the composition root: it judges the domain's facts with the bank connectors' statement
+codec and the pinned bank keys, which domain may not import.
 """
 from __future__ import annotations
 
@@ -16,10 +19,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from . import signing
-from . import wage_table as wt
-from .models import BankBatch, BankStatement, StoredFile, WageLine, WageLineStatus, WageRun, WageStepSignature
-from .services import Services
+from bank_connectors.keys import BankKeysError, load_pinned_bank_keys
+from bank_connectors.wagefile import PAID, StatementError, StatementLine, parse_json_document, verify_statement
+from domain import signing
+from domain import wage_table as wt
+from domain.models import BankBatch, BankStatement, StoredFile, WageLine, WageRun, WageStepSignature
+from domain.processes.wage_run import BatchStatus, Step, WageLineStatus
+from domain.services import Services
 
 
 @dataclass
@@ -50,10 +56,10 @@ def verify_run(services: Services, ref: str) -> RunReport:
         p += signing.verify_chain(session, run.id)
         steps = {s.step: s for s in session.scalars(select(WageStepSignature).where(WageStepSignature.run_id == run.id))}
         lines = list(session.scalars(select(WageLine).where(WageLine.run_id == run.id).order_by(WageLine.seq)))
-        if "wage_table" not in steps:
+        if Step.WAGE_TABLE not in steps:
             p.append("the wage table step is not signed")
         else:
-            doc = signing.parse_step_document(steps["wage_table"].document) or {}
+            doc = signing.parse_step_document(steps[Step.WAGE_TABLE].document) or {}
             signed_sha = doc.get("content_sha256")
             if run.table_sha256 != signed_sha:
                 p.append("the run's wage table is not the signed one")
@@ -96,8 +102,6 @@ def verify_run(services: Services, ref: str) -> RunReport:
 
 
 def _pinned_keys(services: Services):
-    from bank_connectors.keys import BankKeysError, load_pinned_bank_keys
-
     if not services.settings.bank_keys_file:
         return None
     try:
@@ -107,15 +111,13 @@ def _pinned_keys(services: Services):
 
 
 def _compare_with_statements(services: Services, session, batches, lines, figures: dict) -> list[str]:
-    from bank_connectors.wagefile import PAID, StatementError, parse_json_document, verify_statement
-
     problems: list[str] = []
     keys = _pinned_keys(services)
     paid_by_statement = 0
     statements_seen = 0
     for batch in batches:
         rows = list(session.scalars(select(BankStatement).where(BankStatement.batch_id == batch.batch_id)))
-        if batch.status == "answered" and not rows:
+        if batch.status == BatchStatus.ANSWERED and not rows:
             problems.append(f"bank file version {batch.version} is answered but no statement is stored")
         if len(rows) > 1:
             problems.append(f"bank file version {batch.version} has {len(rows)} statements")
@@ -171,8 +173,6 @@ def _compare_with_statements(services: Services, session, batches, lines, figure
 
 def _unverified_lines(doc: dict):
     """Statement lines without the signature check (no pinned keys configured where verify-run runs)."""
-    from bank_connectors.wagefile import StatementLine
-
     return [StatementLine(**item) for item in doc["lines"]]
 
 
