@@ -2,14 +2,14 @@
 app account, safety training, site-access grants, team leaders and the card-verified flag
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0008
 Create Date: 2026-12-03
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0009"
-down_revision = "0010"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Migration 0010 keeps what is known of batches built before it: each wage line's latest batch,
+"""Migration 0008 keeps what is known of batches built before it: each wage line's latest batch,
 wage-file sequence and card become that batch's recorded lines."""
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_upgrading_records_the_lines_of_existing_batches(tmp_path):
                             f"({line_id}, 3, {seq}, {seq}, 20, 1600, {net}, {net}, '', 'paid', "
                             f"{'NULL' if version is None else version}, {'NULL' if file_seq is None else file_seq}, "
                             f"{'NULL' if card_id is None else card_id})"))
-    command.upgrade(cfg, "0010")
+    command.upgrade(cfg, "0008")
     with engine.connect() as db:
         rows = db.execute(text("SELECT batch_id, line_id, file_seq, card_id, amount_fen FROM bank_batch_line "
                                "ORDER BY line_id")).all()

@@ -280,20 +280,20 @@ def test_schema_comparison_notices_a_model_change_without_migration(any_db_servi
     assert [(d[0], d[2], d[3].name) for d in diffs] == [("add_column", "district", "short_name")]
 
 
-def test_migration_0008_keeps_the_batch_hash_under_its_new_name(tmp_path):
-    """bank_batch.file_sha256 held the wage file's plaintext hash: 0008 renames it plaintext_sha256,
+def test_migration_0010_keeps_the_batch_hash_under_its_new_name(tmp_path):
+    """bank_batch.file_sha256 held the wage file's plaintext hash: 0010 renames it plaintext_sha256,
     values kept (and back on downgrade)."""
     from alembic import command
     from sqlalchemy import create_engine
 
     url = f"sqlite:///{tmp_path / 'm.db'}"
     cfg = alembic_config(url)
-    command.upgrade(cfg, "0009")  # 0008 follows 0009 (merged before it)
+    command.upgrade(cfg, "0009")
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO bank_batch (id, run_id, version, batch_id, file_sha256, line_count, total_fen, "
                           "status) VALUES (1, 1, 1, 'WR00000001V001', :sha, 2, 300, 'built')"), {"sha": "ab" * 32})
-    command.upgrade(cfg, "0008")
+    command.upgrade(cfg, "0010")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT plaintext_sha256 FROM bank_batch WHERE id = 1")).scalar() == "ab" * 32
     command.downgrade(cfg, "0009")

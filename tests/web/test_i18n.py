@@ -96,3 +96,37 @@ def test_the_language_switch_is_in_the_layout(client):
     page = client.get("/register/").get_data(as_text=True)
     assert 'id="language-switch"' in page and "/lang/en?next=/register/" in page
     assert '<strong class="lang-current" id="lang-zh_CN">' in page and '<a id="lang-en"' in page
+
+
+def _entries(text: str) -> list[tuple[str | None, str]]:
+    """(msgctxt, msgid) of every entry as written in the .po, continuation lines joined."""
+    entries = []
+    for block in text.split("\n\n"):
+        fields, current = {}, None
+        for line in block.splitlines():
+            if line.startswith("#"):
+                continue
+            for key in ("msgctxt", "msgid_plural", "msgid", "msgstr"):
+                if line.startswith(key + " ") or line.startswith(key + "["):
+                    current = key
+                    fields[key] = line.split(" ", 1)[1]
+                    break
+            else:
+                if line.startswith('"') and current in ("msgctxt", "msgid"):
+                    fields[current] += line
+        if "msgid" in fields:
+            entries.append((fields.get("msgctxt"), fields["msgid"]))
+    return entries
+
+
+def test_no_message_is_in_the_catalog_twice():
+    """Babel's reader keeps the last of two entries with one msgid: the first translation is lost
+    without a word (seen when two branches added the same message)."""
+    entries = _entries(PO.read_text(encoding="utf-8"))
+    assert len(entries) > 100
+    seen, twice = set(), []
+    for entry in entries:
+        if entry in seen:
+            twice.append(entry)
+        seen.add(entry)
+    assert twice == []

@@ -1,14 +1,14 @@
 """Each batch's lines as sent (wage line, wage-file sequence, card, amount): a re-issue no longer
 hides which card an earlier batch used (issue 8, point 8)
 
-Revision ID: 0010
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-03
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0010"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

@@ -1,15 +1,14 @@
 """bank_batch.file_sha256 → plaintext_sha256: the column holds the hash of the wage file before sealing
-(the submission signs it), while file_id points at the sealed envelope. It follows 0009 (0007 → 0010 →
-0009 → 0008: the others were merged first).
+(the submission signs it), while file_id points at the sealed envelope.
 
-Revision ID: 0008
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-03
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0008"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
