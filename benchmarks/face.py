@@ -9,7 +9,13 @@ Measured (medians over repeats, milliseconds, after one warm-up call each):
 - `capture_ms`: the enrolment's whole live capture over the same frames (liveness, quality check,
   the frontal template and one per turn for the same-person check: devices/face_capture.py);
 - `match_10k_ms`, `match_100k_ms` (`--gallery-sizes`): one probe against 10,000 / 100,000 random unit
-  512-d templates (one matrix-vector product + argmax; target <= 2 ms at 10,000).
+  512-d templates (one matrix-vector product + argmax; target <= 2 ms at 10,000);
+- `enrolment_through_agent_ms` (`--enrolments` repeats): one worker's enrolment end to end through the
+  device agent on loopback: its ID card read from a virtual card in a private pcscd + vpcd, its live
+  face captured for a freshly drawn challenge from a video-file camera, and the platform's
+  `start_enrolment` into a throw-away SQLite database -- starting the Temporal workflow is not
+  included (benchmarks/face_enrolment.py). Wall time only. When pcscd / vpcd are missing (or another
+  pcscd holds the socket past `--pcscd-wait`), it is null and `enrolment_through_agent_reason` says why.
 Each `*_ms` has a `*_cpu_ms` twin: the median process CPU time of the same calls, the work done
 whatever else runs on the machine (wall time on a shared machine includes waiting for a core;
 `load_1m` is the load average when the run began). `threads` records OpenCV's thread count; the
@@ -29,6 +35,7 @@ from functools import partial
 import cv2
 import numpy as np
 
+from benchmarks import face_enrolment
 from benchmarks.face_clips import canvas_frame, challenge_frames
 from devices.face_capture import capture_live_face
 from devices.face_match import FaceGallery
@@ -68,7 +75,8 @@ def size_key(size: int) -> str:
     return f"match_{size // 1000}k_ms" if size % 1000 == 0 else f"match_{size}_ms"
 
 
-def run(frames: int, challenges: int, probes: int, sizes: tuple[int, ...] = (10_000, 100_000)) -> dict:
+def run(frames: int, challenges: int, probes: int, sizes: tuple[int, ...] = (10_000, 100_000),
+        enrolments: int = 3, pcscd_wait: float = 60) -> dict:
     model = FacenetModel()
     frame = canvas_frame("obama.jpg")
     (face,) = model.detect(frame)
@@ -88,6 +96,11 @@ def run(frames: int, challenges: int, probes: int, sizes: tuple[int, ...] = (10_
         gallery, probe = gallery_of(size, rng)
         assert gallery.match(probe).worker_id == size // 3
         figures[size_key(size)] = median_ms(partial(gallery.match, probe), probes)
+    if enrolments:
+        enrolment = face_enrolment.measure(lambda: model, frame, face, enrolments, pcscd_wait)
+        figures["enrolment_through_agent_ms"] = enrolment.median_ms
+        if enrolment.reason:
+            figures["enrolment_through_agent_reason"] = enrolment.reason
     return figures
 
 
@@ -96,6 +109,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--frames", type=int, default=20, help="repeats of detection / template per frame")
     parser.add_argument("--challenges", type=int, default=5, help="repeats of the liveness challenge")
     parser.add_argument("--probes", type=int, default=50, help="repeats of one 1:N match")
+    parser.add_argument("--enrolments", type=int, default=3,
+                        help="repeats of one enrolment through the device agent (0: not measured)")
+    parser.add_argument("--pcscd-wait", type=float, default=60,
+                        help="seconds to wait for another pcscd to go away before reporting the enrolment as null")
     parser.add_argument("--threads", type=int, help="OpenCV threads (cv2.setNumThreads); default: OpenCV's choice")
     parser.add_argument("--gallery-sizes", default="10000,100000", help="templates per 1:N gallery, comma-separated")
     args = parser.parse_args(argv)
@@ -105,7 +122,10 @@ def main(argv: list[str]) -> int:
         parser.error("gallery sizes must be integers")
     if min(args.frames, args.challenges, args.probes, *sizes) < 1:
         parser.error("repeats and gallery sizes must be positive")
+    if args.enrolments < 0 or args.pcscd_wait < 0:
+        parser.error("enrolment repeats and the pcscd wait must not be negative")
     if args.threads is not None:
         cv2.setNumThreads(args.threads)
-    print(json.dumps(run(args.frames, args.challenges, args.probes, sizes), ensure_ascii=False))
+    print(json.dumps(run(args.frames, args.challenges, args.probes, sizes, args.enrolments, args.pcscd_wait),
+                     ensure_ascii=False))
     return 0
