@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -151,17 +151,42 @@ def test_a_card_that_needs_a_secure_module_points_to_the_vendor_sdk(pcscd, inser
     assert "vendor SDK" in error.message
 
 
-def test_a_card_is_read_in_a_few_milliseconds_not_40_per_apdu(pcscd, insert_card):
-    """The delayed-ACK trap: without TCP_QUICKACK on the card's socket each APDU waits ~40 ms."""
+def test_the_virtual_card_acks_every_receive_at_once(pcscd, insert_card):
+    """The delayed-ACK trap: vpcd sends length and payload apart, so without TCP_QUICKACK on the
+    card's socket each APDU waits ~40 ms. Linux clears the flag, so the card sets it after every
+    recv: checked on the calls, not on the clock."""
+    import socket
+
+    class Recorder:
+        def __init__(self, sock):
+            self.sock, self.calls = sock, []
+
+        def recv(self, n):
+            self.calls.append("recv")
+            return self.sock.recv(n)
+
+        def setsockopt(self, level, option, value):
+            if (level, option) == (socket.IPPROTO_TCP, socket.TCP_QUICKACK):
+                self.calls.append("quickack")
+            return self.sock.setsockopt(level, option, value)
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        peer = socket.create_connection(server.getsockname())
+        side, _ = server.accept()
+        with peer, side:
+            peer.sendall(b"\x00")  # the length in two parts, as vpcd does
+            recorder, got = Recorder(side), []
+            reader = threading.Thread(target=lambda: got.append(VirtualIdCard._recv_exact(recorder, 3)))
+            reader.start()
+            peer.sendall(b"\x02")
+            peer.sendall(b"\xab")
+            reader.join(5)
+    assert got == [b"\x00\x02\xab"]
+    assert recorder.calls.count("recv") >= 2
+    assert recorder.calls == ["recv", "quickack"] * recorder.calls.count("recv")
+    # and the real exchange through pcscd works with it: one read, its 18 APDUs
     card = insert_card(VirtualIdCard(pcscd.port, block_of(SAMPLE)))
-    read()  # warm
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        read()
-        timings.append(time.perf_counter() - start)
-    per_apdu = sorted(timings)[2] / 3
-    assert per_apdu < 0.02, f"median {per_apdu * 1000:.1f} ms per APDU"
+    read()
     assert len(card.apdus) == 18
 
 
