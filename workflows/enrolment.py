@@ -19,6 +19,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
+from .guards import Busy, refuse
+
 with workflow.unsafe.imports_passed_through():
     from activities.enrolment import EnrolmentActivities
     from domain.processes.enrolment import (
@@ -50,12 +52,6 @@ ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(seconds=60),
 REMIND_EVERY = timedelta(days=CONTRACT_REMIND_AFTER_DAYS)
 
 
-def _refuse(message: str, code: str) -> None:
-    """Refuse an update (validators): the code goes to the caller, one INFO line (code, case) to the
-    worker's log (not the message)."""
-    workflow.logger.info("refused %s: case %s", code, workflow.info().workflow_id)
-    raise ApplicationError(message, type=code, non_retryable=True)
-
 
 def _passed_on(exc: ActivityError) -> BaseException:
     """An activity's refusal reaches the update's caller with its own code."""
@@ -75,7 +71,7 @@ class EnrolmentWorkflow:
         self._task_id: Optional[int] = None
         self._contract = False
         self._training = False
-        self._busy = 0
+        self._busy = Busy()
         self._reminders = 0
         self._pw_id: Optional[int] = None
 
@@ -136,83 +132,77 @@ class EnrolmentWorkflow:
     @workflow.update
     async def resolve_duplicate(self, inp: ResolveDuplicateInput) -> str:
         self._validate_resolve(inp)
-        self._busy += 1
         try:
-            await workflow.execute_activity_method(
-                EnrolmentActivities.close_duplicate_task,
-                CloseDuplicateTaskInput(self._id, workflow.info().workflow_id, inp.actor_id, inp.decision,
-                                        inp.reason.strip()), **ACTIVITY_OPTS)
+            with self._busy:
+                await workflow.execute_activity_method(
+                    EnrolmentActivities.close_duplicate_task,
+                    CloseDuplicateTaskInput(self._id, workflow.info().workflow_id, inp.actor_id, inp.decision,
+                                            inp.reason.strip()), **ACTIVITY_OPTS)
         except ActivityError as exc:
             raise _passed_on(exc) from None
-        finally:
-            self._busy -= 1
         self._decision = inp.decision
         return inp.decision
 
     @resolve_duplicate.validator
     def _validate_resolve(self, inp: ResolveDuplicateInput) -> None:
         if self._state != EnrolmentState.DUPLICATE_REVIEW or self._decision is not None or self._busy:
-            _refuse("the enrolment does not wait for a decision on a duplicate", Refusal.NOT_IN_DUPLICATE_REVIEW)
+            refuse("the enrolment does not wait for a decision on a duplicate", Refusal.NOT_IN_DUPLICATE_REVIEW)
         if inp.decision not in (DuplicateDecision.CONTINUE, DuplicateDecision.CANCEL):
-            _refuse("unknown decision", Refusal.UNKNOWN_DECISION)
+            refuse("unknown decision", Refusal.UNKNOWN_DECISION)
         if inp.decision == DuplicateDecision.CANCEL and not inp.reason.strip():
-            _refuse("a reason is required", Refusal.REASON_REQUIRED)
+            refuse("a reason is required", Refusal.REASON_REQUIRED)
         if len(inp.reason.strip()) > REASON_MAX:
-            _refuse("the reason is too long", Refusal.REASON_REQUIRED)
+            refuse("the reason is too long", Refusal.REASON_REQUIRED)
 
     # --- the documents ---------------------------------------------------------------------
 
     def _documents_open(self) -> None:
         if self._state != EnrolmentState.AWAITING_DOCUMENTS:
-            _refuse("the enrolment does not wait for documents", Refusal.NOT_AWAITING_DOCUMENTS)
+            refuse("the enrolment does not wait for documents", Refusal.NOT_AWAITING_DOCUMENTS)
 
     @workflow.update
     async def submit_contract_scan(self, inp: ContractScanInput) -> bool:
         self._validate_scan(inp)
-        self._busy += 1
         try:
-            await workflow.execute_activity_method(
-                EnrolmentActivities.record_contract_scan, RecordContractScanInput(self._id, inp.actor_id, inp.file_id),
-                **ACTIVITY_OPTS)
-            self._contract = True
+            with self._busy:
+                await workflow.execute_activity_method(
+                    EnrolmentActivities.record_contract_scan,
+                    RecordContractScanInput(self._id, inp.actor_id, inp.file_id), **ACTIVITY_OPTS)
+                self._contract = True
         except ActivityError as exc:
             raise _passed_on(exc) from None
-        finally:
-            self._busy -= 1
         return admission_ready(self._contract, self._training)
 
     @submit_contract_scan.validator
     def _validate_scan(self, inp: ContractScanInput) -> None:
         self._documents_open()
         if self._contract:
-            _refuse("the signed contract is already on file", Refusal.CONTRACT_ON_FILE)
+            refuse("the signed contract is already on file", Refusal.CONTRACT_ON_FILE)
         if inp.file_id <= 0:
-            _refuse("the signed contract scan is missing", Refusal.SCAN_REQUIRED)
+            refuse("the signed contract scan is missing", Refusal.SCAN_REQUIRED)
 
     @workflow.update
     async def record_training(self, inp: TrainingInput) -> bool:
         self._validate_training(inp)
-        self._busy += 1
         try:
-            await workflow.execute_activity_method(
-                EnrolmentActivities.record_training,
-                RecordTrainingInput(self._id, inp.actor_id, inp.course, inp.trained_on, inp.hours_x10,
-                                    inp.certificate_file_id), **ACTIVITY_OPTS)
-            self._training = True
+            with self._busy:
+                await workflow.execute_activity_method(
+                    EnrolmentActivities.record_training,
+                    RecordTrainingInput(self._id, inp.actor_id, inp.course, inp.trained_on, inp.hours_x10,
+                                        inp.certificate_file_id), **ACTIVITY_OPTS)
+                self._training = True
         except ActivityError as exc:
             raise _passed_on(exc) from None
-        finally:
-            self._busy -= 1
         return admission_ready(self._contract, self._training)
 
     @record_training.validator
     def _validate_training(self, inp: TrainingInput) -> None:
         self._documents_open()
         if self._training:
-            _refuse("the safety training is already recorded", Refusal.TRAINING_RECORDED)
+            refuse("the safety training is already recorded", Refusal.TRAINING_RECORDED)
         problem = training_problem(inp.course, inp.trained_on, inp.hours_x10, inp.certificate_file_id)
         if problem is not None:
-            _refuse("the training record is incomplete", problem)
+            refuse("the training record is incomplete", problem)
 
     @workflow.query
     def status(self) -> EnrolmentStatusView:

@@ -6,8 +6,9 @@ case, never the message (it may name a person).
 
 `Busy` says whether an update's activity is under way, so validators refuse another action
 meanwhile: `with self._busy: await …` sets it for the block and clears it however the block ends;
-`if self._busy:` and `wait_condition(lambda: not self._busy)` read it. Neither issues a command,
-so using them changes no history.
+`if self._busy:` and `wait_condition(lambda: not self._busy)` read it. It counts the blocks under
+way, so updates whose activities may run at once (the enrolment's contract scan and training) keep it
+set until the last of them ends. Neither issues a command, so using them changes no history.
 """
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ def refuse(message: str, code: str) -> NoReturn:
 
 class Busy:
     def __init__(self) -> None:
-        self._on = False
+        self._under_way = 0
 
     def __bool__(self) -> bool:
-        return self._on
+        return self._under_way > 0
 
     def __enter__(self) -> "Busy":
-        self._on = True
+        self._under_way += 1
         return self
 
     def __exit__(self, *_exc) -> None:
-        self._on = False
+        self._under_way -= 1

@@ -21,7 +21,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
-from .guards import Busy
+from .guards import Busy, refuse
 
 with workflow.unsafe.imports_passed_through():
     from activities.wage_run import WageRunActivities
@@ -53,12 +53,6 @@ REMIND_AFTER = timedelta(days=3)
 # a statement refused when it is applied is recorded and the run waits on (issue 8, point 9)
 PATCH_STATEMENT_REFUSAL_WAITS = "statement-refusal-waits"
 
-
-def _refuse(message: str, code: str) -> None:
-    """Refuse an update (validators): the code goes to the caller, one INFO line (code, case) to the
-    worker's log (not the message)."""
-    workflow.logger.info("refused %s: case %s", code, workflow.info().workflow_id)
-    raise ApplicationError(message, type=code, non_retryable=True)
 
 
 @workflow.defn
@@ -165,11 +159,11 @@ class WageRunWorkflow:
     def _check(self, step: str, inp: SignedStepInput) -> None:
         self._refuse_if_cancelling()
         if self._step != step:
-            _refuse(f"the run is not at step {step}", R.WRONG_STEP)
+            refuse(f"the run is not at step {step}", R.WRONG_STEP)
         if self._busy:
-            _refuse("another action on this run is in progress", R.BUSY)
+            refuse("another action on this run is in progress", R.BUSY)
         if inp.step != step:
-            _refuse("the signed document is for another step", R.WRONG_STEP)
+            refuse("the signed document is for another step", R.WRONG_STEP)
 
     @workflow.update
     async def submit_wage_table(self, inp: SignedStepInput) -> ReconcileState:
@@ -216,15 +210,15 @@ class WageRunWorkflow:
     def _validate_bank_file(self, inp: SignedStepInput) -> None:
         self._check(Step.WAGE_FILE, inp)
         if self._inp.maker_checker and inp.actor_id == self._table_uploaded_by:
-            _refuse("the specialist who uploaded the wage table cannot submit the wage file", R.MAKER_CHECKER)
+            refuse("the specialist who uploaded the wage table cannot submit the wage file", R.MAKER_CHECKER)
         if inp.content_sha256 != self._batch.plaintext_sha256 or inp.batch_version != self._batch.version:
-            _refuse("the signed wage file is not the current one", R.STALE_BATCH)
+            refuse("the signed wage file is not the current one", R.STALE_BATCH)
 
     # --- step 4: reconciliation --------------------------------------------------------------------
 
     def _refuse_if_cancelling(self) -> None:
         if self._cancel is not None:
-            _refuse("the run is being cancelled", R.CANCELLING)
+            refuse("the run is being cancelled", R.CANCELLING)
 
     def _money_in_flight(self) -> bool:
         """A submitted batch whose lines the bank has not all answered (or a statement not applied yet)."""
@@ -247,13 +241,13 @@ class WageRunWorkflow:
     @begin_cancel.validator
     def _validate_begin_cancel(self, inp: BeginCancelInput) -> None:
         if self._step in (Step.COMPLETED, Step.CANCELLED) or self._all_closed():
-            _refuse("the run has finished", R.CASE_FINISHED)
+            refuse("the run has finished", R.CASE_FINISHED)
         if not inp.reason.strip():
-            _refuse("a reason is required", R.REASON_REQUIRED)
+            refuse("a reason is required", R.REASON_REQUIRED)
         if self._money_in_flight():
-            _refuse("a submitted batch is still unanswered by the bank", R.MONEY_IN_FLIGHT)
+            refuse("a submitted batch is still unanswered by the bank", R.MONEY_IN_FLIGHT)
         if self._busy:
-            _refuse("another action on this run is in progress", R.BUSY)
+            refuse("another action on this run is in progress", R.BUSY)
 
     @workflow.signal
     def statement_arrived(self, inp: StatementArrived) -> None:
@@ -275,9 +269,9 @@ class WageRunWorkflow:
     def _validate_reissue(self, inp: ReissueInput) -> None:
         self._refuse_if_cancelling()
         if self._step != Step.RECONCILE or self._busy:
-            _refuse("failed lines can be re-issued only during reconciliation", R.WRONG_STEP)
+            refuse("failed lines can be re-issued only during reconciliation", R.WRONG_STEP)
         if self._reconcile is None or self._reconcile.failed_lines == 0:
-            _refuse("there are no failed lines to re-issue", R.NOTHING_TO_REISSUE)
+            refuse("there are no failed lines to re-issue", R.NOTHING_TO_REISSUE)
 
     @workflow.update
     async def settle_line(self, inp: SettleLineInput) -> ReconcileState:
@@ -291,9 +285,9 @@ class WageRunWorkflow:
     def _validate_settle(self, inp: SettleLineInput) -> None:
         self._refuse_if_cancelling()
         if self._step != Step.RECONCILE or self._busy:
-            _refuse("lines can be settled only during reconciliation", R.WRONG_STEP)
+            refuse("lines can be settled only during reconciliation", R.WRONG_STEP)
         if not inp.reason.strip():
-            _refuse("a reason is required", R.REASON_REQUIRED)
+            refuse("a reason is required", R.REASON_REQUIRED)
 
     @workflow.query
     def status(self) -> WageRunStatusView:

@@ -1,7 +1,7 @@
 """Every refusal code a process can answer has its own message on the page that asks (issue 8, point 2).
 
-The codes are read from the source: every `refuse(..., "Code")` (the wage run: `_refuse`) / `refusal(..., "Code")` in
-workflows/ and activities/, and the domain codes an activity passes through; a code written as a
+The codes are read from the source: every `refuse(..., "Code")` (workflows/guards.py; an activity's
+`_refuse`) / `refusal(..., "Code")` in workflows/ and activities/, and the domain codes an activity passes through; a code written as a
 member of its process's vocabulary (`Refusal.NOT_CLAIMED`, domain/processes/) counts as its value. Each must be in a
 table the page of that process asks (web/*), so no person ever reads only "the process refused
 this action". A code added later without a message fails here.
@@ -40,7 +40,7 @@ PROCESSES = {
                     (EXIT_REFUSALS, EXIT_ERRORS)),
     "enrolment": (("workflows/enrolment.py", "activities/enrolment.py"), (), (ENROLMENT_REFUSALS,)),
 }
-RAISERS = {"refuse", "_refuse", "refusal", "ApplicationError"}  # workflows/guards.refuse; the wage run's _refuse
+RAISERS = {"refuse", "_refuse", "refusal", "ApplicationError"}  # guards.refuse; an activity's _refuse
 # the refusal vocabulary of each process that has its module in domain/processes/ (the aliases its code uses)
 VOCABULARY = {"registration": registration.Refusal, "account_binding": account_binding.Refusal,
               "worker_exit": worker_exit.Refusal, "wage_run": wage_run.Refusal, "enrolment": enrolment.Refusal}

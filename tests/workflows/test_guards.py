@@ -23,11 +23,20 @@ def test_busy_is_set_inside_the_block_and_cleared_however_it_ends():
     assert not busy
 
 
-@pytest.mark.parametrize("name", ["registration", "worker_exit", "account_binding", "wage_run"])
+def test_busy_stays_set_until_the_last_of_overlapping_blocks_ends():
+    # the enrolment's contract scan and training may be under way at once
+    busy = Busy()
+    with busy:
+        with busy:
+            assert busy
+        assert busy
+    assert not busy
+
+
+@pytest.mark.parametrize("name", ["registration", "worker_exit", "account_binding", "wage_run", "enrolment"])
 def test_workflows_share_the_refusal_and_busy_helpers(name):
     source = (WORKFLOWS / f"{name}.py").read_text(encoding="utf-8")
-    if name != "wage_run":  # its refusals move with its vocabulary (issue 9, the wage run's slice)
-        assert "def _refuse(" not in source and "ApplicationError(message" not in source
+    assert "def _refuse(" not in source and "ApplicationError(message" not in source
     # the flag is only ever entered as a context manager: assigned once, in __init__
     assert source.count("self._busy = Busy()") == (1 if "_busy" in source else 0)
     assert not re.search(r"self\._busy[\w, .]*=(?!=)", source.replace("self._busy = Busy()", ""))
