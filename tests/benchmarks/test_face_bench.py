@@ -11,7 +11,9 @@ FIGURES = {"detect_ms", "template_ms", "detect_template_ms", "liveness_ms", "cap
 
 def test_bench_face_prints_one_json_line(capsys):
     """pcscd and vpcd are installed here and in CI (scripts/test), so the enrolment through the
-    agent is measured too: a null figure (its reason printed) fails the test."""
+    agent is measured too: a null figure (its reason printed) fails the test. The bench starts its
+    own pcscd: run this before tests/devices (path order does), whose session pcscd holds the one
+    socket until the session ends."""
     assert main(["bench", "face", "--frames", "1", "--challenges", "1", "--probes", "2",
                  "--gallery-sizes", "1000,500", "--enrolments", "1"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

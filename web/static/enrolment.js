@@ -1,20 +1,10 @@
 // Worker enrolment (ENR-1…3): the page asks the device agent on this PC to read the ID card and to
 // capture a live face (with the head-movement challenge the server drew for this page), fills the form's fields with the
-// answers and shows the agent's refusals in the page's own words. The pairing code is kept in this
-// browser's storage for the platform's origin only (as for the USB-key login, usb_key.js).
+// answers and shows the agent's refusals in the page's own words. The pairing code and the call
+// itself: agent.js (shared with the USB-key login).
 (function () {
   "use strict";
-  var TOKEN_KEY = "shiming-agent-token";
-
-  function storedToken() {
-    try { return window.localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
-  }
-
-  function keepToken(token) {
-    try {
-      if (token) { window.localStorage.setItem(TOKEN_KEY, token); } else { window.localStorage.removeItem(TOKEN_KEY); }
-    } catch (e) { /* storage disabled: the code is asked for again next time */ }
-  }
+  var agent = window.shimingAgent, storedToken = agent.storedToken, keepToken = agent.keepToken;
 
   function setUp(form) {
     var messages = JSON.parse(form.getAttribute("data-messages"));
@@ -50,17 +40,11 @@
         return Promise.resolve(null);
       }
       button.disabled = true;
-      return fetch(agentUrl + path, {
-        method: "POST", mode: "cors", credentials: "omit",
-        headers: {"Content-Type": "application/json", "X-Shiming-Agent-Token": code},
-        body: JSON.stringify(body)
-      }).catch(function () { throw new Error("agent"); }).then(function (response) {
-        return response.json().then(function (answer) { return {ok: response.ok, body: answer}; });
-      }).then(function (answer) {
+      return agent.post(agentUrl, path, code, body).then(function (answer) {
         button.disabled = false;
         if (!answer.ok) {
           var error = answer.body.error || {};
-          if (error.code === "bad_token" || error.code === "not_paired") {
+          if (agent.refusedPairing(error)) {
             keepToken(""); tokenInput.value = ""; tokenField.hidden = false;
           }
           say(error.kind + "." + error.code);

@@ -1,19 +1,9 @@
 // USB-key login and registration (ACC-3): get a challenge from the server, have the device agent
 // on this PC sign it with the USB key, put the signature into the form and send it.
-// The agent's pairing code is kept in this browser's storage for the platform's origin only.
+// The agent's pairing code and the call itself: agent.js.
 (function () {
   "use strict";
-  var TOKEN_KEY = "shiming-agent-token";
-
-  function storedToken() {
-    try { return window.localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
-  }
-
-  function keepToken(token) {
-    try {
-      if (token) { window.localStorage.setItem(TOKEN_KEY, token); } else { window.localStorage.removeItem(TOKEN_KEY); }
-    } catch (e) { /* storage disabled: the code is asked for again next time */ }
-  }
+  var agent = window.shimingAgent, storedToken = agent.storedToken, keepToken = agent.keepToken;
 
   function setUp(form) {
     var messages = JSON.parse(form.getAttribute("data-messages"));
@@ -51,17 +41,12 @@
         if (!response.ok) { throw new Error("server"); }
         return response.json();
       }).then(function (issued) {
-        return fetch(form.getAttribute("data-agent-url") + "/usb-key/sign", {
-          method: "POST", mode: "cors", credentials: "omit",
-          headers: {"Content-Type": "application/json", "X-Shiming-Agent-Token": token},
-          body: JSON.stringify({challenge: issued.challenge})
-        }).catch(function () { throw new Error("agent"); }).then(function (response) {
-          return response.json().then(function (body) { return {ok: response.ok, body: body, challenge: issued.challenge}; });
-        });
+        return agent.post(form.getAttribute("data-agent-url"), "/usb-key/sign", token, {challenge: issued.challenge})
+          .then(function (answer) { answer.challenge = issued.challenge; return answer; });
       }).then(function (answer) {
         if (!answer.ok) {
           var error = answer.body.error || {};
-          if (error.code === "bad_token" || error.code === "not_paired") {
+          if (agent.refusedPairing(error)) {
             keepToken("");
             if (tokenInput) { tokenInput.value = ""; tokenInput.closest("[data-field]").hidden = false; }
           }
