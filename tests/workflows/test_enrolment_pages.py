@@ -153,3 +153,68 @@ async def test_roster_workers_show_not_verified_by_card_until_a_card_read_confir
         with services.Session() as db:
             assert db.get(Worker, roster_worker.id).verified_by_card
             assert db.scalar(select(func.count()).select_from(Worker)) == 2  # the same person, not a new one
+
+
+async def test_each_refusal_of_the_enrolments_updates_reaches_the_page_in_its_own_words(dev_env, services, tmp_path):
+    """Issue 8, point 2, for the enrolment: through the real dev server, each refusal code of its
+    updates (validators and activities) arrives unwrapped and the page's flash is its own message,
+    never the generic one. The codes only a duplicate case can meet (unknown decision, reason, the
+    documents while it waits for the decision) are in tests/workflows/test_enrolment.py."""
+    from flask import get_flashed_messages
+    from flask_babel import force_locale
+
+    from domain.processes.enrolment import (ContractScanInput, Refusal, ResolveDuplicateInput,
+                                            TrainingInput)
+    from web.core import call_process
+    from web.refusals import ENROLMENT_REFUSALS, REFUSALS
+    from workflows.enrolment import EnrolmentWorkflow
+
+    s = h.site(services)
+    async with platform(dev_env, services, tmp_path) as p:
+        web = p.page("project")
+        await post(web, f"/enrolment/new/{s.project_id}", form(s))
+        with services.Session() as db:
+            row = db.scalar(select(Enrolment))
+        handle = p.client.get_workflow_handle(row.workflow_id)
+        p.started.append(handle)
+
+        async def awaiting():
+            return (await handle.query(EnrolmentWorkflow.status)).state == "awaiting_documents"
+        await wait_for(awaiting, "the enrolment to wait for documents")
+        bridge, scan = p.app.extensions["shiming"]["bridge"], h.stored_scan(services)
+
+        async def page_says(update, message, code: str) -> None:
+            def flashed() -> tuple[bool, str]:
+                with p.app.test_request_context("/"), force_locale("en"):
+                    called = call_process(lambda: bridge.update(row.workflow_id, update, message),
+                                          ENROLMENT_REFUSALS)
+                    return called.ok, " ".join(str(m) for m in get_flashed_messages())
+            ok, text = await asyncio.to_thread(flashed)
+            assert not ok and str(ENROLMENT_REFUSALS[code]) in text, (code, text)
+            assert str(REFUSALS["Refused"]) not in text, code
+
+        def training(**changes) -> TrainingInput:
+            values = dict(actor_id=s.actor_id, course="三级安全教育", trained_on="2026-12-02", hours_x10=240,
+                          certificate_file_id=scan)
+            values.update(changes)
+            return TrainingInput(**values)
+
+        update_scan, update_training = EnrolmentWorkflow.submit_contract_scan, EnrolmentWorkflow.record_training
+        await page_says(EnrolmentWorkflow.resolve_duplicate, ResolveDuplicateInput(s.actor_id, "continue"),
+                        Refusal.NOT_IN_DUPLICATE_REVIEW)
+        await page_says(update_training, training(course=" "), Refusal.COURSE_REQUIRED)
+        await page_says(update_training, training(trained_on="2026-13-40"), Refusal.DATE_INVALID)
+        await page_says(update_training, training(hours_x10=0), Refusal.HOURS_INVALID)
+        await page_says(update_training, training(certificate_file_id=0), Refusal.SCAN_REQUIRED)
+        await page_says(update_scan, ContractScanInput(s.actor_id, 0), Refusal.SCAN_REQUIRED)
+        await page_says(update_scan, ContractScanInput(s.actor_id, 999_999), Refusal.UNKNOWN_FILE)  # activity
+        await page_says(update_scan, ContractScanInput(999_999, scan), Refusal.UNKNOWN_ACTOR)  # activity
+        assert await handle.execute_update(update_scan, ContractScanInput(s.actor_id, scan)) is False
+        await page_says(update_scan, ContractScanInput(s.actor_id, scan), Refusal.CONTRACT_ON_FILE)
+        assert await handle.execute_update(update_training, training()) is True
+
+        async def admitted():
+            return (await handle.query(EnrolmentWorkflow.status)).state == "admitted"
+        await wait_for(admitted, "the admission")
+        # admitted, the process has ended: an old page's update is told so
+        await page_says(update_training, training(), Refusal.CASE_FINISHED)
