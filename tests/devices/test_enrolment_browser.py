@@ -9,7 +9,6 @@ is admitted. With the agent stopped, the page says the agent is not running; wit
 reader, that no card is there; with no camera, that none is available."""
 from __future__ import annotations
 
-import time
 
 import pytest
 from sqlalchemy import select
@@ -31,18 +30,9 @@ from tests.helpers.faces import canvas_photo, face_model, one_face
 from tests.helpers.identities import SAMPLE, block_of
 from tests.helpers.pcsc import SLOT_0, SLOT_1
 from tests.helpers.stack import start_stack
+from tests.helpers.waiting import poll
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def wait_until(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -115,7 +105,7 @@ def test_the_whole_enrolment_through_the_pages_with_the_agent(running, browser, 
                 return True
             page.reload()
             return False
-        wait_until(check, f"the enrolment to be {expected}")
+        poll(check, f"the enrolment to be {expected}")
 
     state(EnrolmentState.AWAITING_DOCUMENTS)
     assert "已采集，未准许进场" in page.inner_text("#enrolment-state")

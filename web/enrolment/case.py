@@ -88,6 +88,13 @@ def _back(enrolment_id: int, anchor: str = ""):
     return redirect(url_for("enrolment.case", enrolment_id=enrolment_id) + (f"#{anchor}" if anchor else ""))
 
 
+def _workflow_of(enrolment_id: int) -> str:
+    """The process of an enrolment the caller may act on (404 outside the caller's scope)."""
+    company_id = _collector_company()
+    with services().Session() as db:
+        return _enrolment(db, enrolment_id, company_id).workflow_id
+
+
 def _update(workflow_id: str, update, arg) -> bool:
     ok, _result, _code = call_process(lambda: bridge().update(workflow_id, update, arg), ENROLMENT_REFUSALS)
     return ok
@@ -95,9 +102,7 @@ def _update(workflow_id: str, update, arg) -> bool:
 
 @bp.route("/<int:enrolment_id>/duplicate", methods=["POST"])
 def duplicate(enrolment_id: int):
-    company_id = _collector_company()
-    with services().Session() as db:
-        workflow_id = _enrolment(db, enrolment_id, company_id).workflow_id
+    workflow_id = _workflow_of(enrolment_id)
     form = DuplicateForm()
     if not form.validate_on_submit():
         flash_form_problem(form)
@@ -144,9 +149,7 @@ def _forget(file_id: int) -> None:
 
 @bp.route("/<int:enrolment_id>/contract-scan", methods=["POST"])
 def contract_scan(enrolment_id: int):
-    company_id = _collector_company()
-    with services().Session() as db:
-        workflow_id = _enrolment(db, enrolment_id, company_id).workflow_id
+    workflow_id = _workflow_of(enrolment_id)
     form = ContractScanForm()
     if not form.validate_on_submit():
         flash_form_problem(form)
@@ -163,9 +166,7 @@ def contract_scan(enrolment_id: int):
 
 @bp.route("/<int:enrolment_id>/training", methods=["POST"])
 def training(enrolment_id: int):
-    company_id = _collector_company()
-    with services().Session() as db:
-        workflow_id = _enrolment(db, enrolment_id, company_id).workflow_id
+    workflow_id = _workflow_of(enrolment_id)
     form = TrainingForm()
     if not form.validate_on_submit():
         flash_form_problem(form)
