@@ -34,7 +34,6 @@ LONG_MODULES = {
 LONG_FUNCTIONS = {
     "activities/wage_run.py:WageRunActivities.build_bank_batch": 76,
     "domain/roster.py:_check_rows": 75,
-    "domain/sign_sheet.py:build_sign_sheet": 59,
     "domain/signing.py:set_security_password": 66,
     "domain/signing.py:record_signature": 55,
     "domain/wage_table.py:parse_upload": 65,
