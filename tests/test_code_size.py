@@ -36,7 +36,6 @@ LONG_FUNCTIONS = {
     "domain/roster.py:_check_rows": 75,
     "domain/signing.py:set_security_password": 66,
     "domain/signing.py:record_signature": 55,
-    "shiming/cli.py:main": 71,
     "shiming/dev.py:run_dev": 73,
     "shiming/seed_workforce.py:seed_workforce": 54,
     "shiming/verify_run.py:verify_run": 53,
