@@ -36,8 +36,6 @@ LONG_FUNCTIONS = {
     "domain/roster.py:_check_rows": 75,
     "domain/signing.py:set_security_password": 66,
     "domain/signing.py:record_signature": 55,
-    "shiming/verify_run.py:verify_run": 53,
-    "shiming/verify_run.py:_compare_with_statements": 59,
     "web/project/card.py:card": 56,
 }
 
