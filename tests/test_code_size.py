@@ -36,7 +36,6 @@ LONG_FUNCTIONS = {
     "domain/roster.py:_check_rows": 75,
     "domain/signing.py:set_security_password": 66,
     "domain/signing.py:record_signature": 55,
-    "web/project/card.py:card": 56,
 }
 
 
