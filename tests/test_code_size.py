@@ -28,7 +28,6 @@ LONG_MODULES = {
     "domain/audit.py": 480,
     "domain/enrolment.py": 422,
     "domain/roster.py": 492,
-    "domain/signing.py": 612,
 }
 # issue 9: to be split (module:function → its lines today, a ceiling)
 LONG_FUNCTIONS = {
@@ -42,8 +41,6 @@ LONG_FUNCTIONS = {
     "domain/roster.py:_check_rows": 75,
     "domain/settings.py:Settings.from_env": 66,
     "domain/sign_sheet.py:build_sign_sheet": 59,
-    "domain/signing.py:set_security_password": 66,
-    "domain/signing.py:record_signature": 55,
     "domain/wage_table.py:parse_upload": 65,
     "domain/wage_table.py:_parse_row": 72,
     "shiming/cli.py:main": 71,
