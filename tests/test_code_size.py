@@ -27,7 +27,6 @@ LONG_MODULES = {
     "devices/agent.py": 465,
     "domain/audit.py": 480,
     "domain/enrolment.py": 422,
-    "domain/roster.py": 492,
 }
 # issue 9: to be split (module:function → its lines today, a ceiling)
 LONG_FUNCTIONS = {
@@ -38,7 +37,6 @@ LONG_FUNCTIONS = {
     "benchmarks/wage_run.py:run": 67,
     "domain/accounts.py:create_account": 64,
     "domain/id_card.py:parse_text_block": 60,
-    "domain/roster.py:_check_rows": 75,
     "domain/settings.py:Settings.from_env": 66,
     "domain/sign_sheet.py:build_sign_sheet": 59,
     "domain/wage_table.py:parse_upload": 65,
