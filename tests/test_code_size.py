@@ -24,7 +24,6 @@ LONG_MODULES = {
     "bank_connectors/reference_bank/bank.py": 494,
     "bank_connectors/wagefile.py": 517,
     "devices/agent.py": 465,
-    "domain/enrolment.py": 422,
 }
 # issue 9: to be split (module:function → its lines today, a ceiling)
 LONG_FUNCTIONS = {
