@@ -21,7 +21,6 @@ FUNCTION_LIMIT, FUNCTIONS_ALLOWED = 50, 5
 
 # issue 9: to be split (module → its lines today, a ceiling)
 LONG_MODULES = {
-    "devices/agent.py": 465,
 }
 # issue 9: to be split (module:function → its lines today, a ceiling)
 LONG_FUNCTIONS = {
