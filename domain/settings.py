@@ -115,11 +115,11 @@ class Settings:
     bank_exchange_dir: str = ""  # set: talk to the bank through an exchange folder pair instead of HTTP
     # the bank's public keys, provisioned out of band (docs/signing.md, "Bank keys"): never fetched
     bank_keys_file: str = ""
-    # the device agent on the user's own PC (devices/agent.py), which pages call from the browser
+    # the device agent on the user's own PC (devices/agent/), which pages call from the browser
     agent_url: str = "http://127.0.0.1:18765"
     # Temporal payload encryption (shiming/temporal.py): the first key encrypts, all decrypt (rotation)
     payload_keys: tuple = ()
-    audit_key: bytes = b""  # SEC-3: HMAC key of the audit hash chain (domain/audit.py)
+    audit_key: bytes = b""  # SEC-3: HMAC key of the audit hash chain (domain/audit/)
     audit_retention_days: int = 180  # SEC-3: audit rows are kept at least this long; never below 180
     extra: dict = field(default_factory=dict)
 

@@ -87,7 +87,7 @@ def cmd_bank(args) -> int:
 
 
 def cmd_agent(args) -> int:
-    """The local device agent (devices/agent.py): `shiming agent pair`, then `shiming agent --origin …`."""
+    """The local device agent (devices/agent/): `shiming agent pair`, then `shiming agent --origin …`."""
     from pathlib import Path
 
     from devices import agent
