@@ -40,8 +40,8 @@ from domain.passwords import hash_password
 from domain.services import Services
 from domain.wage_run import open_run, sign_step
 from shiming.seed_workforce import generate_card_number, seed_workforce
-from tests.conftest import make_services, make_settings
-from tests.domain.scan_samples import minimal_pdf
+from tests.helpers.services import make_services, make_settings
+from tests.helpers.scan_samples import minimal_pdf
 
 MONTH = "2026-10"
 WORKERS = 8

@@ -21,7 +21,7 @@ from domain.models import Account, Project, ProjectWorker, Punch, WageAccount, W
 from domain.wage_run import open_run
 from tests.activities import test_wage_money_invariants as invariants
 from tests.activities.test_wage_money_invariants import MONTH, RecordingBank, _fresh_services, _step
-from tests.domain.scan_samples import minimal_pdf
+from tests.helpers.scan_samples import minimal_pdf
 
 template = invariants.template  # the module's prepared home: workforce, wage account, two specialists
 

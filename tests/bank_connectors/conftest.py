@@ -22,7 +22,7 @@ from bank_connectors.http import HttpBankConnector
 from bank_connectors.keys import KeyPairs, PinnedBankKeys, load_or_create_keys, load_pinned_bank_keys
 from bank_connectors.signing import public_hex
 from shiming.processes import ProcessGroup, free_port, http_ok, shiming_argv, wait_for
-from tests.bank_connectors.wage_files import LEDGER
+from tests.helpers.wage_files import LEDGER
 
 REPO = Path(__file__).resolve().parents[2]
 @dataclass

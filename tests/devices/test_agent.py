@@ -20,7 +20,7 @@ from devices.id_card_reader import PcscCardReader
 from devices.usb_key import PcscUsbKey
 from domain.face import Challenge
 from domain.usb_key import verify_login_signature
-from tests.devices.virtual_card import VirtualIdCard, VirtualUsbKey
+from tests.helpers.virtual_card import VirtualIdCard, VirtualUsbKey
 from tests.helpers.faces import canvas_photo, face_model, one_face
 from tests.helpers.identities import SAMPLE, block_of, expired
 from tests.helpers.pcsc import SLOT_0, SLOT_1

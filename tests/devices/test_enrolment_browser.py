@@ -22,8 +22,8 @@ from domain.models import Enrolment, FaceTemplate, Worker
 from domain.processes.enrolment import EnrolmentState
 from tests.devices.test_agent import TOKEN
 from tests.devices.test_usb_key_login_browser import Served
-from tests.devices.virtual_card import VirtualIdCard
-from tests.domain.scan_samples import minimal_pdf
+from tests.helpers.virtual_card import VirtualIdCard
+from tests.helpers.scan_samples import minimal_pdf
 from tests.e2e.conftest import browser  # noqa: F401 (fixture)
 from tests.helpers import enrolment as h
 from tests.helpers.faces import canvas_photo, face_model, one_face

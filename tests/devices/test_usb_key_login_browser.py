@@ -13,12 +13,12 @@ from devices import agent
 from devices.id_card_reader import PcscCardReader
 from devices.usb_key import PcscUsbKey
 from tests.devices.test_agent import TOKEN
-from tests.devices.virtual_card import VirtualUsbKey
+from tests.helpers.virtual_card import VirtualUsbKey
 from tests.e2e.conftest import browser  # noqa: F401 (fixture)
 from tests.helpers.faces import face_model
 from tests.helpers.pcsc import SLOT_0, SLOT_1
-from tests.web.conftest import _seeded_template, services  # noqa: F401 (fixtures)
-from tests.web.fakes import FakeBridge
+from tests.helpers.web_app import _seeded_template, services  # noqa: F401 (fixtures)
+from tests.helpers.fakes import FakeBridge
 from web import create_app
 
 pytestmark = [pytest.mark.browser]

@@ -306,8 +306,8 @@ def test_a_statement_refused_when_applied_is_recorded_and_the_next_one_completes
 def test_the_run_page_shows_the_refused_and_conflicting_statements(stack):
     """What was refused or conflicts is in front of the payroll specialist, in business words
     (the page of a run is rendered by the web app on the same database)."""
-    from tests.web.conftest import enter_session
-    from tests.web.fakes import FakeBridge
+    from tests.helpers.web_app import enter_session
+    from tests.helpers.fakes import FakeBridge
     from web import create_app
 
     app = create_app(stack.services, FakeBridge(), {"TESTING": True, "WTF_CSRF_ENABLED": False})
@@ -326,8 +326,8 @@ def test_the_run_page_shows_the_refused_and_conflicting_statements(stack):
 
 
 def test_the_admin_timeline_tells_the_statement_problems_in_business_words(stack):
-    from tests.web.conftest import enter_session
-    from tests.web.fakes import FakeBridge
+    from tests.helpers.web_app import enter_session
+    from tests.helpers.fakes import FakeBridge
     from web import create_app
 
     app = create_app(stack.services, FakeBridge(), {"TESTING": True, "WTF_CSRF_ENABLED": False})

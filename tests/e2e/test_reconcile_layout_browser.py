@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 
 from domain.models import WageLine
 from tests.e2e.test_registration_browser import login
-from tests.web.conftest import _seeded_template, bridge, services  # noqa: F401 - fixtures
+from tests.helpers.web_app import _seeded_template, bridge, services  # noqa: F401 - fixtures
 from tests.web.test_payroll import _lines, _open, platform  # noqa: F401 - fixture
 from web import create_app
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from domain.models import Notification, RegistrationApplication
 from domain.notify import read_body
 from shiming.seed import demo_credit_code
-from tests.domain.scan_samples import minimal_png
+from tests.helpers.scan_samples import minimal_png
 from tests.helpers.stack import start_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -21,7 +21,7 @@ from bank_connectors.wagefile import Statement, StatementLine, sign_statement
 from domain import wage_table
 from domain.models import Account, AuditLog, BankStatement, Project, WageLine
 from domain.wage_run import open_run, sign_step
-from tests.domain.scan_samples import minimal_pdf
+from tests.helpers.scan_samples import minimal_pdf
 from tests.e2e.test_wage_run_faults import _open, _result
 from tests.e2e.test_wage_run_processes import (
     MONTH, SECURITY_PASSWORDS, _account, _poll, _prepare_platform_data, _step,

@@ -35,7 +35,7 @@ from domain.models import (
 from domain.wage_run import open_run
 from shiming.processes import free_port
 from shiming.seed_workforce import seed_workforce
-from tests.domain.scan_samples import minimal_pdf
+from tests.helpers.scan_samples import minimal_pdf
 from tests.e2e.test_wage_run_processes import _account, _poll, _prepare_platform_data, _step
 from tests.helpers.stack import run_in_thread, start_stack
 from workflows.wage_run import WageRunWorkflow

@@ -29,7 +29,7 @@ from shiming.verify_run import verify_run
 from domain.wage_run import open_run, sign_step
 from shiming.processes import free_port, shiming_argv
 from shiming.seed_workforce import generate_card_number, seed_workforce
-from tests.domain.scan_samples import minimal_pdf
+from tests.helpers.scan_samples import minimal_pdf
 from tests.helpers.stack import run_in_thread, start_stack
 from workflows.wage_run import WageRunWorkflow
 from domain.processes.wage_run import ReissueInput, WageRunInput, batch_id_for

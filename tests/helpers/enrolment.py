@@ -13,7 +13,7 @@ from domain import workforce
 from domain.models import Account, CompanyKind, Enrolment, Project
 from domain.processes.enrolment import FaceConsent
 from domain.services import Services
-from tests.domain.scan_samples import minimal_png
+from tests.helpers.scan_samples import minimal_png
 from tests.helpers.identities import id_number_for
 
 TEMPLATE = bytes(range(256)) * 8  # 2048 bytes: the size of a 512-float template

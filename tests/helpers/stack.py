@@ -18,7 +18,7 @@ from temporalio.client import Client
 from domain.services import Services
 from shiming.temporal import data_converter
 from shiming.processes import ProcessGroup, free_port, http_ok, port_open, shiming_argv, temporal_argv, wait_for
-from tests.conftest import make_services
+from tests.helpers.services import make_services
 
 TEST_PII_KEY = "11" * 32
 TEST_PAYLOAD_KEY = "22" * 32  # encrypts Temporal payloads of the test stacks (shiming/temporal.py)
@@ -57,7 +57,7 @@ class Stack:
             SHIMING_DATABASE_URL=self.services.settings.database_url,
             SHIMING_SECRET_KEY=TEST_SECRET,
             SHIMING_PII_KEY=TEST_PII_KEY,
-            SHIMING_AUDIT_KEY="33" * 32,  # the same as tests/conftest.make_settings
+            SHIMING_AUDIT_KEY="33" * 32,  # the same as tests/helpers/services.make_settings
             SHIMING_PAYLOAD_KEY=TEST_PAYLOAD_KEY,
             SHIMING_TEMPORAL_ADDRESS=self.temporal_address,
             SHIMING_TEMPORAL_UI_URL=f"http://127.0.0.1:{self.ui_port}",

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from domain.models import AuditLog, RegistrationStatus, Role
-from tests.web.conftest import create_registration, enter_session
+from tests.helpers.web_app import create_registration, enter_session
 
 PUBLIC = "public"
 LOGGED_IN = "any logged-in account"
@@ -144,7 +144,7 @@ def test_every_rule_has_an_access_entry(app):
 @pytest.fixture
 def case(services, bridge):
     """A scan-carrying application of the reviewer's district with its open task."""
-    from tests.web.conftest import tiny_pdf
+    from tests.helpers.web_app import tiny_pdf
 
     c = create_registration(services, status=RegistrationStatus.RETURNED)
     with services.Session.begin() as db:
@@ -174,7 +174,7 @@ def case(services, bridge):
 def create_payroll_run(services) -> int:
     """The "payroll" specialist of the demo project and an open wage run of that project."""
     from domain.models import Account, WageAccount, WageRun
-    from tests.web.conftest import create_payroll_specialist
+    from tests.helpers.web_app import create_payroll_specialist
 
     create_payroll_specialist(services, "payroll")
     with services.Session.begin() as db:

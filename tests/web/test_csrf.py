@@ -6,7 +6,7 @@ import re
 from sqlalchemy import select, text
 
 from domain.models import Base, RegistrationStatus
-from tests.web.conftest import create_registration, enter_session, registration_form, tiny_pdf, upload
+from tests.helpers.web_app import create_registration, enter_session, registration_form, tiny_pdf, upload
 from tests.web.test_access import ACCESS, PUBLIC, LOGGED_IN, USER_OF_ROLE, create_payroll_run, fill
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from domain.models import Account, AuditLog, Enterprise, Project, WageRun
-from tests.web.conftest import enter_session
+from tests.helpers.web_app import enter_session
 from tests.web.test_payroll import MONTH, _english, _page, platform  # noqa: F401 - fixture
 from domain.processes.wage_run import WageRunInput
 

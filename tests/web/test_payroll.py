@@ -23,14 +23,14 @@ from domain.models import (
 )
 from domain.wage_run import open_run
 from shiming.seed_workforce import seed_workforce
-from tests.web.conftest import (
+from tests.helpers.web_app import (
     create_payroll_specialist,
     create_registration,
     enter_session,
     tiny_pdf,
     upload,
 )
-from tests.web.fakes import FakeExecution
+from tests.helpers.fakes import FakeExecution
 from workflows.wage_run import WageRunWorkflow
 from domain.processes.wage_run import ReissueInput, WageRunInput, WageRunStatusView
 

@@ -14,7 +14,7 @@ from domain import registration as reg
 from domain import wage_table as wt
 from domain.calendar import local_today
 from domain.models import RegistrationApplication, WageLine, WageLineStatus, WageRun, Worker
-from tests.web.conftest import create_payroll_specialist, create_registration, enter_session
+from tests.helpers.web_app import create_payroll_specialist, create_registration, enter_session
 from tests.web import test_payroll
 from tests.web.test_payroll import MONTH, _english, _open, _page
 

@@ -16,8 +16,8 @@ from domain import audit, wage_table
 from domain.models import Account, AuditLog, Project, WageLine, WageLineStatus, WageRun
 from domain.wage_run import open_run
 from shiming.seed_workforce import seed_workforce
-from tests.web.conftest import create_payroll_specialist, enter_session
-from tests.web.fakes import FakeExecution
+from tests.helpers.web_app import create_payroll_specialist, enter_session
+from tests.helpers.fakes import FakeExecution
 from tests.web.test_payroll import _lines, _wage_account
 from web.timeline import ACTIONS
 
@@ -259,7 +259,7 @@ def test_the_timeline_of_a_binding_gives_the_banks_reason_in_words(app, services
 
 
 def test_every_decision_shows_its_reason_and_a_refused_statement_says_why_in_words(app, services, bridge, run):
-    from tests.web.conftest import create_registration
+    from tests.helpers.web_app import create_registration
 
     case = create_registration(services)
     wf = run["workflow_id"]

@@ -1,7 +1,7 @@
 """Every refusal code of every update reaches the person with its own message (issue 8, points 2, 11).
 
 The real Temporal dev server, the real worker (workflows and activities, in this process, see
-tests/web/live.py), the real TemporalBridge and the Flask app: each story brings a case to where
+tests/helpers/live.py), the real TemporalBridge and the Flask app: each story brings a case to where
 the process refuses, then acts through the page and reads the page it is sent to. The page must
 show the code's own message (in zh_CN, the person's language), never the generic "the process
 refused this action", and the web log must hold one line with the code and the case, no traceback.
@@ -56,13 +56,13 @@ from domain.passwords import hash_password
 from domain.rules import mask_card_number
 from shiming.seed_workforce import generate_card_number, seed_workforce
 from tests.bank_connectors.conftest import BankProcess
-from tests.conftest import make_services
+from tests.helpers.services import make_services
 from tests.helpers.stack import TEST_PAYLOAD_KEY
 from tests.helpers.waiting import poll
 from tests.helpers.workflow_env import registration_data
-from tests.web.conftest import PASSWORDS as DEMO_PASSWORDS
-from tests.web.conftest import create_payroll_specialist, enter_session, tiny_pdf, upload
-from tests.web.live import LiveEngine
+from tests.helpers.web_app import PASSWORDS as DEMO_PASSWORDS
+from tests.helpers.web_app import create_payroll_specialist, enter_session, tiny_pdf, upload
+from tests.helpers.live import LiveEngine
 from activities.refusal import is_business_refusal
 from web import create_app
 from web.refusals import (
@@ -360,7 +360,7 @@ def through_wrapper(app, call, *tables) -> str:
 
 
 def correction_form(revision: int, name: str) -> dict:
-    from tests.web.conftest import registration_form
+    from tests.helpers.web_app import registration_form
 
     return registration_form(name=name, contact_phone="", revision=str(revision))  # empty phone: keep it
 
@@ -913,7 +913,7 @@ def test_a_line_failed_for_the_holders_name_goes_to_the_same_card_once_the_bank_
 
 def second_project(services) -> int:
     """A project approved from a registration (it has no wage account yet)."""
-    from tests.web.conftest import create_registration
+    from tests.helpers.web_app import create_registration
 
     case = create_registration(services)
     with services.Session.begin() as db:

@@ -60,10 +60,10 @@ from domain.passwords import hash_password
 from domain.wage_run import open_run, sign_step
 from shiming.seed_workforce import generate_card_number, seed_workforce
 from shiming.temporal import data_converter
-from tests.conftest import make_settings
+from tests.helpers.services import make_settings
 from tests.helpers.stack import TEST_PAYLOAD_KEY
 from shiming.worker import WORKFLOWS
-from tests.domain.scan_samples import minimal_pdf
+from tests.helpers.scan_samples import minimal_pdf
 from tests.helpers.workflow_env import wait_for
 from web import create_app
 from web.security import LAST_SEEN

@@ -39,7 +39,7 @@ from domain.passwords import hash_password
 from domain.wage_run import open_run
 from shiming.seed_workforce import seed_workforce
 from shiming.temporal import data_converter
-from tests.conftest import make_settings
+from tests.helpers.services import make_settings
 from tests.helpers.stack import TEST_PAYLOAD_KEY
 from tests.helpers.workflow_env import wait_for
 from domain.processes.worker_exit import CancelExitRequest, ExitState, RecheckInput, WorkerExitInput
