@@ -29,7 +29,7 @@ from shiming.seed import demo_credit_code
 from shiming.seed_workforce import generate_card_number, generate_id_number, seed_workforce
 from bank_connectors.http import HttpBankConnector
 from shiming.processes import free_port
-from tests.bank_connectors.conftest import BankProcess
+from tests.helpers.bank_process import BankProcess
 from domain.services import Services
 from tests.helpers.services import make_settings
 from tests.helpers.web_app import PASSWORDS, login, upload

@@ -55,7 +55,7 @@ from domain.models import (
 from domain.passwords import hash_password
 from domain.rules import mask_card_number
 from shiming.seed_workforce import generate_card_number, seed_workforce
-from tests.bank_connectors.conftest import BankProcess
+from tests.helpers.bank_process import BankProcess
 from tests.helpers.services import make_services
 from tests.helpers.stack import TEST_PAYLOAD_KEY
 from tests.helpers.waiting import poll

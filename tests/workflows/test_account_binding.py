@@ -25,7 +25,7 @@ from domain import wage_account as wa
 from domain.processes import account_binding as ab
 from domain.models import Account, AuditLog, Project, RegistrationApplication, WageAccount
 from domain.wage_run import open_run
-from tests.bank_connectors.conftest import BankProcess, write_ledger
+from tests.helpers.bank_process import BankProcess, write_ledger
 from tests.helpers.wage_files import PAYER_ACCOUNT, PAYER_NAME
 from tests.helpers.services import make_services
 from tests.helpers.workflow_env import db_snapshot, registration_harness, wait_for
