@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from tests.helpers.pii_sweep import known_pii, leaks
 from tests.helpers.web_app import enter_session
-from tests.web.test_access import (  # noqa: F401 - fixtures
+from tests.helpers.access import (  # noqa: F401 - fixtures
     ACCESS, LOGGED_IN, PUBLIC, USER_OF_ROLE, allowed, case, object_kind, rules, world,
 )
 
