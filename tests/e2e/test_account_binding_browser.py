@@ -18,7 +18,7 @@ from tests.helpers.wage_files import LEDGER
 from tests.helpers.wage_files import PAYER_ACCOUNT, PAYER_NAME
 from tests.e2e.test_registration_browser import login
 from tests.helpers.stack import start_stack
-from tests.helpers.web_app import create_payroll_specialist
+from tests.helpers.wage_scenario import create_payroll_specialist
 from tests.helpers.waiting import reload_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -170,7 +170,7 @@ def case(services, bridge):
 def create_payroll_run(services) -> int:
     """The "payroll" specialist of the demo project and an open wage run of that project."""
     from domain.models import Account, WageAccount, WageRun
-    from tests.helpers.web_app import create_payroll_specialist
+    from tests.helpers.wage_scenario import create_payroll_specialist
 
     create_payroll_specialist(services, "payroll")
     with services.Session.begin() as db:

@@ -24,6 +24,7 @@ from domain.services import Services
 from shiming.seed import DEMO_ACCOUNTS, demo_credit_code
 from tests.helpers.services import make_services, make_settings
 from tests.helpers.fakes import FakeBridge
+from tests.helpers.wage_scenario import wage_scenario
 from web import create_app
 from web.security import LAST_SEEN
 
@@ -67,6 +68,13 @@ def csrf_app(services, bridge):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def platform(services) -> dict:
+    """The wage scenario (tests/helpers/wage_scenario.py): four workers, a bound wage account and two
+    payroll specialists with security passwords; {"project_id", "accounts"}."""
+    return wage_scenario(services, workers=4)
 
 
 def account_id(services: Services, username: str) -> int:
@@ -153,24 +161,15 @@ def upload(data: bytes, filename: str) -> tuple:
     return (io.BytesIO(data), filename)
 
 
-def create_payroll_specialist(services: Services, username: str = "payroll", project_id: int | None = None,
-                              login_password: str = "Login2026x", security_password: str | None = None) -> int:
-    """A payroll specialist of `project_id` (default: the demo project); optionally with a security password."""
-    from domain import signing
-    from domain.models import Project
-    from domain.passwords import hash_password
+def as_english(client, services: Services, username: str):
+    """`client` logged in as `username`, its pages in English."""
+    enter_session(client, services, username)
+    client.get("/lang/en")
+    return client
 
-    with services.Session.begin() as db:
-        if project_id is None:
-            project_id = db.scalar(select(Project.id).order_by(Project.id).limit(1))
-        project = db.get(Project, project_id)
-        account = Account(username=username, display_name=f"工资专员{username}", password_hash=hash_password(login_password),
-                          role=Role.PAYROLL_SPECIALIST, project_id=project_id, district_id=project.district_id,
-                          created_at=utcnow())
-        db.add(account)
-        db.flush()
-        new_id = account.id
-    if security_password:
-        with services.Session.begin() as db:
-            signing.set_security_password(db, new_id, security_password)
-    return new_id
+
+def page_text(client, url: str) -> str:
+    """The page at `url`, which must answer 200."""
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return response.get_data(as_text=True)

@@ -24,7 +24,7 @@ from domain.models import Project, WageAccount, WageRun, Worker
 from shiming.seed_workforce import seed_workforce
 from tests.helpers.stack import start_stack
 from tests.helpers.waiting import poll
-from tests.helpers.web_app import create_payroll_specialist
+from tests.helpers.wage_scenario import create_payroll_specialist
 
 pytestmark = pytest.mark.slow
 

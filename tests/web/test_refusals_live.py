@@ -61,7 +61,8 @@ from tests.helpers.stack import TEST_PAYLOAD_KEY
 from tests.helpers.waiting import poll
 from tests.helpers.workflow_env import registration_data
 from tests.helpers.web_app import PASSWORDS as DEMO_PASSWORDS
-from tests.helpers.web_app import create_payroll_specialist, enter_session, tiny_pdf, upload
+from tests.helpers.web_app import enter_session, tiny_pdf, upload
+from tests.helpers.wage_scenario import create_payroll_specialist
 from tests.helpers.live import LiveEngine
 from activities.refusal import is_business_refusal
 from web import create_app

@@ -29,7 +29,8 @@ from tests.helpers.bank_process import BankProcess, write_ledger
 from tests.helpers.wage_files import PAYER_ACCOUNT, PAYER_NAME
 from tests.helpers.services import make_services
 from tests.helpers.workflow_env import db_snapshot, registration_harness, wait_for
-from tests.helpers.web_app import create_payroll_specialist, create_registration
+from tests.helpers.web_app import create_registration
+from tests.helpers.wage_scenario import create_payroll_specialist
 from domain.processes.account_binding import BindingInput, BindingStatus
 from workflows.account_binding import EXPIRE_AFTER, WageAccountBindingWorkflow
 
