@@ -215,7 +215,6 @@ def object_kind(rule: str):
 def world(services, bridge):
     """Two projects in two districts, each with a review task, a wage run with a line, a wage account,
     workers and a company account; the objects each role has inside and outside its scope."""
-    from domain import accounts as acc
     from domain import registration as reg
     from domain.models import (
         Account, Company, CompanyKind, Project, ProjectWorker, RegistrationApplication, WageAccount, WageLine, WageRun,

@@ -4,6 +4,7 @@ fixture runs on (MySQL when SHIMING_TEST_MYSQL_URL is set)."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from domain.services import Services
@@ -38,3 +39,10 @@ def mysql_url() -> str | None:
 
 
 DB_BACKENDS = ["sqlite"] + (["mysql"] if mysql_url() else [])
+
+
+def copy_services(template: Path, tmp_path_factory) -> Services:
+    """Services over a fresh copy of a prepared home (migrated, seeded and more, built once)."""
+    home = tmp_path_factory.mktemp("copied-home")
+    shutil.copytree(template, home, dirs_exist_ok=True)
+    return Services.build(make_settings(home))

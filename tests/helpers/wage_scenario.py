@@ -31,6 +31,7 @@ WAGE_ACCOUNT = "6222020000012345678"
 WAGE_ACCOUNT_NAME = "示范项目农民工工资专用账户"
 LOGIN_PASSWORD = "Login2026x"
 SECURITY_PASSWORDS = {"payroll_a": "Anquan2026a", "payroll_b": "Anquan2026b"}
+TEMPLATE_WORKERS = 8  # the activity tests' prepared home (tests/activities/conftest.py)
 
 
 def demo_project_id(services: Services) -> int:
