@@ -16,7 +16,7 @@ from domain.models import Account, Project, WageAccount
 from domain.wage_run import open_run
 from tests.helpers.wage_files import LEDGER
 from tests.helpers.wage_files import PAYER_ACCOUNT, PAYER_NAME
-from tests.e2e.test_registration_browser import login
+from tests.helpers.browser import login
 from tests.helpers.stack import start_stack
 from tests.helpers.wage_scenario import create_payroll_specialist
 from tests.helpers.waiting import reload_until

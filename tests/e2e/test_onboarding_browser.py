@@ -27,7 +27,7 @@ from domain.notify import read_body
 from shiming.seed import demo_credit_code
 from shiming.seed_workforce import seed_workforce
 from tests.helpers.scan_samples import minimal_pdf, minimal_png
-from tests.e2e.test_registration_browser import login, open_task_from_queue, wait_attr, wait_until
+from tests.helpers.browser import login, open_task_from_queue, wait_attr, wait_until
 from tests.e2e.test_wage_run_processes import MONTH, stack  # noqa: F401 - fixture (platform, worker, bank)
 from tests.helpers.waiting import reload_until
 

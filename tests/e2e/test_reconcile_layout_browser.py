@@ -12,7 +12,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from domain.models import WageLine
-from tests.e2e.test_registration_browser import login
+from tests.helpers.browser import login
 from tests.helpers.wage_scenario import lines_after_statement, open_wage_run
 from tests.helpers.web_app import _seeded_template, bridge, platform, services  # noqa: F401 - fixtures
 from web import create_app

@@ -7,7 +7,6 @@ must change its password. Temporal dev server, worker and web app run as separat
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from docx import Document
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from domain.models import Notification, RegistrationApplication
 from domain.notify import read_body
 from shiming.seed import demo_credit_code
+from tests.helpers.browser import login, open_task_from_queue, wait_attr, wait_until
 from tests.helpers.scan_samples import minimal_png
 from tests.helpers.stack import start_stack
 
@@ -29,45 +29,6 @@ def stack(tmp_path_factory):
     s = start_stack(tmp_path_factory.mktemp("stack"), web=True, worker=True)
     yield s
     s.stop()
-
-
-def wait_until(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def wait_attr(page, selector: str, attr: str, expected: str, what: str) -> None:
-    """Reload `page` until `selector`'s `attr` equals `expected`."""
-
-    def check():
-        if page.get_attribute(selector, attr) == expected:
-            return True
-        page.reload()
-        return False
-
-    wait_until(check, what)
-
-
-def login(page, base: str, username: str, password: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("#login")
-
-
-def open_task_from_queue(page, base: str, number: str) -> None:
-    def row_visible():
-        page.goto(f"{base}/bureau/inbox?view=queue")
-        return page.locator(f"tr[data-business-key='{number}'] a.task-link").count() > 0
-
-    wait_until(row_visible, f"{number} in the reviewer's queue")
-    page.click(f"tr[data-business-key='{number}'] a.task-link")
-    page.wait_for_selector("#task-state")  # the task page has loaded (content() mid-navigation is empty)
 
 
 def test_registration_returned_corrected_approved_and_first_login(stack, browser, tmp_path):

@@ -19,7 +19,7 @@ from domain import workforce
 from domain.models import WageLine, Worker
 from shiming.seed_workforce import generate_card_number
 from tests.helpers.scan_samples import minimal_pdf
-from tests.e2e.test_registration_browser import login
+from tests.helpers.browser import login
 from tests.e2e.test_wage_run_processes import MONTH, SECURITY_PASSWORDS, stack  # noqa: F401 - fixture
 from tests.helpers.waiting import reload_until
 

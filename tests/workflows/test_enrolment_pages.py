@@ -18,7 +18,7 @@ from domain.rules import mask_id_number
 from tests.helpers.scan_samples import minimal_pdf
 from tests.helpers import enrolment as h
 from tests.helpers.workflow_env import wait_for
-from tests.workflows.test_admin_cancel import get, platform, post
+from tests.helpers.platform import get, platform, post
 
 
 def form(s: h.Site, **changes) -> dict:
