@@ -26,9 +26,11 @@ from domain.models import (
 from domain.notify import read_body
 from shiming.seed import demo_credit_code
 from shiming.seed_workforce import seed_workforce
-from tests.helpers.scan_samples import minimal_pdf, minimal_png
 from tests.helpers.browser import login, open_task_from_queue, wait_attr, wait_until
-from tests.e2e.test_wage_run_processes import MONTH, stack  # noqa: F401 - fixture (platform, worker, bank)
+from tests.helpers.scan_samples import minimal_pdf, minimal_png
+from tests.helpers.stack import start_wage_stack
+from tests.helpers.wage_run_processes import scenario_ledger
+from tests.helpers.wage_scenario import MONTH
 from tests.helpers.waiting import reload_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -40,6 +42,14 @@ PHONE = "13877775555"
 WAGE_ACCOUNT = "6222020000099990001"
 WAGE_ACCOUNT_NAME = "入驻流程测试项目农民工工资专用账户"
 SPECIALISTS = {"gz_jia": ("Gongzi2027jia", "Anquan2027jia"), "gz_yi": ("Gongzi2027yi", "Anquan2027yi")}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The processes of a wage run (platform, worker, bank) over the demo data's wage scenario."""
+    s = start_wage_stack(tmp_path_factory.mktemp("wage"), scenario_ledger, "--retry-cap", "1")
+    yield s
+    s.stop()
 
 
 def _first_login(page, base: str, username: str, initial: str, chosen: str) -> None:
@@ -60,14 +70,14 @@ def _initial_password(page) -> str:
     return text
 
 
-def _bank_admin(stack, what: str, items: list[dict]) -> None:  # noqa: F811
+def _bank_admin(stack, what: str, items: list[dict]) -> None:
     """The reference bank's own ledger (the bank's side, not the platform's)."""
     urllib.request.urlopen(urllib.request.Request(
         f"{stack.bank_url}/api/v1/admin/{what}", method="POST", headers={"Content-Type": "application/json"},
         data=json.dumps(items).encode()), timeout=10)
 
 
-def test_a_registered_project_is_onboarded_and_its_wages_paid_through_the_pages(stack, browser, tmp_path):  # noqa: F811
+def test_a_registered_project_is_onboarded_and_its_wages_paid_through_the_pages(stack, browser, tmp_path):
     base, services = stack.web_url, stack.services
     scan, sheet = tmp_path / "stamped.png", tmp_path / "signed-sheet.pdf"
     scan.write_bytes(minimal_png(64, 64))

@@ -18,17 +18,25 @@ from sqlalchemy import select
 from domain import workforce
 from domain.models import WageLine, Worker
 from shiming.seed_workforce import generate_card_number
-from tests.helpers.scan_samples import minimal_pdf
 from tests.helpers.browser import login
-from tests.e2e.test_wage_run_processes import MONTH, SECURITY_PASSWORDS, stack  # noqa: F401 - fixture
+from tests.helpers.scan_samples import minimal_pdf
+from tests.helpers.stack import start_wage_stack
+from tests.helpers.wage_run_processes import scenario_ledger
+from tests.helpers.wage_scenario import LOGIN_PASSWORD, MONTH, SECURITY_PASSWORDS
 from tests.helpers.waiting import reload_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-LOGIN_PASSWORD = "Login2026x"
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The processes of a wage run over the wage scenario (one card closed at the bank)."""
+    s = start_wage_stack(tmp_path_factory.mktemp("wage"), scenario_ledger, "--retry-cap", "1")
+    yield s
+    s.stop()
 
 
-def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, browser, tmp_path):  # noqa: F811
+def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, browser, tmp_path):
     base, services = stack.web_url, stack.services
     sheet = tmp_path / "signed-sheet.pdf"
     sheet.write_bytes(minimal_pdf())

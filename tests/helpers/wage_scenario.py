@@ -54,13 +54,16 @@ def bound_wage_account(services: Services, project_id: int, number: str = WAGE_A
 
 
 def create_payroll_specialist(services: Services, username: str = "payroll", project_id: int | None = None,
-                              login_password: str = LOGIN_PASSWORD, security_password: str | None = None) -> int:
-    """A payroll specialist of `project_id` (default: the demo project); optionally with a security password."""
+                              login_password: str = LOGIN_PASSWORD, security_password: str | None = None,
+                              display_name: str | None = None) -> int:
+    """A payroll specialist of `project_id` (default: the demo project); optionally with a security
+    password. Shown as `display_name` (default 工资专员<username>)."""
     with services.Session.begin() as db:
         if project_id is None:
             project_id = db.scalar(select(Project.id).order_by(Project.id).limit(1))
         project = db.get(Project, project_id)
-        account = Account(username=username, display_name=f"工资专员{username}", password_hash=hash_password(login_password),
+        account = Account(username=username, display_name=display_name or f"工资专员{username}",
+                          password_hash=hash_password(login_password),
                           role=Role.PAYROLL_SPECIALIST, project_id=project_id, district_id=project.district_id,
                           created_at=utcnow())
         db.add(account)
@@ -73,8 +76,10 @@ def create_payroll_specialist(services: Services, username: str = "payroll", pro
 
 
 def two_specialists(services: Services, project_id: int) -> dict[str, int]:
-    """`payroll_a` and `payroll_b` of the project, each with its security password; username → account id."""
-    return {username: create_payroll_specialist(services, username, project_id, security_password=password)
+    """`payroll_a` and `payroll_b` of the project (shown as 工资专员A and 工资专员B), each with its security
+    password; username → account id."""
+    return {username: create_payroll_specialist(services, username, project_id, security_password=password,
+                                                display_name=f"工资专员{username[-1].upper()}")
             for username, password in SECURITY_PASSWORDS.items()}
 
 
