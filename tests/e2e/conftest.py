@@ -1,2 +1,4 @@
 """Browser fixtures: Playwright driving Debian's Chromium (tests/helpers/browser.py)."""
-from tests.helpers.browser import browser  # noqa: F401 - fixture
+from tests.helpers.browser import browser
+
+__all__ = ["browser"]  # the fixtures this conftest gives its folder
