@@ -40,17 +40,23 @@ def demo_project_id(services: Services) -> int:
         return db.scalar(select(Project.id).where(Project.code.like("P%")).order_by(Project.id))
 
 
-def bound_wage_account(services: Services, project_id: int, number: str = WAGE_ACCOUNT,
-                       name: str = WAGE_ACCOUNT_NAME) -> int:
-    """The project's wage special account as a finished binding leaves it (encrypted, masked, bound)."""
+def wage_account(services: Services, project_id: int, number: str = WAGE_ACCOUNT, name: str = WAGE_ACCOUNT_NAME,
+                 status: str = "bound") -> int:
+    """A wage special account of the project as its binding left it (encrypted, masked; `status`)."""
     with services.Session.begin() as db:
         row = WageAccount(project_id=project_id, bank_code="REFBANK",
                           account_number_enc=services.cipher.encrypt(number, "account_number"),
                           account_number_hash=services.cipher.lookup_hash(number, "account_number"),
-                          account_last4=number[-4:], account_name=name, status="bound")
+                          account_last4=number[-4:], account_name=name, status=status)
         db.add(row)
         db.flush()
         return row.id
+
+
+def bound_wage_account(services: Services, project_id: int, number: str = WAGE_ACCOUNT,
+                       name: str = WAGE_ACCOUNT_NAME) -> int:
+    """The project's wage special account, bound: the account a run pays from."""
+    return wage_account(services, project_id, number, name)
 
 
 def create_payroll_specialist(services: Services, username: str = "payroll", project_id: int | None = None,

@@ -62,7 +62,10 @@ from tests.helpers.waiting import poll
 from tests.helpers.workflow_env import registration_data
 from tests.helpers.web_app import PASSWORDS as DEMO_PASSWORDS
 from tests.helpers.web_app import enter_session, tiny_pdf, upload
-from tests.helpers.wage_scenario import create_payroll_specialist
+from tests.helpers.wage_scenario import (
+    MONTH, SECURITY_PASSWORDS, WAGE_ACCOUNT, WAGE_ACCOUNT_NAME, create_payroll_specialist, demo_project_id,
+    signed_step, wage_account,
+)
 from tests.helpers.live import LiveEngine
 from activities.refusal import is_business_refusal
 from web import create_app
@@ -84,12 +87,9 @@ from workflows.worker_exit import WorkerExitWorkflow
 
 pytestmark = pytest.mark.slow
 
-MONTH = "2026-10"
-WAGE_ACCOUNT = "6222020000012345678"
 UNKNOWN_TO_BANK = "6222020000099990000"
 SECOND_ACCOUNT = "6222020000077770000"  # the second project's, being bound
-WAGE_ACCOUNT_NAME = "示范项目农民工工资专用账户"
-SECURITY = {"payroll_a": "Anquan2026a", "payroll_b": "Anquan2026b"}
+SECURITY = SECURITY_PASSWORDS
 GENERIC = "流程拒绝了此操作"
 
 
@@ -462,19 +462,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def payroll(services):
     """Workforce of the demo project for MONTH, its bound wage account (known to the bank), one the
     bank does not know, and two payroll specialists with security passwords."""
-    with services.Session() as db:
-        project_id = db.scalar(select(Project.id).where(Project.code.like("P%")).order_by(Project.id))
+    project_id = demo_project_id(services)
     seed_workforce(services, project_id, workers=3, month=MONTH)
-    accounts = {}
-    with services.Session.begin() as db:
-        for key, number, status in (("bound", WAGE_ACCOUNT, "bound"), ("unknown", UNKNOWN_TO_BANK, "refused")):
-            row = WageAccount(project_id=project_id, bank_code="REFBANK",
-                              account_number_enc=services.cipher.encrypt(number, "account_number"),
-                              account_number_hash=services.cipher.lookup_hash(number, "account_number"),
-                              account_last4=number[-4:], account_name=WAGE_ACCOUNT_NAME, status=status)
-            db.add(row)
-            db.flush()
-            accounts[key] = row.id
+    accounts = {"bound": wage_account(services, project_id, WAGE_ACCOUNT, WAGE_ACCOUNT_NAME, "bound"),
+                "unknown": wage_account(services, project_id, UNKNOWN_TO_BANK, WAGE_ACCOUNT_NAME, "refused")}
     ids = {u: create_payroll_specialist(services, u, project_id, security_password=p) for u, p in SECURITY.items()}
     return {"project_id": project_id, "accounts": ids, "wage_accounts": accounts}
 
@@ -626,17 +617,6 @@ def assert_still_at_signed_sheet(services, engine, run) -> None:
             WageStepSignature.run_id == run["id"], WageStepSignature.step == "signed_sheet")) == 0
 
 
-def signed_input(services, username: str, run, step: str, sha: str, file_id=None, batch_version: int = 0):
-    from domain.processes.wage_run import SignedStepInput
-    from domain.wage_run import sign_step
-
-    actor = account_id(services, username)
-    signed = sign_step(services.Session, actor, SECURITY[username], run["id"], step, sha)
-    return SignedStepInput(run_id=run["id"], actor_id=actor, step=step, content_sha256=sha, document=signed.document,
-                           signature=signed.signature, signing_key_id=signed.signing_key_id, file_id=file_id,
-                           batch_version=batch_version)
-
-
 def to_bank_file_step(client, services, engine, payroll, run):
     as_specialist(client, services, "payroll_a")
     send_table(client, run, prefilled_table(services, payroll))
@@ -682,7 +662,7 @@ def test_bank_file_reissue_and_settle_refusals(app, client, services, engine, pa
     try:
         first = in_background(lambda: engine.run(lambda c: c.get_workflow_handle(wid).execute_update(
             WageRunWorkflow.submit_bank_file,
-            signed_input(services, "payroll_b", run, "bank_file", batch.plaintext_sha256,
+            signed_step(services, "payroll_b", run["id"], "bank_file", batch.plaintext_sha256,
                          batch_version=batch.version)), timeout=120))
         poll(lambda: pending_activity(engine, wid), "the bank submission's activity")
         page = send_bank_file(client, run, batch.version)
