@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from domain.processes.registration import Decision
 from domain import audit, wage_table
-from domain.models import Account, AuditLog, Project, WageLine, WageLineStatus, WageRun
+from domain.models import Account, Project, WageLine, WageLineStatus
 from domain.wage_run import open_run
 from shiming.seed_workforce import seed_workforce
 from tests.helpers.web_app import enter_session
