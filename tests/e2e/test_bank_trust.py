@@ -187,17 +187,26 @@ def _resigned(body: bytes, key, *, lines=None, **changes) -> bytes:
     return sign_statement(stmt, key)
 
 
-def test_a_statement_accounts_for_its_whole_batch_and_a_second_one_is_a_conflict(stack):
+@pytest.fixture(scope="module")
+def paid_batch(stack) -> dict:
+    """A run of 2026-03 paid in one batch; its stored statement, the lines the bank signed, the run's
+    lines, and a buggy bank's key (the bank's own, signing wrong statements)."""
     run_id, workflow_id = through_wage_file(stack, "2026-03")
     final = run_result(stack, workflow_id)
-    assert final.paid_lines == final.line_count == 6
     batch = _batch(stack, run_id)
     with stack.services.Session() as session:
         row = session.scalar(select(BankStatement).where(BankStatement.batch_id == batch.batch_id))
     body = stack.services.blobs.get(row.body_sha256)
-    key = _bank_signing_key(stack.bank_home)  # a buggy bank: its own key, wrong statements
-    lines = verify_statement(body, load_pinned_bank_keys(stack.pinned_bank_keys)).lines
-    before = line_rows(stack, run_id)
+    return {"run_id": run_id, "workflow_id": workflow_id, "final": final, "batch": batch, "body": body,
+            "key": _bank_signing_key(stack.bank_home),
+            "lines": verify_statement(body, load_pinned_bank_keys(stack.pinned_bank_keys)).lines,
+            "before": line_rows(stack, run_id)}
+
+
+def test_a_statement_must_account_for_its_whole_batch(stack, paid_batch):
+    final, body, key, lines = paid_batch["final"], paid_batch["body"], paid_batch["key"], paid_batch["lines"]
+    workflow_id = paid_batch["workflow_id"]
+    assert final.paid_lines == final.line_count == 6
 
     def raised(line, fen):
         return StatementLine(line.seq, line.status, line.amount_fen + fen, line.code, line.reason, line.paid_at)
@@ -215,8 +224,12 @@ def test_a_statement_accounts_for_its_whole_batch_and_a_second_one_is_a_conflict
         status, answer = post_statement(stack, partial_body)
         assert (status, answer.get("error")) == (400, "incomplete"), (name, answer)
         assert len(_audits(stack, "bank_statement.refused", workflow_id)) == refused + 1, name
-    assert line_rows(stack, run_id) == before
+    assert line_rows(stack, paid_batch["run_id"]) == paid_batch["before"]
 
+
+def test_a_second_different_statement_is_a_conflict_audited_with_a_task(stack, paid_batch):
+    body, key, lines = paid_batch["body"], paid_batch["key"], paid_batch["lines"]
+    run_id, workflow_id, before = paid_batch["run_id"], paid_batch["workflow_id"], paid_batch["before"]
     # a complete statement, but a second and different one: a conflict, audited, a task opened
     failed_first = [StatementLine(lines[0].seq, "failed", lines[0].amount_fen, "CARD_CLOSED", "closed")] + lines[1:]
     conflicts = {
@@ -238,7 +251,10 @@ def test_a_statement_accounts_for_its_whole_batch_and_a_second_one_is_a_conflict
                 Notification.template == "bank_statement_conflict")) == 2 * n  # both specialists
     assert line_rows(stack, run_id) == before
 
-    # the same statement again, byte for byte: a duplicate, acknowledged, nothing changes
+
+def test_the_same_statement_again_byte_for_byte_is_a_harmless_duplicate(stack, paid_batch):
+    body, batch, final = paid_batch["body"], paid_batch["batch"], paid_batch["final"]
+    run_id, workflow_id, before = paid_batch["run_id"], paid_batch["workflow_id"], paid_batch["before"]
     status, answer = post_statement(stack, body)
     assert (status, answer.get("duplicate")) == (200, True), answer
     assert line_rows(stack, run_id) == before
