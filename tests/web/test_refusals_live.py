@@ -850,8 +850,8 @@ def test_the_bank_checks_each_replacement_card_and_refuses_a_bad_one_with_its_re
 def test_the_reissue_goes_to_the_new_checked_card_and_each_batch_keeps_its_card(client, services, engine, bank,
                                                                                  replaced_card, web_log):
     web_log.set_level(logging.INFO)
-    run, lines, first, good = replaced_card["run"], replaced_card["lines"], replaced_card["first"], replaced_card["good"]
-    wid, count = run["workflow_id"], replaced_card["count"]
+    run, lines, first = replaced_card["run"], replaced_card["lines"], replaced_card["first"]
+    good, wid, count = replaced_card["good"], run["workflow_id"], replaced_card["count"]
     cards, numbers = replaced_card["cards"], replaced_card["numbers"]
     # the other failed lines are settled otherwise; the re-issue goes to the new, checked card
     as_specialist(client, services, "payroll_b")
