@@ -1,36 +1,10 @@
 """Shared fixtures: a migrated, seeded database per test, and the engine binaries."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from domain.services import Services
-from domain.settings import Settings
-from shiming.db import migrate
-from shiming.seed import seed_demo
-
-
-def make_settings(home: Path, database_url: str | None = None, **overrides) -> Settings:
-    return Settings.from_env(
-        env="test",
-        home=str(home),
-        database_url=database_url or f"sqlite:///{home / 'shiming.db'}",
-        secret_key="test-secret-key-" + "x" * 32,
-        pii_key="11" * 32,
-        audit_key="33" * 32,  # fixed like pii_key: a database copied to another home keeps its audit chain
-        **overrides,
-    )
-
-
-def make_services(home: Path, database_url: str | None = None, seed: bool = True, **overrides) -> Services:
-    settings = make_settings(home, database_url, **overrides)
-    migrate(settings.database_url)
-    services = Services.build(settings)
-    if seed:
-        seed_demo(services)
-    return services
+from tests.helpers.services import DB_BACKENDS, make_services, mysql_url
 
 
 @pytest.fixture
@@ -39,13 +13,6 @@ def services(tmp_path) -> Services:
     svc = make_services(tmp_path)
     yield svc
     svc.engine.dispose()
-
-
-def mysql_url() -> str | None:
-    return os.environ.get("SHIMING_TEST_MYSQL_URL") or None
-
-
-DB_BACKENDS = ["sqlite"] + (["mysql"] if mysql_url() else [])
 
 
 @pytest.fixture(scope="session")

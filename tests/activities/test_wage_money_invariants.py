@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-import shutil
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
@@ -22,115 +20,23 @@ from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 
 from activities.wage_run import WageRunActivities
-from domain.processes.wage_run import ApplyStatementInput, BuildBatchInput, SettleLineInput, SignedStepInput
+from domain.processes.wage_run import ApplyStatementInput, BuildBatchInput, SettleLineInput
 from domain.wage_run import reconcile_state
 from bank_connectors.intake import StatementConflict, intake_statement
 from bank_connectors.keys import load_or_create_keys
-from bank_connectors.protocol import AccountCheckResult, SubmitResult
-from bank_connectors.wagefile import (
-    CARD_CLOSED, Statement, StatementLine, open_wage_file, sign_statement,
-)
-from domain import signing
 from domain import wage_table as wt
 from domain import workforce
 from domain.models import (
-    Account, BankBatch, BankStatement, Project, Role, WageAccount, WageLine, WageLineStatus, WageRun, Worker, utcnow,
+    Account, BankBatch, BankStatement, Project, WageLine, WageLineStatus, WageRun, Worker,
 )
-from domain.passwords import hash_password
-from domain.services import Services
 from domain.wage_run import open_run, sign_step
-from shiming.seed_workforce import generate_card_number, seed_workforce
-from tests.conftest import make_services, make_settings
-from tests.domain.scan_samples import minimal_pdf
+from shiming.seed_workforce import generate_card_number
+from tests.helpers.factories import account_id
+from tests.helpers.recording_bank import RecordingBank
+from tests.helpers.services import copy_services
+from tests.helpers.wage_scenario import MONTH, SECURITY_PASSWORDS, TEMPLATE_WORKERS as WORKERS, signed_step
+from tests.helpers.scan_samples import minimal_pdf
 
-MONTH = "2026-10"
-WORKERS = 8
-WAGE_ACCOUNT = "6222020000012345678"
-SECURITY_PASSWORDS = {"payroll_a": "Anquan2026a", "payroll_b": "Anquan2026b"}
-PAID_AT = "2026-11-05T08:00:00Z"
-
-
-def _prepare(services: Services) -> None:
-    """Workforce, a bound wage account and two payroll specialists with security passwords."""
-    with services.Session.begin() as session:
-        project = session.scalar(select(Project).where(Project.code.like("P%")))
-        project_id, district_id = project.id, project.district_id
-    seed_workforce(services, project_id, workers=WORKERS, month=MONTH)
-    with services.Session.begin() as session:
-        session.add(WageAccount(
-            project_id=project_id, bank_code="REFBANK",
-            account_number_enc=services.cipher.encrypt(WAGE_ACCOUNT, "account_number"),
-            account_number_hash=services.cipher.lookup_hash(WAGE_ACCOUNT, "account_number"),
-            account_last4=WAGE_ACCOUNT[-4:], account_name="示范项目农民工工资专用账户", status="bound"))
-        for username in SECURITY_PASSWORDS:
-            session.add(Account(username=username, display_name=f"工资专员{username[-1].upper()}",
-                                password_hash=hash_password("Login2026x"), role=Role.PAYROLL_SPECIALIST,
-                                project_id=project_id, district_id=district_id, created_at=utcnow()))
-    for username, password in SECURITY_PASSWORDS.items():
-        with services.Session.begin() as session:
-            account_id = session.scalar(select(Account.id).where(Account.username == username))
-            signing.set_security_password(session, account_id, password)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    """A migrated, seeded and prepared home directory, copied for every hypothesis example."""
-    home = tmp_path_factory.mktemp("wage-template")
-    services = make_services(home)
-    _prepare(services)
-    services.engine.dispose()
-    return home
-
-
-def _fresh_services(template, tmp_path_factory) -> Services:
-    home = tmp_path_factory.mktemp("wage-example")
-    shutil.copytree(template, home, dirs_exist_ok=True)
-    return Services.build(make_settings(home))
-
-
-@dataclass
-class RecordingBank:
-    """The outside party: opens each envelope with the bank key pair and records its lines."""
-    keys: object
-    platform_public: object
-    received: dict = field(default_factory=dict)  # batch_id -> (header, lines)
-    calls: int = 0
-
-    def validate_account(self, check):
-        return AccountCheckResult(ok=True)
-
-    def submit_wage_file(self, batch_id: str, envelope: bytes, idempotency_key: str) -> SubmitResult:
-        self.calls += 1
-        header, lines, _ = open_wage_file(envelope, bank_private_key=self.keys.encryption,
-                                          platform_public_key=self.platform_public)
-        assert header.batch_id == batch_id
-        if batch_id in self.received:
-            return SubmitResult(accepted=False, batch_id=batch_id, duplicate=True)
-        self.received[batch_id] = (header, lines)
-        return SubmitResult(accepted=True, batch_id=batch_id)
-
-    def statement(self, batch_id: str, statement_id: str, outcomes: dict[int, bool]) -> bytes:
-        _, lines = self.received[batch_id]
-        stmt = Statement(statement_id=statement_id, batch_id=batch_id, issued_at=PAID_AT, lines=[
-            StatementLine(seq=line.seq, status="paid", amount_fen=line.amount_fen, paid_at=PAID_AT)
-            if outcomes[line.seq] else
-            StatementLine(seq=line.seq, status="failed", amount_fen=line.amount_fen, code=CARD_CLOSED,
-                          reason="the card is closed")
-            for line in lines])
-        return sign_statement(stmt, self.keys.signing)
-
-
-def _account(services, username: str) -> int:
-    with services.Session() as session:
-        return session.scalar(select(Account.id).where(Account.username == username))
-
-
-def _step(services, username, run_id, step, sha, file_id=None, batch_version=0) -> SignedStepInput:
-    actor = _account(services, username)
-    signed = sign_step(services.Session, actor, SECURITY_PASSWORDS[username], run_id, step, sha)
-    return SignedStepInput(run_id=run_id, actor_id=actor, step=step, content_sha256=sha, document=signed.document,
-                           signature=signed.signature, signing_key_id=signed.signing_key_id, file_id=file_id,
-                           batch_version=batch_version)
 
 
 def _table(prefilled: bytes, amounts: dict[int, int]) -> bytes:
@@ -192,7 +98,7 @@ def scenarios(draw):
 @given(scenario=scenarios())
 def test_money_is_conserved_from_table_to_bank_to_reconciliation(template, tmp_path_factory, scenario):
     amounts, paid, fate = scenario
-    services = _fresh_services(template, tmp_path_factory)
+    services = copy_services(template, tmp_path_factory)
     try:
         _run_scenario(services, tmp_path_factory, amounts, paid, fate)
     finally:
@@ -208,7 +114,7 @@ def _run_scenario(services, tmp_path_factory, amounts, paid, fate):
 
     with services.Session.begin() as session:
         project_id = session.scalar(select(Project.id).where(Project.code.like("P%")))
-        run = open_run(session, project_id, MONTH, session.get(Account, _account(services, "payroll_a")))
+        run = open_run(session, project_id, MONTH, session.get(Account, account_id(services, "payroll_a")))
         run_id = run.id
         prefilled = wt.prefill_xlsx(session, services.cipher, project_id, MONTH)
     table = _table(prefilled, amounts)
@@ -222,19 +128,19 @@ def _run_scenario(services, tmp_path_factory, amounts, paid, fate):
     # steps 1-3, each with a real signature
     if 0 in amounts.values():  # a zero net is refused (the bank pays positive amounts only); nothing written
         with pytest.raises(ApplicationError) as refused:
-            acts.apply_wage_table(_step(services, "payroll_a", run_id, "wage_table", table_sha, table_id))
+            acts.apply_wage_table(signed_step(services, "payroll_a", run_id, "wage_table", table_sha, table_id))
         assert refused.value.type == "WageTableInvalid"
         zero_rows = [pos for pos, worker in enumerate(sorted(amounts)) if amounts[worker] == 0]  # kept rows, in order
         assert [(row, code) for row, _, code in refused.value.details[1]] == [(i + 2, "zero_net") for i in zero_rows]
         assert reconcile_state(services.Session(), run_id).line_count == 0
         return
-    state = acts.apply_wage_table(_step(services, "payroll_a", run_id, "wage_table", table_sha, table_id))
+    state = acts.apply_wage_table(signed_step(services, "payroll_a", run_id, "wage_table", table_sha, table_id))
     assert (state.line_count, state.table_fen, state.open_lines) == (len(amounts), expected_total, len(amounts))
-    acts.apply_signed_sheet(_step(services, "payroll_a", run_id, "signed_sheet",
+    acts.apply_signed_sheet(signed_step(services, "payroll_a", run_id, "signed_sheet",
                                   hashlib.sha256(minimal_pdf()).hexdigest(), sheet_id))
     batch = acts.build_bank_batch(BuildBatchInput(run_id, 1))
     assert acts.build_bank_batch(BuildBatchInput(run_id, 1)) == batch  # built once
-    acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256,
+    acts.submit_bank_batch(signed_step(services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256,
                                  batch_version=1))
     header, file_lines = bank.received[batch.batch_id]
     with services.Session() as session:
@@ -272,9 +178,9 @@ def _run_scenario(services, tmp_path_factory, amounts, paid, fate):
             continue
         reason = f"paid in cash, line {seq}"
         sha = hashlib.sha256(f"{line_ids[seq]}:{reason}".encode()).hexdigest()
-        signed = sign_step(services.Session, _account(services, "payroll_b"), SECURITY_PASSWORDS["payroll_b"],
+        signed = sign_step(services.Session, account_id(services, "payroll_b"), SECURITY_PASSWORDS["payroll_b"],
                            run_id, "settle", sha)
-        settle = SettleLineInput(run_id=run_id, actor_id=_account(services, "payroll_b"), line_id=line_ids[seq],
+        settle = SettleLineInput(run_id=run_id, actor_id=account_id(services, "payroll_b"), line_id=line_ids[seq],
                                  reason=reason, document=signed.document, signature=signed.signature,
                                  signing_key_id=signed.signing_key_id)
         state = acts.settle_line(settle)
@@ -290,7 +196,7 @@ def _run_scenario(services, tmp_path_factory, amounts, paid, fate):
     else:
         _replace_failed_cards(services, run_id)
         batch2 = acts.build_bank_batch(BuildBatchInput(run_id, 2))
-        acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256,
+        acts.submit_bank_batch(signed_step(services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256,
                                      batch_version=2))
         header2, lines2 = bank.received[batch2.batch_id]
         amount_of = {l.seq: l.amount_fen for l in file_lines}
@@ -342,23 +248,23 @@ def _through_first_batch(services, tmp_path_factory, amounts: dict[int, int]):
     acts = WageRunActivities(services, bank, platform_keys.signing, bank_keys.public)
     with services.Session.begin() as session:
         project_id = session.scalar(select(Project.id).where(Project.code.like("P%")))
-        run_id = open_run(session, project_id, MONTH, session.get(Account, _account(services, "payroll_a"))).id
+        run_id = open_run(session, project_id, MONTH, session.get(Account, account_id(services, "payroll_a"))).id
         table = _table(wt.prefill_xlsx(session, services.cipher, project_id, MONTH), amounts)
     with services.Session.begin() as session:
         table_id = services.blobs.store(session, table, "application/xlsx", "table.xlsx").id
         sheet_id = services.blobs.store(session, minimal_pdf(), "application/pdf", "sheet.pdf").id
-    acts.apply_wage_table(_step(services, "payroll_a", run_id, "wage_table", hashlib.sha256(table).hexdigest(),
+    acts.apply_wage_table(signed_step(services, "payroll_a", run_id, "wage_table", hashlib.sha256(table).hexdigest(),
                                 table_id))
-    acts.apply_signed_sheet(_step(services, "payroll_a", run_id, "signed_sheet",
+    acts.apply_signed_sheet(signed_step(services, "payroll_a", run_id, "signed_sheet",
                                   hashlib.sha256(minimal_pdf()).hexdigest(), sheet_id))
     batch = acts.build_bank_batch(BuildBatchInput(run_id, 1))
-    acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256,
+    acts.submit_bank_batch(signed_step(services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256,
                                  batch_version=1))
     return acts, bank, bank_keys, run_id, batch
 
 
 def test_reissue_of_a_failed_middle_line_is_numbered_from_one_and_reconciles(template, tmp_path_factory):
-    services = _fresh_services(template, tmp_path_factory)
+    services = copy_services(template, tmp_path_factory)
     try:
         acts, bank, bank_keys, run_id, batch = _through_first_batch(services, tmp_path_factory,
                                                                     {0: 100, 1: 200, 2: 300})
@@ -369,7 +275,7 @@ def test_reissue_of_a_failed_middle_line_is_numbered_from_one_and_reconciles(tem
         batch2 = acts.build_bank_batch(BuildBatchInput(run_id, 2))
         middle = next(l for l in bank.received[batch.batch_id][1] if l.seq == 2)
         assert batch2.line_count == 1 and batch2.total_fen == middle.amount_fen
-        acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256,
+        acts.submit_bank_batch(signed_step(services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256,
                                      batch_version=2))
         _, lines2 = bank.received[batch2.batch_id]
         assert [(l.seq, l.worker_name) for l in lines2] == [(1, middle.worker_name)]
@@ -387,7 +293,7 @@ def test_a_reissue_to_the_card_that_failed_is_refused_until_the_card_is_replaced
     """Issue 8, point 8: a line the bank failed for its card (closed here) is never sent to that card
     again. The re-issue is refused (SameFailedCard, the lines' numbers as details) and builds nothing;
     once the worker's card is replaced, the re-issue goes to the new card and the line records it."""
-    services = _fresh_services(template, tmp_path_factory)
+    services = copy_services(template, tmp_path_factory)
     try:
         acts, bank, bank_keys, run_id, batch = _through_first_batch(services, tmp_path_factory,
                                                                     {0: 100, 1: 200, 2: 300})
@@ -405,7 +311,7 @@ def test_a_reissue_to_the_card_that_failed_is_refused_until_the_card_is_replaced
             assert session.get(WageLine, line.id).batch_version == 1
         new_number = _replace_failed_cards(services, run_id)[line.worker_id]
         batch2 = acts.build_bank_batch(BuildBatchInput(run_id, 2))
-        acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256,
+        acts.submit_bank_batch(signed_step(services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256,
                                      batch_version=2))
         [sent] = bank.received[batch2.batch_id][1]
         assert sent.card_number == new_number
@@ -419,7 +325,7 @@ def test_a_reissue_to_the_card_that_failed_is_refused_until_the_card_is_replaced
 
 def test_zero_net_line_is_refused_before_any_bank_file(template, tmp_path_factory):
     """Regression: a net of 0.00 used to pass the table and break build_bank_batch (BAD_AMOUNT)."""
-    services = _fresh_services(template, tmp_path_factory)
+    services = copy_services(template, tmp_path_factory)
     try:
         with pytest.raises(ApplicationError) as refused:
             _through_first_batch(services, tmp_path_factory, {0: 100, 1: 0})

@@ -1,5 +1,6 @@
 """The months a wage run can pay, where the table is applied (WageRunActivities.apply_wage_table,
-driven directly as in test_wage_money_invariants): a run for a month that has not begun is refused
+driven directly as in test_wage_money_invariants, over the
+same prepared home: the `template` fixture of tests/activities/conftest.py): a run for a month that has not begun is refused
 however its row came to exist, and a back-pay line keeps its month into the bank file's remark."""
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from domain import wage_table as wt
 from domain.attendance import month_bounds
 from domain.models import Account, Project, ProjectWorker, Punch, WageAccount, WageLine, WageRun
 from domain.wage_run import open_run
-from tests.activities import test_wage_money_invariants as invariants
-from tests.activities.test_wage_money_invariants import MONTH, RecordingBank, _fresh_services, _step
-from tests.domain.scan_samples import minimal_pdf
-
-template = invariants.template  # the module's prepared home: workforce, wage account, two specialists
+from tests.helpers.factories import account_id
+from tests.helpers.recording_bank import RecordingBank
+from tests.helpers.services import copy_services
+from tests.helpers.wage_scenario import MONTH, signed_step
+from tests.helpers.scan_samples import minimal_pdf
 
 
 def _activities(services, tmp_path_factory):
@@ -40,7 +41,7 @@ def _store(services, data: bytes) -> int:
 
 
 def test_a_run_for_a_month_that_has_not_begun_is_refused_when_its_table_is_applied(template, tmp_path_factory):
-    services = _fresh_services(template, tmp_path_factory)
+    services = copy_services(template, tmp_path_factory)
     try:
         acts, _bank = _activities(services, tmp_path_factory)
         with services.Session.begin() as session:  # a run row that did not come through open_run
@@ -52,7 +53,7 @@ def test_a_run_for_a_month_that_has_not_begun_is_refused_when_its_table_is_appli
             run_id = run.id
             table = wt.prefill_xlsx(session, services.cipher, project_id, MONTH)
         with pytest.raises(ApplicationError) as refused:
-            acts.apply_wage_table(_step(services, "payroll_a", run_id, "wage_table",
+            acts.apply_wage_table(signed_step(services, "payroll_a", run_id, "wage_table",
                                         hashlib.sha256(table).hexdigest(), _store(services, table)))
         assert refused.value.type == "WageTableInvalid"
         assert refused.value.details[1] == [(0, "file", "future_month")]
@@ -64,7 +65,7 @@ def test_a_run_for_a_month_that_has_not_begun_is_refused_when_its_table_is_appli
 
 
 def test_a_back_pay_line_is_stored_with_its_month_and_named_in_the_bank_file(template, tmp_path_factory):
-    services = _fresh_services(template, tmp_path_factory)
+    services = copy_services(template, tmp_path_factory)
     try:
         acts, bank = _activities(services, tmp_path_factory)
         with services.Session.begin() as session:
@@ -78,10 +79,10 @@ def test_a_back_pay_line_is_stored_with_its_month_and_named_in_the_bank_file(tem
             september, _ = month_bounds("2026-09")  # ... but in September, which is paid now
             session.add(Punch(dedupe_key="back-pay-1", project_id=project_id, worker_id=worker_id, direction="in",
                               punched_at=september + timedelta(days=3, hours=1)))
-            run_id = open_run(session, project_id, MONTH, session.get(Account, invariants._account(services, "payroll_a"))).id
+            run_id = open_run(session, project_id, MONTH, session.get(Account, account_id(services, "payroll_a"))).id
 
         def upload(data: bytes):
-            return acts.apply_wage_table(_step(services, "payroll_a", run_id, "wage_table",
+            return acts.apply_wage_table(signed_step(services, "payroll_a", run_id, "wage_table",
                                                hashlib.sha256(data).hexdigest(), _store(services, data)))
 
         with pytest.raises(ApplicationError) as refused:  # without the back-pay month: no attendance in October
@@ -99,10 +100,10 @@ def test_a_back_pay_line_is_stored_with_its_month_and_named_in_the_bank_file(tem
         assert marked == [(2, worker_id, "2026-09")]
         with services.Session.begin() as session:
             sheet_id = services.blobs.store(session, minimal_pdf(), "application/pdf", "sheet.pdf").id
-        acts.apply_signed_sheet(_step(services, "payroll_a", run_id, "signed_sheet",
+        acts.apply_signed_sheet(signed_step(services, "payroll_a", run_id, "signed_sheet",
                                       hashlib.sha256(minimal_pdf()).hexdigest(), sheet_id))
         batch = acts.build_bank_batch(BuildBatchInput(run_id, 1))
-        acts.submit_bank_batch(_step(services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256,
+        acts.submit_bank_batch(signed_step(services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256,
                                      batch_version=1))
         _header, lines = bank.received[batch.batch_id]
         assert [line.remark for line in lines] == ["" if line.seq != 2 else "补发2026-09工资" for line in lines]

@@ -17,7 +17,7 @@ from bank_connectors.keys import (BankKeysError, PinnedBankKeys, PinnedKey, Pinn
                                   load_pinned_bank_keys, write_public_key_file)
 from bank_connectors.signing import public_hex
 from bank_connectors.wagefile import Statement, StatementError, StatementLine, sign_statement, verify_statement
-from tests.bank_connectors.wage_files import OPEN_CARD, new_batch_id, sealed
+from tests.helpers.wage_files import OPEN_CARD, new_batch_id, sealed
 
 
 def test_the_bank_writes_the_key_file_the_platform_pins(bank):

@@ -12,7 +12,7 @@ from bank_connectors.http import fetch_bank_keys
 from bank_connectors.protocol import AccountCheck, BankConnector, BankUnavailable
 from bank_connectors.signing import b64decode, b64encode, canonical_json
 from bank_connectors.wagefile import verify_statement
-from tests.bank_connectors.wage_files import (CLOSED_CARD, NAME_MISMATCH, OPEN_CARD, PAYER_ACCOUNT, PAYER_NAME,
+from tests.helpers.wage_files import (CLOSED_CARD, NAME_MISMATCH, OPEN_CARD, PAYER_ACCOUNT, PAYER_NAME,
                                               UNKNOWN_CARD, new_batch_id, sealed)
 
 

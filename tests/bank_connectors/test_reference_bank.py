@@ -14,8 +14,8 @@ from bank_connectors.protocol import AccountCheck, BankConnector, BankUnavailabl
 from bank_connectors.signing import b64decode, b64encode, canonical_json, public_hex
 from bank_connectors.wagefile import StatementError, encode_wage_file, seal_wage_file, verify_statement
 from shiming.processes import free_port
-from tests.bank_connectors.conftest import BankProcess, write_ledger
-from tests.bank_connectors.wage_files import (CLOSED_CARD, NAME_MISMATCH, OPEN_CARD, PAYER_ACCOUNT, PAYER_NAME,
+from tests.helpers.bank_process import BankProcess, write_ledger
+from tests.helpers.wage_files import (CLOSED_CARD, NAME_MISMATCH, OPEN_CARD, PAYER_ACCOUNT, PAYER_NAME,
                                               UNKNOWN_CARD, new_batch_id, sealed, wage_file)
 
 

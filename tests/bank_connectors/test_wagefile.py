@@ -13,7 +13,7 @@ from bank_connectors.wagefile import (ALG_AES, ALG_SM4, STATEMENT_DOMAIN, Statem
                                       StatementLine, WageFileError, WageFileLine, decode_wage_file,
                                       encode_wage_file, open_wage_file, seal_wage_file, sign_statement,
                                       verify_statement)
-from tests.bank_connectors.wage_files import CLOSED_CARD, OPEN_CARD, wage_file
+from tests.helpers.wage_files import CLOSED_CARD, OPEN_CARD, wage_file
 
 
 @pytest.fixture(scope="module")

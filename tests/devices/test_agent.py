@@ -20,30 +20,14 @@ from devices.id_card_reader import PcscCardReader
 from devices.usb_key import PcscUsbKey
 from domain.face import Challenge
 from domain.usb_key import verify_login_signature
-from tests.devices.virtual_card import VirtualIdCard, VirtualUsbKey
+from tests.helpers.virtual_card import VirtualIdCard, VirtualUsbKey
 from tests.helpers.faces import canvas_photo, face_model, one_face
 from tests.helpers.identities import SAMPLE, block_of, expired
-from tests.helpers.pcsc import SLOT_0, SLOT_1
+from tests.helpers.agent import PLATFORM, TOKEN, headers, make_app
+from tests.helpers.pcsc import SLOT_1
 
 ROOT = Path(__file__).resolve().parents[2]
-PLATFORM = "http://127.0.0.1:5000"
-TOKEN = "pairing-token-for-tests-0123456789abcdef"
 LEFT, RIGHT = Challenge.TURN_LEFT, Challenge.TURN_RIGHT
-
-
-def make_app(camera="0", token=TOKEN, origins=(PLATFORM,)):
-    config = agent.AgentConfig(origins, agent.token_digest(token))
-    devices = agent.AgentDevices(PcscCardReader(SLOT_0), PcscUsbKey(SLOT_1), camera, face_model, SLOT_0, SLOT_1)
-    return agent.create_agent_app(config, devices)
-
-
-def headers(origin=PLATFORM, token=TOKEN):
-    h = {}
-    if origin is not None:
-        h["Origin"] = origin
-    if token is not None:
-        h[agent.TOKEN_HEADER] = token
-    return h
 
 
 @pytest.fixture

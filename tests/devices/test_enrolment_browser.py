@@ -20,11 +20,11 @@ from devices.usb_key import PcscUsbKey
 from domain.face import Challenge
 from domain.models import Enrolment, FaceTemplate, Worker
 from domain.processes.enrolment import EnrolmentState
-from tests.devices.test_agent import TOKEN
-from tests.devices.test_usb_key_login_browser import Served
-from tests.devices.virtual_card import VirtualIdCard
-from tests.domain.scan_samples import minimal_pdf
-from tests.e2e.conftest import browser  # noqa: F401 (fixture)
+from tests.helpers.agent import TOKEN
+from tests.helpers.agent import Served
+from tests.helpers.virtual_card import VirtualIdCard
+from tests.helpers.scan_samples import minimal_pdf
+from tests.helpers.browser import browser  # noqa: F401 (fixture)
 from tests.helpers import enrolment as h
 from tests.helpers.faces import canvas_photo, face_model, one_face
 from tests.helpers.identities import SAMPLE, block_of

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from devices.id_card_reader import IDENTITY_FILE_ID, CardReader, PcscCardReader, read_identity
 from domain.id_card import IdCardError, IdCardRefusal, encode_text_block
 from domain.usb_key import UsbKeyRefusal
-from tests.devices.virtual_card import VirtualIdCard, VirtualUsbKey
+from tests.helpers.virtual_card import VirtualIdCard, VirtualUsbKey
 from tests.helpers.identities import SAMPLE, TODAY, block_of, expired
 from tests.helpers.pcsc import SLOT_0
 

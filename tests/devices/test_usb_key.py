@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from devices.usb_key import PcscUsbKey, UsbKey, get_public_key_apdu, select_apdu, sign_apdu
 from domain import usb_key
 from domain.usb_key import UsbKeyError, UsbKeyRefusal, verify_login_signature
-from tests.devices.virtual_card import VirtualIdCard, VirtualUsbKey
+from tests.helpers.virtual_card import VirtualIdCard, VirtualUsbKey
 from tests.helpers.identities import SAMPLE, block_of
 from tests.helpers.pcsc import SLOT_0, SLOT_1
 

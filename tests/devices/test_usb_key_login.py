@@ -8,10 +8,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from domain.models import UsbKeyCredential
-from tests.devices.test_agent import headers, make_app
-from tests.devices.virtual_card import VirtualUsbKey
-from tests.web.conftest import _seeded_template, account_id, login, services  # noqa: F401 (fixtures)
-from tests.web.fakes import FakeBridge
+from tests.helpers.agent import headers, make_app
+from tests.helpers.virtual_card import VirtualUsbKey
+from tests.helpers.web_app import _seeded_template, account_id, login, services  # noqa: F401 (fixtures)
+from tests.helpers.fakes import FakeBridge
 from web import create_app
 
 

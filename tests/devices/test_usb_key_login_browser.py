@@ -3,40 +3,22 @@ platform's challenge, asks the running device agent (a real loopback HTTP server
 virtual USB key in pcscd sign it, and sends the signature. Registration goes the same way."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from werkzeug.serving import make_server
 
 from devices import agent
 from devices.id_card_reader import PcscCardReader
 from devices.usb_key import PcscUsbKey
-from tests.devices.test_agent import TOKEN
-from tests.devices.virtual_card import VirtualUsbKey
-from tests.e2e.conftest import browser  # noqa: F401 (fixture)
+from tests.helpers.agent import TOKEN, Served
+from tests.helpers.virtual_card import VirtualUsbKey
+from tests.helpers.browser import browser  # noqa: F401 (fixture)
 from tests.helpers.faces import face_model
 from tests.helpers.pcsc import SLOT_0, SLOT_1
-from tests.web.conftest import _seeded_template, services  # noqa: F401 (fixtures)
-from tests.web.fakes import FakeBridge
+from tests.helpers.web_app import _seeded_template, services  # noqa: F401 (fixtures)
+from tests.helpers.fakes import FakeBridge
 from web import create_app
 
 pytestmark = [pytest.mark.browser]
-
-
-class Served:
-    def __init__(self, app, host="127.0.0.1"):
-        self.server = make_server(host, 0, app, threaded=True)
-        self.url = f"http://{host}:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        if not self.thread.is_alive():
-            return
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -364,7 +364,7 @@ def test_shiming_audit_prune_keeps_rows_within_retention(chained):
 
 
 def test_rows_written_before_the_chain_existed_are_chained_by_the_first_audited_commit(tmp_path):
-    from tests.conftest import make_services
+    from tests.helpers.services import make_services
 
     svc = make_services(tmp_path, seed=False)
     try:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from domain.blobstore import BlobStore, UploadError, sniff_scan_type
 from domain.models import StoredFile
 from domain.pii import PiiCipher
-from tests.domain.scan_samples import minimal_jpeg, minimal_pdf, minimal_png
+from tests.helpers.scan_samples import minimal_jpeg, minimal_pdf, minimal_png
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

@@ -18,7 +18,7 @@ from domain.roster import COLUMNS, RowError, error_report_xlsx, import_roster, r
 from domain.rules import id_number_check_char, mask_card_number, mask_id_number
 from shiming.seed import demo_credit_code
 from shiming.seed_workforce import generate_card_number, generate_id_number
-from tests.conftest import make_services
+from tests.helpers.services import make_services
 
 TEAMS = ("钢筋班组", "木工班组")
 HEADERS = [title for _, title in COLUMNS]

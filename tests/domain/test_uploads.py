@@ -17,7 +17,7 @@ from domain.uploads import (
     read_upload,
     xlsx_refusal,
 )
-from tests.web.conftest import tiny_pdf, tiny_png
+from tests.helpers.web_app import tiny_pdf, tiny_png
 
 LIMIT = 1024 * 1024
 

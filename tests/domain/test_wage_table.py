@@ -17,7 +17,7 @@ from domain import wage_table as wt
 from domain.attendance import month_bounds
 from domain.models import AuditLog, Project, ProjectWorker, Punch, StoredFile, WageLine, WageRun, Worker
 from shiming.seed_workforce import seed_workforce
-from tests.domain.scan_samples import minimal_pdf
+from tests.helpers.scan_samples import minimal_pdf
 
 MONTH = "2026-10"
 NET = wt.HEADERS[8]  # 实发(元)

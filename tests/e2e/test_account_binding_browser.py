@@ -14,11 +14,11 @@ from sqlalchemy import select
 from domain import wage_account as wa
 from domain.models import Account, Project, WageAccount
 from domain.wage_run import open_run
-from tests.bank_connectors.wage_files import LEDGER
-from tests.bank_connectors.wage_files import PAYER_ACCOUNT, PAYER_NAME
-from tests.e2e.test_registration_browser import login
+from tests.helpers.wage_files import LEDGER
+from tests.helpers.wage_files import PAYER_ACCOUNT, PAYER_NAME
+from tests.helpers.browser import login
 from tests.helpers.stack import start_stack
-from tests.web.conftest import create_payroll_specialist
+from tests.helpers.wage_scenario import create_payroll_specialist
 from tests.helpers.waiting import reload_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -29,10 +29,10 @@ from bank_connectors.wagefile import (STATEMENT_DOMAIN, Statement, StatementLine
 from domain.models import (AuditLog, BankBatch, BankStatement, HumanTask, Notification, StoredFile, WageLine,
                            WageLineStatus, WageRun)
 from shiming.verify_run import verify_run
-from shiming.processes import free_port
-from tests.e2e.test_wage_run_faults import (_lines, _post_statement, _result, _status, _through_bank_file)
-from tests.e2e.test_wage_run_processes import _prepare_platform_data
-from tests.helpers.stack import run_in_thread, start_stack
+from tests.helpers.stack import run_in_thread, start_wage_stack
+from tests.helpers.wage_run_processes import (
+    line_rows, open_ledger, post_statement, run_result, run_status, through_wage_file,
+)
 from workflows.wage_run import WageRunWorkflow
 from domain.processes.wage_run import StatementArrived
 
@@ -45,27 +45,21 @@ PAY_DELAY = 0.2
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     home = tmp_path_factory.mktemp("bank_trust")
-    s = start_stack(home, web=False, worker=False)
-    try:
-        bank_port = free_port()
-        s.extra_env["SHIMING_BANK_URL"] = f"http://127.0.0.1:{bank_port}"
-        s.pin_bank_keys()
-        s.start_web()
-        platform = load_or_create_keys(s.services.settings.home / "platform_keys")
-        ledger = _prepare_platform_data(s.services)
-        for card in ledger["cards"]:
-            card["status"] = "open"
-        common = ("--callback-url", f"{s.web_url}/api/bank/statements",
-                  "--platform-key", public_hex(platform.signing.public_key()), "--retry-cap", "0.5")
-        _proc, s.bank_url = s.start_bank(ledger, *common, "--pay-delay", str(PAY_DELAY), port=bank_port)
-        s.bank_db = s.bank_home / "bank.db"
+    ledgers = []
+
+    def ledger_of(services):
+        ledgers.append(open_ledger(services))
+        return ledgers[0]
+
+    def impostor(s):
+        """A second `shiming bank` with keys of its own, not pinned, knowing the same accounts."""
         s.impostor_home = home.parent / f"{home.name}-impostor"
-        _proc, s.impostor_url = s.start_bank(ledger, *common, name="impostor", home=s.impostor_home, pin=False)
-        s.start_worker()
-    except BaseException:
-        print(s.logs())
-        s.stop()
-        raise
+        _proc, s.impostor_url = s.start_bank(
+            ledgers[0], "--callback-url", f"{s.web_url}/api/bank/statements", "--platform-key", s.platform_key(),
+            "--retry-cap", "0.5", name="impostor", home=s.impostor_home, pin=False)
+
+    s = start_wage_stack(home, ledger_of, "--retry-cap", "0.5", "--pay-delay", str(PAY_DELAY), before_worker=impostor)
+    s.bank_db = s.bank_home / "bank.db"
     yield s
     s.stop()
 
@@ -107,7 +101,7 @@ def test_an_impostor_at_the_bank_address_gets_nothing_it_can_open_and_is_not_bel
     stack.start_worker()
     try:
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            _through_bank_file(stack, "2026-02")
+            through_wage_file(stack, "2026-02")
         assert "BankRefused" in repr(refused.value.cause) + repr(refused.value.cause.cause)
     finally:
         stack.kill_worker()
@@ -125,15 +119,15 @@ def test_an_impostor_at_the_bank_address_gets_nothing_it_can_open_and_is_not_bel
     assert HttpBankConnector(stack.impostor_url).batch_status(batch.batch_id) is None  # it could not open it
 
     # the impostor's statement for that batch, complete and well-formed, is refused and audited
-    before = _lines(stack, run_id)
+    before = line_rows(stack, run_id)
     refusals = len(_audits(stack, "bank_statement.refused"))
     body = _complete_statement(stack, batch, "ST-IMPOSTOR0001", _bank_signing_key(stack.impostor_home))
-    status, answer = _post_statement(stack, body)
+    status, answer = post_statement(stack, body)
     assert (status, answer.get("error")) == (400, "bad_signature"), answer
     rows = _audits(stack, "bank_statement.refused")
     assert len(rows) == refusals + 1
     assert _detail(rows[-1])["signer"] == public_hex(impostor_keys.signing)[:16]
-    assert _lines(stack, run_id) == before
+    assert line_rows(stack, run_id) == before
     with stack.services.Session() as session:
         assert session.scalar(select(func.count()).select_from(BankStatement)
                               .where(BankStatement.batch_id == batch.batch_id)) == 0
@@ -179,7 +173,7 @@ def test_malformed_bodies_on_the_callback_get_400_and_an_audit_row_never_a_500(s
     bodies = _malformed_bodies(stack)
     for name, body in bodies.items():
         before = len(_audits(stack, "bank_statement.refused"))
-        status, answer = _post_statement(stack, body)
+        status, answer = post_statement(stack, body)
         assert status == 400, (name, status, answer)
         assert len(_audits(stack, "bank_statement.refused")) == before + 1, name
     assert "Traceback" not in (stack.home / "web.log").read_text(errors="replace")
@@ -193,17 +187,26 @@ def _resigned(body: bytes, key, *, lines=None, **changes) -> bytes:
     return sign_statement(stmt, key)
 
 
-def test_a_statement_accounts_for_its_whole_batch_and_a_second_one_is_a_conflict(stack):
-    run_id, workflow_id = _through_bank_file(stack, "2026-03")
-    final = _result(stack, workflow_id)
-    assert final.paid_lines == final.line_count == 6
+@pytest.fixture(scope="module")
+def paid_batch(stack) -> dict:
+    """A run of 2026-03 paid in one batch; its stored statement, the lines the bank signed, the run's
+    lines, and a buggy bank's key (the bank's own, signing wrong statements)."""
+    run_id, workflow_id = through_wage_file(stack, "2026-03")
+    final = run_result(stack, workflow_id)
     batch = _batch(stack, run_id)
     with stack.services.Session() as session:
         row = session.scalar(select(BankStatement).where(BankStatement.batch_id == batch.batch_id))
     body = stack.services.blobs.get(row.body_sha256)
-    key = _bank_signing_key(stack.bank_home)  # a buggy bank: its own key, wrong statements
-    lines = verify_statement(body, load_pinned_bank_keys(stack.pinned_bank_keys)).lines
-    before = _lines(stack, run_id)
+    return {"run_id": run_id, "workflow_id": workflow_id, "final": final, "batch": batch, "body": body,
+            "key": _bank_signing_key(stack.bank_home),
+            "lines": verify_statement(body, load_pinned_bank_keys(stack.pinned_bank_keys)).lines,
+            "before": line_rows(stack, run_id)}
+
+
+def test_a_statement_must_account_for_its_whole_batch(stack, paid_batch):
+    final, body, key, lines = paid_batch["final"], paid_batch["body"], paid_batch["key"], paid_batch["lines"]
+    workflow_id = paid_batch["workflow_id"]
+    assert final.paid_lines == final.line_count == 6
 
     def raised(line, fen):
         return StatementLine(line.seq, line.status, line.amount_fen + fen, line.code, line.reason, line.paid_at)
@@ -218,11 +221,15 @@ def test_a_statement_accounts_for_its_whole_batch_and_a_second_one_is_a_conflict
     }
     for name, partial_body in partial.items():
         refused = len(_audits(stack, "bank_statement.refused", workflow_id))
-        status, answer = _post_statement(stack, partial_body)
+        status, answer = post_statement(stack, partial_body)
         assert (status, answer.get("error")) == (400, "incomplete"), (name, answer)
         assert len(_audits(stack, "bank_statement.refused", workflow_id)) == refused + 1, name
-    assert _lines(stack, run_id) == before
+    assert line_rows(stack, paid_batch["run_id"]) == paid_batch["before"]
 
+
+def test_a_second_different_statement_is_a_conflict_audited_with_a_task(stack, paid_batch):
+    body, key, lines = paid_batch["body"], paid_batch["key"], paid_batch["lines"]
+    run_id, workflow_id, before = paid_batch["run_id"], paid_batch["workflow_id"], paid_batch["before"]
     # a complete statement, but a second and different one: a conflict, audited, a task opened
     failed_first = [StatementLine(lines[0].seq, "failed", lines[0].amount_fen, "CARD_CLOSED", "closed")] + lines[1:]
     conflicts = {
@@ -230,10 +237,10 @@ def test_a_statement_accounts_for_its_whole_batch_and_a_second_one_is_a_conflict
         "the same statement id": _resigned(body, key, issued_at="2026-12-02T09:00:00Z"),
     }
     for n, (name, conflicting) in enumerate(conflicts.items(), start=1):
-        status, answer = _post_statement(stack, conflicting)
+        status, answer = post_statement(stack, conflicting)
         assert (status, answer.get("error")) == (409, "conflict"), (name, answer)
         assert len(_audits(stack, "bank_statement.conflict", workflow_id)) == n, name
-        status, _answer = _post_statement(stack, conflicting)  # delivered again: no second task
+        status, _answer = post_statement(stack, conflicting)  # delivered again: no second task
         assert status == 409
         with stack.services.Session() as session:
             tasks = session.scalars(select(HumanTask).where(HumanTask.workflow_id == workflow_id,
@@ -242,12 +249,15 @@ def test_a_statement_accounts_for_its_whole_batch_and_a_second_one_is_a_conflict
                 (i, "NEW", "payroll_specialist", None) for i in range(1, n + 1)], name  # not the bureau's inbox
             assert session.scalar(select(func.count()).select_from(Notification).where(
                 Notification.template == "bank_statement_conflict")) == 2 * n  # both specialists
-    assert _lines(stack, run_id) == before
+    assert line_rows(stack, run_id) == before
 
-    # the same statement again, byte for byte: a duplicate, acknowledged, nothing changes
-    status, answer = _post_statement(stack, body)
+
+def test_the_same_statement_again_byte_for_byte_is_a_harmless_duplicate(stack, paid_batch):
+    body, batch, final = paid_batch["body"], paid_batch["batch"], paid_batch["final"]
+    run_id, workflow_id, before = paid_batch["run_id"], paid_batch["workflow_id"], paid_batch["before"]
+    status, answer = post_statement(stack, body)
     assert (status, answer.get("duplicate")) == (200, True), answer
-    assert _lines(stack, run_id) == before
+    assert line_rows(stack, run_id) == before
     with stack.services.Session() as session:
         assert session.scalar(select(func.count()).select_from(BankStatement)
                               .where(BankStatement.batch_id == batch.batch_id)) == 1
@@ -276,7 +286,7 @@ def test_verify_run_compares_the_lines_with_the_stored_statements(stack):
 
 
 def test_a_statement_refused_when_applied_is_recorded_and_the_next_one_completes_the_run(stack):
-    run_id, workflow_id = _through_bank_file(stack, "2026-04")
+    run_id, workflow_id = through_wage_file(stack, "2026-04")
     bogus = "ST-" + "b" * 32  # never stored: refused when the worker applies it
 
     async def signal():
@@ -284,9 +294,9 @@ def test_a_statement_refused_when_applied_is_recorded_and_the_next_one_completes
         await client.get_workflow_handle(workflow_id).signal(WageRunWorkflow.statement_arrived,
                                                              StatementArrived(bogus))
     run_in_thread(signal)
-    final = _result(stack, workflow_id)  # the bank's statement arrives after it and completes the run
+    final = run_result(stack, workflow_id)  # the bank's statement arrives after it and completes the run
     assert final.paid_lines == final.line_count == 6 and final.open_lines == 0
-    view = _status(stack, workflow_id)
+    view = run_status(stack, workflow_id)
     assert view.step == "completed" and view.refused_statements == [bogus]
     rows = _audits(stack, "bank_statement.refused_at_apply", workflow_id)
     assert [(_detail(r)["statement_id"], _detail(r)["code"]) for r in rows] == [(bogus, "UnknownStatement")]
@@ -306,8 +316,8 @@ def test_a_statement_refused_when_applied_is_recorded_and_the_next_one_completes
 def test_the_run_page_shows_the_refused_and_conflicting_statements(stack):
     """What was refused or conflicts is in front of the payroll specialist, in business words
     (the page of a run is rendered by the web app on the same database)."""
-    from tests.web.conftest import enter_session
-    from tests.web.fakes import FakeBridge
+    from tests.helpers.web_app import enter_session
+    from tests.helpers.fakes import FakeBridge
     from web import create_app
 
     app = create_app(stack.services, FakeBridge(), {"TESTING": True, "WTF_CSRF_ENABLED": False})
@@ -326,8 +336,8 @@ def test_the_run_page_shows_the_refused_and_conflicting_statements(stack):
 
 
 def test_the_admin_timeline_tells_the_statement_problems_in_business_words(stack):
-    from tests.web.conftest import enter_session
-    from tests.web.fakes import FakeBridge
+    from tests.helpers.web_app import enter_session
+    from tests.helpers.fakes import FakeBridge
     from web import create_app
 
     app = create_app(stack.services, FakeBridge(), {"TESTING": True, "WTF_CSRF_ENABLED": False})

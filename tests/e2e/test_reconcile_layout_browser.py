@@ -12,9 +12,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from domain.models import WageLine
-from tests.e2e.test_registration_browser import login
-from tests.web.conftest import _seeded_template, bridge, services  # noqa: F401 - fixtures
-from tests.web.test_payroll import _lines, _open, platform  # noqa: F401 - fixture
+from tests.helpers.browser import login
+from tests.helpers.wage_scenario import lines_after_statement, open_wage_run
+from tests.helpers.web_app import _seeded_template, bridge, platform, services  # noqa: F401 - fixtures
 from web import create_app
 
 pytestmark = [pytest.mark.browser]
@@ -59,8 +59,8 @@ def _check(page, shot):
 
 
 def test_the_reconcile_table_fits_1366_px_with_a_failed_line(browser, services, platform, web_url, tmp_path):  # noqa: F811
-    run = _open(services, platform)
-    lines = _lines(services, run["id"])
+    run = open_wage_run(services, platform)
+    lines = lines_after_statement(services, run["id"])
     failed = next(line for line in lines if line["status"] == "failed")
     with services.Session.begin() as db:  # what the reference bank answers for a closed card
         line = db.get(WageLine, failed["id"])

@@ -7,7 +7,6 @@ must change its password. Temporal dev server, worker and web app run as separat
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from docx import Document
@@ -16,7 +15,8 @@ from sqlalchemy import select
 from domain.models import Notification, RegistrationApplication
 from domain.notify import read_body
 from shiming.seed import demo_credit_code
-from tests.domain.scan_samples import minimal_png
+from tests.helpers.browser import login, open_task_from_queue, wait_attr, wait_until
+from tests.helpers.scan_samples import minimal_png
 from tests.helpers.stack import start_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -31,55 +31,19 @@ def stack(tmp_path_factory):
     s.stop()
 
 
-def wait_until(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
+# The story's chapters, in file order; each state-changing step is a module fixture the next chapter
+# builds on, so a chapter run alone still finds the application where it expects it.
 
 
-def wait_attr(page, selector: str, attr: str, expected: str, what: str) -> None:
-    """Reload `page` until `selector`'s `attr` equals `expected`."""
-
-    def check():
-        if page.get_attribute(selector, attr) == expected:
-            return True
-        page.reload()
-        return False
-
-    wait_until(check, what)
-
-
-def login(page, base: str, username: str, password: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("#login")
-
-
-def open_task_from_queue(page, base: str, number: str) -> None:
-    def row_visible():
-        page.goto(f"{base}/bureau/inbox?view=queue")
-        return page.locator(f"tr[data-business-key='{number}'] a.task-link").count() > 0
-
-    wait_until(row_visible, f"{number} in the reviewer's queue")
-    page.click(f"tr[data-business-key='{number}'] a.task-link")
-    page.wait_for_selector("#task-state")  # the task page has loaded (content() mid-navigation is empty)
-
-
-def test_registration_returned_corrected_approved_and_first_login(stack, browser, tmp_path):
+@pytest.fixture(scope="module")
+def applied(stack, browser, tmp_path_factory):
+    """The applicant fills the form (no account) in the default Chinese interface: a wrong check
+    character in a credit code first, then the right one; the application gets its number."""
     base = stack.web_url
-    scan = tmp_path / "stamped.png"
-    scan.write_bytes(minimal_png(64, 64))
-
-    # --- the applicant fills the form (no account), in the default Chinese interface -------------
     applicant = browser.new_context(accept_downloads=True, locale="zh-CN")
     page = applicant.new_page()
     page.goto(f"{base}/register/")
-    assert "项目" in page.content()
+    chinese = "项目" in page.content()
     page.fill("input[name=name]", "浏览器测试安置房项目")
     page.fill("input[name=address]", "南宁市青秀区浏览器路1号")
     page.select_option("select[name=district_id]", label="南宁市青秀区")
@@ -95,79 +59,145 @@ def test_registration_returned_corrected_approved_and_first_login(stack, browser
     page.fill("input[name=contact_name]", "浏览器联系人")
     page.fill("input[name=contact_phone]", PHONE)
     page.click("#submit-registration")
-    # the bad credit code is refused and nothing is saved
-    assert page.locator(".has-error").count() >= 1
+    errors = page.locator(".has-error").count()
     with stack.services.Session() as session:
-        assert session.scalar(select(RegistrationApplication).where(
-            RegistrationApplication.name == "浏览器测试安置房项目")) is None
+        saved = session.scalar(select(RegistrationApplication).where(
+            RegistrationApplication.name == "浏览器测试安置房项目"))
     page.fill("input[name=owner_credit_code]", demo_credit_code("12450100MB0000008"))
     page.click("#submit-registration")
     number = page.get_attribute("#application-number", "data-number")
-    assert number and number.startswith("REG")
-    application_url = page.url
+    yield {"page": page, "chinese": chinese, "errors": errors, "saved_when_refused": saved, "number": number,
+           "application_url": page.url}
+    applicant.close()
 
+
+def test_a_bad_credit_code_is_refused_and_nothing_is_saved(applied):
+    assert applied["chinese"]
+    assert applied["errors"] >= 1
+    assert applied["saved_when_refused"] is None
+
+
+def test_the_application_gets_its_number_and_its_form_names_it(applied):
+    number, page = applied["number"], applied["page"]
+    assert number and number.startswith("REG")
     with page.expect_download() as dl:
         page.click("#download-docx")
     doc = Document(dl.value.path())
     assert number in "\n".join(p.text for p in doc.paragraphs)
 
+
+@pytest.fixture(scope="module")
+def in_review(applied, tmp_path_factory):
+    """The applicant uploads the stamped scan: the application is in review."""
+    page = applied["page"]
+    scan = tmp_path_factory.mktemp("registration") / "stamped.png"
+    scan.write_bytes(minimal_png(64, 64))
+    page.goto(applied["application_url"])
     page.set_input_files("input[name=scan]", str(scan))
     page.click("#upload-scan")
     wait_attr(page, "#application-status", "data-status", "in_review", "the application to be in review")
+    return applied
 
-    # --- the reviewer claims it and returns it for correction ------------------------------------
+
+@pytest.fixture(scope="module")
+def reviewer(stack, browser, in_review):
+    """The reviewer, logged in, with the application's task open from the queue."""
     reviewer_ctx = browser.new_context(locale="zh-CN")
-    reviewer = reviewer_ctx.new_page()
-    login(reviewer, base, "reviewer", "Review2026!")
-    open_task_from_queue(reviewer, base, number)
-    assert reviewer.locator("#view-scan").count() == 1
-    task_url = reviewer.url
-    reviewer.click("#claim")
-    reviewer.wait_for_selector("#return")
-    reviewer.click("#return")  # no reason: the form refuses before anything is sent
-    assert reviewer.locator("#return-reason:invalid").count() == 1
-    assert reviewer.get_attribute("#task-state", "data-application-status") == "in_review"
-    reviewer.fill("#return-reason", "项目地址缺少门牌号，请补充")
-    reviewer.click("#return")
-    reviewer.goto(task_url)
-    wait_attr(reviewer, "#task-state", "data-application-status", "returned", "the return to be recorded")
+    page = reviewer_ctx.new_page()
+    login(page, stack.web_url, "reviewer", "Review2026!")
+    open_task_from_queue(page, stack.web_url, in_review["number"])
+    yield {**in_review, "reviewer": page, "task_url": page.url}
+    reviewer_ctx.close()
 
-    # --- the applicant checks the status with number + phone, corrects and resubmits ------------
-    page.goto(f"{base}/register/status")
-    page.fill("input[name=number]", number)
+
+def test_the_reviewer_sees_the_scan_and_may_not_return_without_a_reason(reviewer):
+    page = reviewer["reviewer"]
+    assert page.locator("#view-scan").count() == 1
+    page.click("#claim")
+    page.wait_for_selector("#return")
+    page.click("#return")  # no reason: the form refuses before anything is sent
+    assert page.locator("#return-reason:invalid").count() == 1
+    assert page.get_attribute("#task-state", "data-application-status") == "in_review"
+
+
+@pytest.fixture(scope="module")
+def returned(reviewer):
+    """The reviewer (having claimed the task) returns it for correction with a reason."""
+    page = reviewer["reviewer"]
+    page.goto(reviewer["task_url"])
+    if page.locator("#claim").count():
+        page.click("#claim")
+    page.wait_for_selector("#return")
+    page.fill("#return-reason", "项目地址缺少门牌号，请补充")
+    page.click("#return")
+    page.goto(reviewer["task_url"])
+    wait_attr(page, "#task-state", "data-application-status", "returned", "the return to be recorded")
+    return reviewer
+
+
+def test_the_applicant_reads_the_reason_by_number_and_phone_masked(stack, returned):
+    page = returned["page"]
+    page.goto(f"{stack.web_url}/register/status")
+    page.fill("input[name=number]", returned["number"])
     page.fill("input[name=phone]", PHONE)
     page.click("#check-status")
     assert page.get_attribute("#application-status", "data-status") == "returned"
     assert "门牌号" in page.inner_text("#last-reason")
     assert PHONE not in page.content()  # masked wherever shown
+
+
+@pytest.fixture(scope="module")
+def corrected(stack, returned):
+    """The applicant follows the correction link of the status page and resubmits."""
+    page = returned["page"]
+    page.goto(f"{stack.web_url}/register/status")
+    page.fill("input[name=number]", returned["number"])
+    page.fill("input[name=phone]", PHONE)
+    page.click("#check-status")
     page.click("#correction-link")
     page.fill("input[name=address]", "南宁市青秀区浏览器路1号8栋")
     page.click("#submit-correction")
-    page.goto(application_url)
-    assert page.get_attribute("#application-status", "data-status") == "in_review"
+    page.goto(returned["application_url"])
+    return {**returned, "status_after": page.get_attribute("#application-status", "data-status")}
 
-    # --- the reviewer approves the corrected application -----------------------------------------
-    open_task_from_queue(reviewer, base, number)
-    assert "8栋" in reviewer.content()
-    task_url = reviewer.url
-    reviewer.click("#claim")
-    reviewer.wait_for_selector("#approve")
-    reviewer.click("#approve")
-    reviewer.goto(task_url)
-    wait_attr(reviewer, "#task-state", "data-application-status", "approved", "the approval to be recorded")
 
-    # --- the outbox holds the credentials (never shown on screen) --------------------------------
+def test_the_corrected_application_is_in_review_again(corrected):
+    assert corrected["status_after"] == "in_review"
+
+
+@pytest.fixture(scope="module")
+def approved(stack, corrected):
+    """The reviewer opens the corrected application from the queue, claims and approves it; the
+    outbox holds the credentials SMS."""
+    page = corrected["reviewer"]
+    open_task_from_queue(page, stack.web_url, corrected["number"])
+    shows_correction = "8栋" in page.content()
+    task_url = page.url
+    page.click("#claim")
+    page.wait_for_selector("#approve")
+    page.click("#approve")
+    page.goto(task_url)
+    wait_attr(page, "#task-state", "data-application-status", "approved", "the approval to be recorded")
+
     def credentials():
         with stack.services.Session() as session:
             row = session.scalar(select(Notification).where(Notification.template == "registration_approved"))
             return read_body(stack.services.cipher, row) if row else None
 
     body = wait_until(credentials, "the credentials SMS")
-    _number, username, password, _link = body.split("|")
-    assert _number == number
-    assert password not in reviewer.content()
+    return {**corrected, "shows_correction": shows_correction, "sms": body.split("|")}
 
-    # --- the new project account logs in and must change its password ----------------------------
+
+def test_the_approval_sends_the_credentials_by_sms_never_on_screen(approved):
+    assert approved["shows_correction"]
+    _number, _username, password, _link = approved["sms"]
+    assert _number == approved["number"]
+    assert password not in approved["reviewer"].content()
+
+
+def test_the_new_project_account_must_change_its_password_first(stack, browser, approved):
+    base = stack.web_url
+    _number, username, password, _link = approved["sms"]
     project_ctx = browser.new_context(locale="zh-CN")
     project = project_ctx.new_page()
     login(project, base, username, password)
@@ -181,6 +211,4 @@ def test_registration_returned_corrected_approved_and_first_login(stack, browser
     project.goto(f"{base}/project/")
     assert "/project/" in project.url
     assert "浏览器测试安置房项目" in project.content()
-
-    for ctx in (applicant, reviewer_ctx, project_ctx):
-        ctx.close()
+    project_ctx.close()

@@ -18,21 +18,33 @@ from sqlalchemy import select
 from domain import workforce
 from domain.models import WageLine, Worker
 from shiming.seed_workforce import generate_card_number
-from tests.domain.scan_samples import minimal_pdf
-from tests.e2e.test_registration_browser import login
-from tests.e2e.test_wage_run_processes import MONTH, SECURITY_PASSWORDS, stack  # noqa: F401 - fixture
+from tests.helpers.browser import login
+from tests.helpers.scan_samples import minimal_pdf
+from tests.helpers.stack import start_wage_stack
+from tests.helpers.wage_run_processes import scenario_ledger
+from tests.helpers.wage_scenario import LOGIN_PASSWORD, MONTH, SECURITY_PASSWORDS
 from tests.helpers.waiting import reload_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-LOGIN_PASSWORD = "Login2026x"
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The processes of a wage run over the wage scenario (one card closed at the bank)."""
+    s = start_wage_stack(tmp_path_factory.mktemp("wage"), scenario_ledger, "--retry-cap", "1")
+    yield s
+    s.stop()
 
 
-def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, browser, tmp_path):  # noqa: F811
-    base, services = stack.web_url, stack.services
-    sheet = tmp_path / "signed-sheet.pdf"
-    sheet.write_bytes(minimal_pdf())
+# The run's chapters, in file order; each state-changing step is a module fixture the next chapter
+# builds on, so a chapter run alone still finds the run where it expects it.
 
+
+@pytest.fixture(scope="module")
+def opened(stack, browser, tmp_path_factory):
+    """Specialist A opens MONTH's run from the payroll page and downloads the prefilled wage table;
+    the process waits for the table."""
+    base, folder = stack.web_url, tmp_path_factory.mktemp("wage-browser")
     maker_ctx = browser.new_context(accept_downloads=True, locale="zh-CN")
     a = maker_ctx.new_page()
     login(a, base, "payroll_a", LOGIN_PASSWORD)
@@ -40,30 +52,46 @@ def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, bro
     a.fill("input[name=month]", MONTH)
     a.click("#open-run")  # opens the run and shows its page
     run_url = a.url
-    assert "/payroll/run/" in run_url
     a.goto(f"{base}/payroll/")
-    assert a.locator(f"#run-table tr[data-month='{MONTH}']").count() == 1
+    listed = a.locator(f"#run-table tr[data-month='{MONTH}']").count()
     a.goto(run_url)
     reload_until(a, lambda: a.locator("#wage-table-form").count() == 1, "the process to wait for the wage table")
-
-    # step 1: download the prefilled table, upload it signed with the security password
     with a.expect_download() as dl:
         a.click("#download-table")
-    table = tmp_path / "table.xlsx"
+    table = folder / "table.xlsx"
     dl.value.save_as(table)
-    a.set_input_files("#table", str(table))
+    yield {"a": a, "run_url": run_url, "listed": listed, "table": table, "folder": folder}
+    maker_ctx.close()
+
+
+def test_the_specialist_opens_the_month_and_finds_its_run_listed(opened):
+    assert "/payroll/run/" in opened["run_url"]
+    assert opened["listed"] == 1
+
+
+def test_a_wrong_security_password_submits_no_wage_table(opened):
+    a = opened["a"]
+    a.set_input_files("#table", str(opened["table"]))
     a.fill("#table-security-password", "wrong-password-1")
     a.click("#submit-wage-table")
     assert a.locator(".flash-error").count() >= 1  # wrong security password: nothing submitted
+
+
+@pytest.fixture(scope="module")
+def table_signed(opened):
+    """Step 1: A uploads the prefilled table signed with the security password; step 2 opens."""
+    a, run_url = opened["a"], opened["run_url"]
     a.goto(run_url)
-    a.set_input_files("#table", str(table))
+    a.set_input_files("#table", str(opened["table"]))
     a.fill("#table-security-password", SECURITY_PASSWORDS["payroll_a"])
     a.click("#submit-wage-table")
     a.goto(run_url)
     reload_until(a, lambda: a.locator("#signed-sheet-form").count() == 1, "step 2")
+    return opened
 
-    # step 2: print the sign sheet built from the accepted table (and get that table again), then
-    # upload the scan the workers signed
+
+def test_the_sign_sheet_lists_the_accepted_tables_workers_and_the_table_comes_back_unchanged(stack, table_signed):
+    a, run_url, services = table_signed["a"], table_signed["run_url"], stack.services
     with a.expect_download() as dl:
         a.click("#download-sign-sheet")
     assert dl.value.suggested_filename == f"工资签字表-{MONTH}.docx"
@@ -76,30 +104,58 @@ def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, bro
     with a.expect_download() as dl:
         a.click("#download-accepted-table")
     assert dl.value.suggested_filename == f"已确认工资表-{MONTH}.xlsx"
-    assert open(dl.value.path(), "rb").read() == table.read_bytes()
+    assert open(dl.value.path(), "rb").read() == table_signed["table"].read_bytes()
+
+
+@pytest.fixture(scope="module")
+def sheet_signed(table_signed):
+    """Step 2: A uploads the scan the workers signed; step 3 waits, with the maker-checker rule for A."""
+    a, run_url = table_signed["a"], table_signed["run_url"]
+    sheet = table_signed["folder"] / "signed-sheet.pdf"
+    sheet.write_bytes(minimal_pdf())
     a.set_input_files("#sheet", str(sheet))
     a.fill("#sheet-security-password", SECURITY_PASSWORDS["payroll_a"])
     a.click("#submit-signed-sheet")
     a.goto(run_url)
     reload_until(a, lambda: a.locator("#step-wage-file").count() == 1 and a.locator("#maker-checker-me").count() == 1,
                  "step 3 with the maker-checker rule")
+    return table_signed
 
-    # step 3: the second specialist downloads and submits the bank file
+
+@pytest.fixture(scope="module")
+def checker(stack, browser, sheet_signed):
+    """Specialist B, logged in on the run's page at the wage-file form."""
     checker_ctx = browser.new_context(accept_downloads=True, locale="zh-CN")
     b = checker_ctx.new_page()
-    login(b, base, "payroll_b", LOGIN_PASSWORD)
-    b.goto(run_url)
+    login(b, stack.web_url, "payroll_b", LOGIN_PASSWORD)
+    b.goto(sheet_signed["run_url"])
     reload_until(b, lambda: b.locator("#wage-file-form").count() == 1, "the bank file form")
+    yield {**sheet_signed, "b": b}
+    checker_ctx.close()
+
+
+def test_the_other_specialist_downloads_the_sealed_wage_file(checker):
+    b = checker["b"]
     with b.expect_download() as dl:
         b.click("#download-wage-file-1")
     envelope = json.loads(open(dl.value.path(), "rb").read())
     assert envelope["batch_id"].endswith("V001") and "ciphertext" in envelope
+
+
+@pytest.fixture(scope="module")
+def first_statement(checker):
+    """Step 3: B submits the wage file; step 4: the bank's statement arrives through the callback
+    and one line failed (the closed card)."""
+    b = checker["b"]
     b.fill("#wage-file-security-password", SECURITY_PASSWORDS["payroll_b"])
     b.click("#submit-wage-file")
-    b.goto(run_url)
-
-    # step 4: the bank's statement arrives through the callback; one line failed (closed card)
+    b.goto(checker["run_url"])
     reload_until(b, lambda: b.locator("#line-table tr[data-status=failed]").count() == 1, "the failed line", 120)
+    return checker
+
+
+def test_the_bank_pays_every_line_but_the_closed_cards_and_the_page_masks_its_numbers(stack, first_statement):
+    b, services = first_statement["b"], stack.services
     assert b.locator("#line-table tr[data-status=paid]").count() >= 1
     html = b.content()
     with services.Session() as session:
@@ -109,6 +165,12 @@ def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, bro
         id_number = workforce.id_number_of(services.cipher, worker)
     assert old_card not in html and id_number not in html  # masked on the page
 
+
+def test_the_failed_line_reissued_to_the_replaced_card_completes_the_run(stack, first_statement):
+    b, run_url, services = first_statement["b"], first_statement["run_url"], stack.services
+    with services.Session() as session:
+        failed = session.scalar(select(WageLine).where(WageLine.status == "failed"))
+        worker = session.get(Worker, failed.worker_id)
     # the worker's card is replaced (the bank knows the new one); B re-issues the failed line
     new_card = generate_card_number(random.Random(11))
     with services.Session.begin() as session:
@@ -126,5 +188,3 @@ def test_two_specialists_run_the_four_steps_and_reissue_a_failed_line(stack, bro
     assert b.locator("#line-table tr[data-status=failed]").count() == 0
     with services.Session() as session:
         assert session.scalar(select(WageLine.status).where(WageLine.id == failed.id)) == "paid"
-    maker_ctx.close()
-    checker_ctx.close()

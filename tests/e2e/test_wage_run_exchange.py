@@ -13,22 +13,18 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from domain.processes.wage_run import SettleLineInput
-from domain.files import write_atomic
 from bank_connectors.keys import load_or_create_keys
-from bank_connectors.signing import public_hex
 from bank_connectors.wagefile import Statement, StatementLine, sign_statement
-from domain import wage_table
-from domain.models import Account, AuditLog, BankStatement, Project, WageLine
-from domain.wage_run import open_run, sign_step
-from tests.domain.scan_samples import minimal_pdf
-from tests.e2e.test_wage_run_faults import _open, _result
-from tests.e2e.test_wage_run_processes import (
-    MONTH, SECURITY_PASSWORDS, _account, _poll, _prepare_platform_data, _step,
-)
-from tests.helpers.stack import run_in_thread, start_stack
+from domain.files import write_atomic
+from domain.models import AuditLog, BankStatement, WageLine
+from domain.processes.wage_run import SettleLineInput, batch_id_for
+from domain.wage_run import sign_step
+from tests.helpers.factories import account_id
+from tests.helpers.stack import run_in_thread, start_wage_stack
+from tests.helpers.wage_run_processes import open_month, open_with_files, run_result, scenario_ledger, send_steps
+from tests.helpers.wage_scenario import MONTH, SECURITY_PASSWORDS
+from tests.helpers.waiting import poll
 from workflows.wage_run import WageRunWorkflow
-from domain.processes.wage_run import WageRunInput, batch_id_for
 
 pytestmark = pytest.mark.slow
 
@@ -36,101 +32,69 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     home = tmp_path_factory.mktemp("exchange")
-    s = start_stack(home, web=False, worker=False)
-    try:
-        exchange = home / "exchange"
-        s.extra_env["SHIMING_BANK_EXCHANGE_DIR"] = str(exchange)
-        s.pin_bank_keys()
-        platform = load_or_create_keys(s.services.settings.home / "platform_keys")
-        _proc, s.bank_url = s.start_bank(_prepare_platform_data(s.services), "--exchange-dir", str(exchange),
-                                         "--platform-key", public_hex(platform.signing.public_key()))
-        s.exchange = exchange
-        s.start_worker()
-    except BaseException:
-        print(s.logs())
-        s.stop()
-        raise
+    s = start_wage_stack(home, scenario_ledger, exchange=home / "exchange")
+    s.exchange = home / "exchange"
     yield s
     s.stop()
 
 
-def test_wage_run_through_the_exchange_folder(stack):
+@pytest.fixture(scope="module")
+def reconciled(stack) -> dict:
+    """MONTH's run through steps 1-3; the wage file and the bank's statement go through the folder
+    and the statement is reconciled: the closed card's line failed."""
     services = stack.services
-    with services.Session.begin() as session:
-        project = session.scalar(select(Project).where(Project.code.like("P%")))
-        run = open_run(session, project.id, MONTH, session.get(Account, _account(services, "payroll_a")))
-        run_id, workflow_id = run.id, run.workflow_id
-        table = wage_table.prefill_xlsx(session, services.cipher, project.id, MONTH)
-        table_id = services.blobs.store(session, table, "application/xlsx", "t.xlsx").id
-        sheet_id = services.blobs.store(session, minimal_pdf(), "application/pdf", "s.pdf").id
-
-    async def drive():
-        client = await stack.client()
-        handle = await client.start_workflow(WageRunWorkflow.run, WageRunInput(run_id), id=workflow_id,
-                                             task_queue=services.settings.task_queue)
-        await handle.execute_update(WageRunWorkflow.submit_wage_table, _step(
-            services, "payroll_a", run_id, "wage_table", hashlib.sha256(table).hexdigest(), table_id))
-        batch = await handle.execute_update(WageRunWorkflow.submit_signed_sheet, _step(
-            services, "payroll_a", run_id, "signed_sheet", hashlib.sha256(minimal_pdf()).hexdigest(), sheet_id))
-        await handle.execute_update(WageRunWorkflow.submit_bank_file, _step(
-            services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256, batch_version=batch.version))
-
-    run_in_thread(drive)
-    assert list((stack.exchange / "outgoing").glob("*.wage.json")), "the wage file went through the folder"
+    run_id, workflow_id, files = open_with_files(services, MONTH)
+    send_steps(stack, run_id, workflow_id, files)
+    outgoing = list((stack.exchange / "outgoing").glob("*.wage.json"))
 
     def failed_line():
         with services.Session() as session:
             return session.scalar(select(WageLine).where(WageLine.run_id == run_id, WageLine.status == "failed"))
 
-    line = _poll(failed_line, "the statement from the exchange folder to be reconciled", timeout=120)
-    with services.Session() as session:
+    line = poll(failed_line, "the statement from the exchange folder to be reconciled", timeout=120)
+    return {"run_id": run_id, "workflow_id": workflow_id, "outgoing": outgoing, "failed_line_id": line.id}
+
+
+def test_the_wage_file_and_the_statement_go_through_the_exchange_folder(stack, reconciled):
+    assert reconciled["outgoing"], "the wage file went through the folder"
+    with stack.services.Session() as session:
         assert session.scalar(select(func.count()).select_from(BankStatement)) == 1
     assert not list((stack.exchange / "incoming").glob("*.stmt.json")), "the statement was acknowledged"
 
-    # a forged statement dropped into incoming/ is refused, audited and moved aside
+
+def test_a_forged_statement_dropped_into_incoming_is_refused_audited_and_moved_aside(stack, reconciled):
     (stack.exchange / "incoming" / "ST-forged.stmt.json").write_text(json.dumps(
-        {"statement_id": "ST-" + "f" * 32, "batch_id": batch_id_for(run_id, 1), "lines": [], "signature": "00" * 64}))
-    _poll(lambda: not (stack.exchange / "incoming" / "ST-forged.stmt.json").exists(), "the forged file to be handled")
-    with services.Session() as session:
+        {"statement_id": "ST-" + "f" * 32, "batch_id": batch_id_for(reconciled["run_id"], 1), "lines": [],
+         "signature": "00" * 64}))
+    poll(lambda: not (stack.exchange / "incoming" / "ST-forged.stmt.json").exists(), "the forged file to be handled")
+    with stack.services.Session() as session:
         assert session.scalar(select(func.count()).select_from(AuditLog).where(
             AuditLog.action == "bank_statement.refused")) == 1
         assert session.scalar(select(func.count()).select_from(BankStatement)) == 1
 
-    # the failed line (closed card) is settled with a signed reason; the run completes
+
+def test_the_failed_line_settled_with_a_signed_reason_completes_the_run(stack, reconciled):
+    services, run_id, line_id = stack.services, reconciled["run_id"], reconciled["failed_line_id"]
     reason = "paid in cash at the site office, receipt 0001"
-    actor = _account(services, "payroll_b")
+    actor = account_id(services, "payroll_b")
     signed = sign_step(services.Session, actor, SECURITY_PASSWORDS["payroll_b"], run_id, "settle",
-                       hashlib.sha256(f"{line.id}:{reason}".encode()).hexdigest())
+                       hashlib.sha256(f"{line_id}:{reason}".encode()).hexdigest())
 
     async def settle():
         client = await stack.client()
-        handle = client.get_workflow_handle_for(WageRunWorkflow.run, workflow_id)
+        handle = client.get_workflow_handle_for(WageRunWorkflow.run, reconciled["workflow_id"])
         await handle.execute_update(WageRunWorkflow.settle_line, SettleLineInput(
-            run_id, actor, line.id, reason, signed.document, signed.signature, signed.signing_key_id))
+            run_id, actor, line_id, reason, signed.document, signed.signature, signed.signing_key_id))
         return await handle.result()
 
     final = run_in_thread(settle)
     assert final.open_lines == 0 and final.settled_lines == 1 and final.paid_lines == final.line_count - 1
 
 
-def _steps_with(stack, month: str, before_bank_file) -> tuple[int, str]:
-    """Steps 1-3 of a run for `month`; `before_bank_file(run_id)` runs once the batch is built."""
-    services = stack.services
-    run_id, workflow_id, (table_sha, table_id, sheet_sha, sheet_id) = _open(stack, month)
-
-    async def drive():
-        client = await stack.client()
-        handle = await client.start_workflow(WageRunWorkflow.run, WageRunInput(run_id), id=workflow_id,
-                                             task_queue=services.settings.task_queue)
-        await handle.execute_update(WageRunWorkflow.submit_wage_table,
-                                    _step(services, "payroll_a", run_id, "wage_table", table_sha, table_id))
-        batch = await handle.execute_update(WageRunWorkflow.submit_signed_sheet,
-                                            _step(services, "payroll_a", run_id, "signed_sheet", sheet_sha, sheet_id))
-        before_bank_file(run_id)
-        await handle.execute_update(WageRunWorkflow.submit_bank_file, _step(
-            services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256, batch_version=batch.version))
-
-    run_in_thread(drive)
+def _steps_with(stack, month: str, before_wage_file) -> tuple[int, str]:
+    """Steps 1-3 of a run for `month`; `before_wage_file(run_id)` runs once the batch is built."""
+    run_id, workflow_id, files = open_month(stack, month)
+    send_steps(stack, run_id, workflow_id, files, before_wage_file)
     return run_id, workflow_id
 
 
@@ -161,7 +125,7 @@ def test_a_key_file_planted_in_incoming_makes_no_forged_statement_count(stack, t
         forged_name.append("ST-FORGED-PLANTED.stmt.json")
 
     run_id, workflow_id = _steps_with(stack, "2026-06", plant)
-    final = _result(stack, workflow_id)
+    final = run_result(stack, workflow_id)
     assert final.paid_lines == final.line_count and final.failed_lines == 0  # the bank's own statement
     assert (incoming / "rejected" / forged_name[0]).exists() and not (incoming / forged_name[0]).exists()
     assert _refusals(services) == refusals + 1
@@ -191,7 +155,7 @@ def test_a_malformed_file_in_incoming_is_moved_aside_and_the_next_statement_is_a
         (incoming / "0-a-folder.stmt.json").mkdir()  # not even a file
 
     run_id, workflow_id = _steps_with(stack, "2026-07", poison)
-    final = _result(stack, workflow_id)
+    final = run_result(stack, workflow_id)
     assert final.paid_lines == final.line_count and final.open_lines == 0
     for name in POISON:
         assert (incoming / "rejected" / name).exists() and not (incoming / name).exists(), name

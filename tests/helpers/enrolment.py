@@ -1,9 +1,13 @@
 """Enrolment test data built through the domain's own functions: a project with a company and a
-team, a second project, a completed enrolment record, a stored scan, and the enrolment row."""
+team, a second project, a completed enrolment record, a stored scan, and the enrolment row; and the
+process on a test server: `start_workflow`, `state_is`, `record_history` (SHIMING_RECORD_HISTORIES=1
+refreshes the committed histories replayed by tests/workflows/test_enrolment_replay.py)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 from typing import Optional
 
 from sqlalchemy import select
@@ -11,10 +15,12 @@ from sqlalchemy import select
 from domain import enrolment as enr
 from domain import workforce
 from domain.models import Account, CompanyKind, Enrolment, Project
-from domain.processes.enrolment import FaceConsent
+from domain.processes.enrolment import EnrolmentInput, FaceConsent
 from domain.services import Services
-from tests.domain.scan_samples import minimal_png
+from tests.helpers.scan_samples import minimal_png
 from tests.helpers.identities import id_number_for
+from tests.helpers.workflow_env import wait_for
+from workflows.enrolment import EnrolmentWorkflow
 
 TEMPLATE = bytes(range(256)) * 8  # 2048 bytes: the size of a 512-float template
 
@@ -82,3 +88,26 @@ def stored_scan(services: Services) -> int:
 def enrolment(services: Services, enrolment_id: int) -> Enrolment:
     with services.Session() as session:
         return session.get(Enrolment, enrolment_id)
+
+
+HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
+
+
+def record_history(history_json: str, case: str) -> None:
+    if os.environ.get("SHIMING_RECORD_HISTORIES"):
+        (HISTORIES / f"enrolment_{case}.json").write_text(history_json)
+
+
+async def start_workflow(harness, started, enrolment_id: int, workflow_id: str, actor_id: int):
+    handle = await harness.env.client.start_workflow(
+        EnrolmentWorkflow.run, EnrolmentInput(enrolment_id, actor_id), id=workflow_id,
+        task_queue=harness.task_queue)
+    started.append(handle)
+    return handle
+
+
+async def state_is(handle, state: str):
+    async def probe():
+        view = await handle.query(EnrolmentWorkflow.status)
+        return view if view.state == state else None
+    return await wait_for(probe, f"state {state}")

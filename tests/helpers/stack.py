@@ -11,14 +11,16 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from temporalio.client import Client
 
+from bank_connectors.keys import load_or_create_keys
+from bank_connectors.signing import public_hex
 from domain.services import Services
 from shiming.temporal import data_converter
 from shiming.processes import ProcessGroup, free_port, http_ok, port_open, shiming_argv, temporal_argv, wait_for
-from tests.conftest import make_services
+from tests.helpers.services import make_services
 
 TEST_PII_KEY = "11" * 32
 TEST_PAYLOAD_KEY = "22" * 32  # encrypts Temporal payloads of the test stacks (shiming/temporal.py)
@@ -57,7 +59,7 @@ class Stack:
             SHIMING_DATABASE_URL=self.services.settings.database_url,
             SHIMING_SECRET_KEY=TEST_SECRET,
             SHIMING_PII_KEY=TEST_PII_KEY,
-            SHIMING_AUDIT_KEY="33" * 32,  # the same as tests/conftest.make_settings
+            SHIMING_AUDIT_KEY="33" * 32,  # the same as tests/helpers/services.make_settings
             SHIMING_PAYLOAD_KEY=TEST_PAYLOAD_KEY,
             SHIMING_TEMPORAL_ADDRESS=self.temporal_address,
             SHIMING_TEMPORAL_UI_URL=f"http://127.0.0.1:{self.ui_port}",
@@ -141,6 +143,11 @@ class Stack:
             os.replace(tmp, self.pinned_bank_keys)
         return proc, url
 
+    def platform_key(self) -> str:
+        """The platform's public signing key as the bank registers it (`shiming bank --platform-key`)."""
+        keys = load_or_create_keys(self.services.settings.home / "platform_keys")
+        return public_hex(keys.signing.public_key())
+
     def logs(self) -> str:
         parts = []
         for path in [self.home / f"{name}.log" for name in ("temporal", "worker", "web")] + [
@@ -160,6 +167,39 @@ def start_stack(home: Path, web: bool = True, worker: bool = True, database_url:
             stack.start_worker()
         if web:
             stack.start_web()
+    except BaseException:
+        print(stack.logs())
+        stack.stop()
+        raise
+    return stack
+
+
+def start_wage_stack(home: Path, ledger_of: Callable[[Services], dict], *bank_args: str,
+                     exchange: Optional[Path] = None, worker_env: Optional[dict] = None,
+                     before_worker: Optional[Callable[[Stack], None]] = None) -> Stack:
+    """The processes of a wage run: Temporal, the web app (the bank's statement callback), the
+    reference bank (`Stack.start_bank`: its keys pinned, the platform's key registered, paying from
+    `ledger_of(services)`, `bank_args` added), then the worker (with `worker_env`, after
+    `before_worker(stack)`). The platform reaches the bank over HTTP at `stack.bank_url`; with
+    `exchange`, they meet in that folder instead (no web app, no callback)."""
+    stack = start_stack(home, web=False, worker=False)
+    try:
+        stack.pin_bank_keys()
+        args = [*bank_args, "--platform-key", stack.platform_key()]
+        port = None
+        if exchange is None:
+            port = free_port()
+            stack.extra_env["SHIMING_BANK_URL"] = f"http://127.0.0.1:{port}"
+            stack.start_web()
+            args = ["--callback-url", f"{stack.web_url}/api/bank/statements", *args]
+        else:
+            stack.extra_env["SHIMING_BANK_EXCHANGE_DIR"] = str(exchange)
+            args = ["--exchange-dir", str(exchange), *args]
+        _proc, stack.bank_url = stack.start_bank(ledger_of(stack.services), *args, port=port)
+        if before_worker:
+            before_worker(stack)
+        stack.extra_env.update(worker_env or {})
+        stack.start_worker()
     except BaseException:
         print(stack.logs())
         stack.stop()

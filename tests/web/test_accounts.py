@@ -10,7 +10,7 @@ from domain.models import (
     Role,
 )
 from domain import registration as reg
-from tests.web.conftest import create_registration, enter_session, login
+from tests.helpers.web_app import create_registration, enter_session, login
 
 
 def _english(client, services, username):

@@ -7,8 +7,8 @@ from temporalio.client import WorkflowExecutionStatus
 
 from domain import audit
 from domain.models import AuditLog
-from tests.web.conftest import account_id, create_registration, enter_session
-from tests.web.fakes import FakeExecution, failed_history
+from tests.helpers.web_app import account_id, create_registration, enter_session
+from tests.helpers.fakes import FakeExecution, failed_history
 from domain.processes.registration import RegistrationStatusView
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from domain.models import Account, AuditLog, LoginAttempt, utcnow
 from domain.passwords import verify_password
-from tests.web.conftest import PASSWORDS, account_id, login
+from tests.helpers.web_app import PASSWORDS, account_id, login
 from web.security import LAST_SEEN, is_safe_next
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bank_connectors.keys import PinnedBankKeys, PinnedKey, load_or_create_keys, write_public_key_file
 from bank_connectors.wagefile import Statement, StatementLine, sign_statement
 from domain.models import AuditLog, BankStatement
-from tests.web.fakes import FakeBridge
+from tests.helpers.fakes import FakeBridge
 from web import create_app
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from domain.processes.registration import Decision
 from domain.models import AuditLog, HumanTask, TaskStatus, utcnow
-from tests.web.conftest import account_id, create_registration, enter_session
+from tests.helpers.web_app import account_id, create_registration, enter_session
 from domain.processes.registration import ClaimInput, DecideInput
 from workflows.registration import ProjectRegistrationWorkflow
 
@@ -122,7 +122,7 @@ def test_roles_outside_the_bureau_are_forbidden(app, services, case):
 
 def test_the_scan_is_served_with_its_content_type(app, services, case):
     from domain.models import RegistrationApplication
-    from tests.web.conftest import tiny_png
+    from tests.helpers.web_app import tiny_png
 
     with services.Session.begin() as db:
         db.get(RegistrationApplication, case["id"]).scan_file_id = services.blobs.store_scan(

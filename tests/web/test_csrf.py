@@ -6,8 +6,8 @@ import re
 from sqlalchemy import select, text
 
 from domain.models import Base, RegistrationStatus
-from tests.web.conftest import create_registration, enter_session, registration_form, tiny_pdf, upload
-from tests.web.test_access import ACCESS, PUBLIC, LOGGED_IN, USER_OF_ROLE, create_payroll_run, fill
+from tests.helpers.web_app import create_registration, enter_session, registration_form, tiny_pdf, upload
+from tests.helpers.access import ACCESS, LOGGED_IN, PUBLIC, USER_OF_ROLE, create_payroll_run, fill
 
 
 def snapshot(services) -> dict:

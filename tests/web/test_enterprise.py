@@ -4,8 +4,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from domain.models import Account, AuditLog, Enterprise, Project, WageRun
-from tests.web.conftest import enter_session
-from tests.web.test_payroll import MONTH, _english, _page, platform  # noqa: F401 - fixture
+from tests.helpers.wage_scenario import MONTH
+from tests.helpers.web_app import as_english, enter_session, page_text
 from domain.processes.wage_run import WageRunInput
 
 
@@ -14,7 +14,7 @@ def _enterprise_of(services, username: str = "enterprise") -> int:
         return db.scalar(select(Account.enterprise_id).where(Account.username == username))
 
 
-def _own_project(services, platform) -> None:  # noqa: F811
+def _own_project(services, platform) -> None:
     with services.Session.begin() as db:
         db.get(Project, platform["project_id"]).enterprise_id = _enterprise_of(services)
 
@@ -24,17 +24,17 @@ def test_only_the_enterprise_reaches_its_settings(client, services):
         other = client.application.test_client()
         enter_session(other, services, username)
         assert other.get("/enterprise/settings").status_code == 403
-    _english(client, services, "enterprise")
-    page = _page(client, "/enterprise/settings")
+    as_english(client, services, "enterprise")
+    page = page_text(client, "/enterprise/settings")
     assert 'data-maker-checker="on"' in page and 'id="nav-enterprise-settings"' in page
 
 
-def test_turning_maker_checker_off_is_audited_and_new_runs_follow_it(client, services, platform, bridge):  # noqa: F811
+def test_turning_maker_checker_off_is_audited_and_new_runs_follow_it(client, services, platform, bridge):
     _own_project(services, platform)
-    _english(client, services, "enterprise")
+    as_english(client, services, "enterprise")
     response = client.post("/enterprise/settings", data={})  # an unticked box is absent from the form
     assert response.status_code == 302
-    assert 'data-maker-checker="off"' in _page(client, "/enterprise/settings")
+    assert 'data-maker-checker="off"' in page_text(client, "/enterprise/settings")
     enterprise_id = _enterprise_of(services)
     with services.Session() as db:
         assert db.get(Enterprise, enterprise_id).maker_checker is False
@@ -46,7 +46,7 @@ def test_turning_maker_checker_off_is_audited_and_new_runs_follow_it(client, ser
                          .order_by(AuditLog.id.desc())) == rows[0].id
 
     payroll = client.application.test_client()
-    _english(payroll, services, "payroll_a")
+    as_english(payroll, services, "payroll_a")
     assert payroll.post("/payroll/open", data={"month": MONTH}).status_code == 302
     with services.Session() as db:
         run_id = db.scalar(select(WageRun.id).where(WageRun.project_id == platform["project_id"]))

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from domain import registration as reg
 from domain.models import Account, AuditLog, Enterprise, Project, RegistrationApplication, Role
 from shiming.seed import demo_credit_code
-from tests.web.conftest import create_registration, enter_session
+from tests.helpers.web_app import create_registration, enter_session
 
 NEW_CONTRACTOR = demo_credit_code("91450100MA5K9XY41")
 BAD_CODE = NEW_CONTRACTOR[:-1] + ("1" if NEW_CONTRACTOR[-1] != "1" else "2")

@@ -14,8 +14,9 @@ from domain import signing
 from domain import wage_account as wa
 from domain.processes import account_binding as ab
 from domain.models import Account, AuditLog, Project, RegistrationApplication, SecurityPasswordState, WageAccount
-from tests.web.conftest import create_payroll_specialist, create_registration, enter_session
-from tests.web.fakes import FakeExecution
+from tests.helpers.web_app import create_registration, enter_session
+from tests.helpers.wage_scenario import create_payroll_specialist
+from tests.helpers.fakes import FakeExecution
 from domain.processes.account_binding import BindingInput, BindingStatus, BindingStatusView
 from workflows.account_binding import WageAccountBindingWorkflow
 

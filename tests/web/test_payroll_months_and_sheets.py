@@ -14,11 +14,9 @@ from domain import registration as reg
 from domain import wage_table as wt
 from domain.calendar import local_today
 from domain.models import RegistrationApplication, WageLine, WageLineStatus, WageRun, Worker
-from tests.web.conftest import create_payroll_specialist, create_registration, enter_session
-from tests.web import test_payroll
-from tests.web.test_payroll import MONTH, _english, _open, _page
-
-platform = test_payroll.platform  # the fixture: workforce, a bound wage account, two specialists
+from tests.helpers.web_app import create_registration, enter_session
+from tests.helpers.wage_scenario import MONTH, create_payroll_specialist, open_wage_run
+from tests.helpers.web_app import as_english, page_text
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -30,7 +28,7 @@ def _next_month() -> str:
 
 
 def test_a_month_that_has_not_begun_is_refused_on_the_page(client, services, platform, bridge):
-    _english(client, services, "payroll_a")
+    as_english(client, services, "payroll_a")
     for month in (_next_month(), "2999-01"):
         response = client.post("/payroll/open", data={"month": month})
         page = response.get_data(as_text=True)
@@ -73,15 +71,15 @@ def _other_projects_specialist(services) -> None:
 
 def test_the_sign_sheet_and_the_accepted_table_are_downloaded_once_the_table_is_accepted(
         client, services, platform, bridge):
-    run = _open(services, platform)
+    run = open_wage_run(services, platform)
     urls = (f"/payroll/run/{run['id']}/sign-sheet.docx", f"/payroll/run/{run['id']}/accepted-table.xlsx")
-    _english(client, services, "payroll_a")
-    page = _page(client, f"/payroll/run/{run['id']}")
+    as_english(client, services, "payroll_a")
+    page = page_text(client, f"/payroll/run/{run['id']}")
     assert 'id="download-sign-sheet"' not in page and 'id="download-accepted-table"' not in page
     assert [client.get(url).status_code for url in urls] == [404, 404]  # nothing accepted yet
 
     table = _accept_table(services, run["id"])
-    page = _page(client, f"/payroll/run/{run['id']}")
+    page = page_text(client, f"/payroll/run/{run['id']}")
     assert f'href="{urls[0]}"' in page and f'href="{urls[1]}"' in page
 
     sheet = client.get(urls[0])
@@ -118,18 +116,18 @@ def test_the_sign_sheet_and_the_accepted_table_are_downloaded_once_the_table_is_
 
 
 def test_the_line_table_shows_the_month_a_back_pay_line_pays(client, services, platform, bridge):
-    run = _open(services, platform)
+    run = open_wage_run(services, platform)
     _accept_table(services, run["id"])
     with services.Session.begin() as db:
         line = db.scalar(select(WageLine).where(WageLine.run_id == run["id"], WageLine.seq == 2))
         line.back_pay_month, line_id = "2026-09", line.id
-    _english(client, services, "payroll_a")
-    page = _page(client, f"/payroll/run/{run['id']}")
+    as_english(client, services, "payroll_a")
+    page = page_text(client, f"/payroll/run/{run['id']}")
     assert page.count('class="back-pay"') == 1
     row = page.split(f'data-line-id="{line_id}"')[1].split("</tr>")[0]
     assert 'data-back-pay="2026-09"' in row and "back pay for 2026-09" in row
     client.get("/lang/zh_CN")
-    assert "补发 2026-09" in _page(client, f"/payroll/run/{run['id']}")
+    assert "补发 2026-09" in page_text(client, f"/payroll/run/{run['id']}")
     sheet = Document(io.BytesIO(client.get(f"/payroll/run/{run['id']}/sign-sheet.docx").get_data()))
     assert sheet.tables[0].rows[2].cells[1].text.endswith("\n补发2026-09")
 
@@ -137,7 +135,7 @@ def test_the_line_table_shows_the_month_a_back_pay_line_pays(client, services, p
 def test_the_month_problems_of_a_refused_table_read_as_words_on_the_page(client, services, platform, bridge):
     from openpyxl import load_workbook
 
-    run = _open(services, platform)
+    run = open_wage_run(services, platform)
     with services.Session() as db:
         prefilled = wt.prefill_xlsx(db, services.cipher, platform["project_id"], MONTH)
     wb = load_workbook(io.BytesIO(prefilled))
@@ -153,7 +151,7 @@ def test_the_month_problems_of_a_refused_table_read_as_words_on_the_page(client,
     assert [(e.row, e.code) for e in parsed.errors] == [
         (2, "back_pay_not_earlier"), (3, "bad_back_pay_month"), (4, "no_attendance_in_back_pay_month")]
     enter_session(client, services, "payroll_a")
-    page = _page(client, f"/payroll/run/{run['id']}")
+    page = page_text(client, f"/payroll/run/{run['id']}")
     for words in ("补发月份须早于本次工资发放的月份。", "补发月份须按 YYYY-MM 格式填写。", "该工人在补发月份没有考勤。"):
         assert words in page
     assert not any(e.code in page for e in parsed.errors)

@@ -7,13 +7,11 @@ import logging
 import re
 from urllib.parse import urljoin, urlsplit
 
-from sqlalchemy import select
-
-from tests.helpers.pii_sweep import known_pii, leaks
-from tests.web.conftest import enter_session
-from tests.web.test_access import (  # noqa: F401 - fixtures
-    ACCESS, LOGGED_IN, PUBLIC, USER_OF_ROLE, allowed, case, object_kind, rules, world,
+from tests.helpers.access import (  # noqa: F401 - fixtures: case, world
+    ACCESS, PUBLIC, USER_OF_ROLE, allowed, case, object_kind, rules, world,
 )
+from tests.helpers.pii_sweep import known_pii, leaks
+from tests.helpers.web_app import enter_session
 
 LINK = re.compile(r'(?:href|action|src)="([^"#]+)"')
 SKIP = ("/logout", "/lang/", "/static/")

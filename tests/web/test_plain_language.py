@@ -13,12 +13,12 @@ from sqlalchemy import select
 
 from domain.processes.registration import Decision
 from domain import audit, wage_table
-from domain.models import Account, AuditLog, Project, WageLine, WageLineStatus, WageRun
+from domain.models import Account, Project, WageLine, WageLineStatus
 from domain.wage_run import open_run
 from shiming.seed_workforce import seed_workforce
-from tests.web.conftest import create_payroll_specialist, enter_session
-from tests.web.fakes import FakeExecution
-from tests.web.test_payroll import _lines, _wage_account
+from tests.helpers.web_app import enter_session
+from tests.helpers.wage_scenario import bound_wage_account, create_payroll_specialist, lines_after_statement
+from tests.helpers.fakes import FakeExecution
 from web.timeline import ACTIONS
 
 ROOT = Path(__file__).parents[2]
@@ -31,7 +31,7 @@ def run(services) -> dict:
     with services.Session() as db:
         project_id = db.scalar(select(Project.id).where(Project.code.like("P%")).order_by(Project.id))
     seed_workforce(services, project_id, workers=4, month=MONTH)
-    _wage_account(services, project_id)
+    bound_wage_account(services, project_id)
     create_payroll_specialist(services, "payroll_a", project_id, security_password="Anquan2026a")
     with services.Session.begin() as db:
         opened = open_run(db, project_id, MONTH, db.scalar(select(Account).where(Account.username == "payroll_a")))
@@ -66,7 +66,7 @@ def test_user_management_shows_account_statuses_not_a_project_status(client, ser
 
 
 def test_status_and_step_labels_have_their_own_message_contexts():
-    from tests.web.test_i18n import extracted_messages
+    from tests.helpers.catalog import extracted_messages
 
     from web import i18n
 
@@ -90,7 +90,7 @@ def test_the_step_list_is_numbered_once(client, services, run):
 
 
 def test_bank_reason_codes_are_translated_on_the_reconcile_page_and_the_workers_lines(client, services, run):
-    lines = _lines(services, run["id"])
+    lines = lines_after_statement(services, run["id"])
     failed = next(line for line in lines if line["status"] == WageLineStatus.FAILED)
     with services.Session.begin() as db:
         db.get(WageLine, failed["id"]).failure_code = "CARD_CLOSED"
@@ -259,7 +259,7 @@ def test_the_timeline_of_a_binding_gives_the_banks_reason_in_words(app, services
 
 
 def test_every_decision_shows_its_reason_and_a_refused_statement_says_why_in_words(app, services, bridge, run):
-    from tests.web.conftest import create_registration
+    from tests.helpers.web_app import create_registration
 
     case = create_registration(services)
     wf = run["workflow_id"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from domain.models import Account, Project
-from tests.web.conftest import account_id, enter_session
+from tests.helpers.web_app import account_id, enter_session
 
 
 def _page(app, services, username: str) -> str:

@@ -29,13 +29,13 @@ from shiming.seed import demo_credit_code
 from shiming.seed_workforce import generate_card_number, generate_id_number, seed_workforce
 from bank_connectors.http import HttpBankConnector
 from shiming.processes import free_port
-from tests.bank_connectors.conftest import BankProcess
+from tests.helpers.bank_process import BankProcess
 from domain.services import Services
-from tests.conftest import make_settings
-from tests.web.conftest import PASSWORDS, login, upload
+from tests.helpers.services import make_settings
+from tests.helpers.web_app import PASSWORDS, login, upload
 from web import create_app
 from web.core import BANK_CONNECTOR
-from tests.web.fakes import FakeExecution
+from tests.helpers.fakes import FakeExecution
 from domain.processes.worker_exit import CancelExitRequest, ExitState, WorkerExitStatus
 from workflows.worker_exit import WorkerExitWorkflow
 
@@ -473,7 +473,7 @@ def _company_account(services, site, team_name: str, collect: bool) -> tuple[int
 
 def test_a_company_account_sees_its_own_workers_and_collects_into_its_own_teams(client, services, site):
     """ACC-2: a labour company's account, with the "collect" permission, enrols workers into its teams only."""
-    from tests.web.conftest import enter_session
+    from tests.helpers.web_app import enter_session
 
     own_team, other_team = TEAMS[0], TEAMS[2]  # the seed: teams 0 and 1 are the labour company's, 2 the contractor's
     account_id, company_id = _company_account(services, site, own_team, collect=True)
@@ -509,7 +509,7 @@ def test_a_company_account_sees_its_own_workers_and_collects_into_its_own_teams(
 
 
 def test_a_company_account_without_collect_cannot_import(client, services, site):
-    from tests.web.conftest import enter_session
+    from tests.helpers.web_app import enter_session
 
     account_id, _company = _company_account(services, site, TEAMS[0], collect=False)
     with services.Session() as db:

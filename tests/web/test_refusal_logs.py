@@ -20,16 +20,14 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from domain import wage_table
-from domain.models import Project, WageAccount, WageRun, Worker
+from domain.models import WageRun, Worker
 from shiming.seed_workforce import seed_workforce
 from tests.helpers.stack import start_stack
 from tests.helpers.waiting import poll
-from tests.web.conftest import create_payroll_specialist
+from tests.helpers.wage_scenario import MONTH, bound_wage_account, create_payroll_specialist, demo_project_id
 
 pytestmark = pytest.mark.slow
 
-MONTH = "2026-10"
-WAGE_ACCOUNT = "6222020000012345678"
 LOGIN, SECURITY = "Login2026x", "Anquan2026a"
 
 
@@ -79,14 +77,9 @@ class Browser:
 
 def test_a_refused_wage_table_is_one_line_in_each_log_and_its_message_on_the_page(stack):
     services = stack.services
-    with services.Session() as db:
-        project_id = db.scalar(select(Project.id).where(Project.code.like("P%")).order_by(Project.id))
+    project_id = demo_project_id(services)
     seed_workforce(services, project_id, workers=3, month=MONTH)
-    with services.Session.begin() as db:
-        db.add(WageAccount(project_id=project_id, bank_code="REFBANK",
-                           account_number_enc=services.cipher.encrypt(WAGE_ACCOUNT, "account_number"),
-                           account_number_hash=services.cipher.lookup_hash(WAGE_ACCOUNT, "account_number"),
-                           account_last4=WAGE_ACCOUNT[-4:], account_name="示范项目农民工工资专用账户", status="bound"))
+    bound_wage_account(services, project_id)
     create_payroll_specialist(services, "payroll_a", project_id, login_password=LOGIN, security_password=SECURITY)
     with services.Session() as db:
         table = wage_table.prefill_xlsx(db, services.cipher, project_id, MONTH)

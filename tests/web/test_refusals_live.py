@@ -1,7 +1,7 @@
 """Every refusal code of every update reaches the person with its own message (issue 8, points 2, 11).
 
 The real Temporal dev server, the real worker (workflows and activities, in this process, see
-tests/web/live.py), the real TemporalBridge and the Flask app: each story brings a case to where
+tests/helpers/live.py), the real TemporalBridge and the Flask app: each story brings a case to where
 the process refuses, then acts through the page and reads the page it is sent to. The page must
 show the code's own message (in zh_CN, the person's language), never the generic "the process
 refused this action", and the web log must hold one line with the code and the case, no traceback.
@@ -55,14 +55,18 @@ from domain.models import (
 from domain.passwords import hash_password
 from domain.rules import mask_card_number
 from shiming.seed_workforce import generate_card_number, seed_workforce
-from tests.bank_connectors.conftest import BankProcess
-from tests.conftest import make_services
+from tests.helpers.bank_process import BankProcess
+from tests.helpers.services import make_services
 from tests.helpers.stack import TEST_PAYLOAD_KEY
 from tests.helpers.waiting import poll
 from tests.helpers.workflow_env import registration_data
-from tests.web.conftest import PASSWORDS as DEMO_PASSWORDS
-from tests.web.conftest import create_payroll_specialist, enter_session, tiny_pdf, upload
-from tests.web.live import LiveEngine
+from tests.helpers.web_app import PASSWORDS as DEMO_PASSWORDS
+from tests.helpers.web_app import enter_session, tiny_pdf, upload
+from tests.helpers.wage_scenario import (
+    MONTH, SECURITY_PASSWORDS, WAGE_ACCOUNT, WAGE_ACCOUNT_NAME, create_payroll_specialist, demo_project_id,
+    signed_step, wage_account,
+)
+from tests.helpers.live import LiveEngine
 from activities.refusal import is_business_refusal
 from web import create_app
 from web.refusals import (
@@ -83,12 +87,9 @@ from workflows.worker_exit import WorkerExitWorkflow
 
 pytestmark = pytest.mark.slow
 
-MONTH = "2026-10"
-WAGE_ACCOUNT = "6222020000012345678"
 UNKNOWN_TO_BANK = "6222020000099990000"
 SECOND_ACCOUNT = "6222020000077770000"  # the second project's, being bound
-WAGE_ACCOUNT_NAME = "示范项目农民工工资专用账户"
-SECURITY = {"payroll_a": "Anquan2026a", "payroll_b": "Anquan2026b"}
+SECURITY = SECURITY_PASSWORDS
 GENERIC = "流程拒绝了此操作"
 
 
@@ -360,7 +361,7 @@ def through_wrapper(app, call, *tables) -> str:
 
 
 def correction_form(revision: int, name: str) -> dict:
-    from tests.web.conftest import registration_form
+    from tests.helpers.web_app import registration_form
 
     return registration_form(name=name, contact_phone="", revision=str(revision))  # empty phone: keep it
 
@@ -461,19 +462,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def payroll(services):
     """Workforce of the demo project for MONTH, its bound wage account (known to the bank), one the
     bank does not know, and two payroll specialists with security passwords."""
-    with services.Session() as db:
-        project_id = db.scalar(select(Project.id).where(Project.code.like("P%")).order_by(Project.id))
+    project_id = demo_project_id(services)
     seed_workforce(services, project_id, workers=3, month=MONTH)
-    accounts = {}
-    with services.Session.begin() as db:
-        for key, number, status in (("bound", WAGE_ACCOUNT, "bound"), ("unknown", UNKNOWN_TO_BANK, "refused")):
-            row = WageAccount(project_id=project_id, bank_code="REFBANK",
-                              account_number_enc=services.cipher.encrypt(number, "account_number"),
-                              account_number_hash=services.cipher.lookup_hash(number, "account_number"),
-                              account_last4=number[-4:], account_name=WAGE_ACCOUNT_NAME, status=status)
-            db.add(row)
-            db.flush()
-            accounts[key] = row.id
+    accounts = {"bound": wage_account(services, project_id, WAGE_ACCOUNT, WAGE_ACCOUNT_NAME, "bound"),
+                "unknown": wage_account(services, project_id, UNKNOWN_TO_BANK, WAGE_ACCOUNT_NAME, "refused")}
     ids = {u: create_payroll_specialist(services, u, project_id, security_password=p) for u, p in SECURITY.items()}
     return {"project_id": project_id, "accounts": ids, "wage_accounts": accounts}
 
@@ -625,17 +617,6 @@ def assert_still_at_signed_sheet(services, engine, run) -> None:
             WageStepSignature.run_id == run["id"], WageStepSignature.step == "signed_sheet")) == 0
 
 
-def signed_input(services, username: str, run, step: str, sha: str, file_id=None, batch_version: int = 0):
-    from domain.processes.wage_run import SignedStepInput
-    from domain.wage_run import sign_step
-
-    actor = account_id(services, username)
-    signed = sign_step(services.Session, actor, SECURITY[username], run["id"], step, sha)
-    return SignedStepInput(run_id=run["id"], actor_id=actor, step=step, content_sha256=sha, document=signed.document,
-                           signature=signed.signature, signing_key_id=signed.signing_key_id, file_id=file_id,
-                           batch_version=batch_version)
-
-
 def to_bank_file_step(client, services, engine, payroll, run):
     as_specialist(client, services, "payroll_a")
     send_table(client, run, prefilled_table(services, payroll))
@@ -681,7 +662,7 @@ def test_bank_file_reissue_and_settle_refusals(app, client, services, engine, pa
     try:
         first = in_background(lambda: engine.run(lambda c: c.get_workflow_handle(wid).execute_update(
             WageRunWorkflow.submit_bank_file,
-            signed_input(services, "payroll_b", run, "bank_file", batch.plaintext_sha256,
+            signed_step(services, "payroll_b", run["id"], "bank_file", batch.plaintext_sha256,
                          batch_version=batch.version)), timeout=120))
         poll(lambda: pending_activity(engine, wid), "the bank submission's activity")
         page = send_bank_file(client, run, batch.version)
@@ -768,25 +749,35 @@ def replace_card(client, pw_id: int, number: str) -> tuple[int, str]:
     return response.status_code, response.get_data(as_text=True)
 
 
-def test_a_failed_card_is_replaced_through_the_bank_before_the_reissue_pays(app, client, services, engine, payroll,
-                                                                           bank, web_log):
-    web_log.set_level(logging.INFO)
+# A failed card is replaced through the bank before the re-issue pays: the story's chapters, each
+# state-changing step a module fixture the next chapter builds on.
+
+
+@pytest.fixture(scope="module")
+def unknown_cards(app, services, engine, payroll, bank) -> dict:
+    """A run whose wage file went to a bank that knows none of the workers' cards: every line failed
+    CARD_UNKNOWN; the lines, their cards and the cards' full numbers."""
+    client = app.test_client()
     run = new_run(services, engine, payroll, "same-card")
-    wid = run["workflow_id"]
     batch = to_bank_file_step(client, services, engine, payroll, run)
     as_specialist(client, services, "payroll_b")
     send_bank_file(client, run, batch.version)
-    # the bank knows none of the workers' cards: every line fails CARD_UNKNOWN
     deliver_statement(client, bank, batch.batch_id)
     count = batch.line_count
     poll(lambda: reconciled(engine, run, failed_lines=count), "the failed lines")
     lines = lines_of(services, run)
-    assert {line.failure_code for line in lines} == {"CARD_UNKNOWN"}
     with services.Session() as db:
         cards = {c.id: c for c in db.scalars(select(BankCard).where(BankCard.id.in_([l.card_id for l in lines])))}
         numbers = {c.id: services.cipher.decrypt(c.card_number_enc, "card_number") for c in cards.values()}
+    return {"run": run, "count": count, "lines": lines, "cards": cards, "numbers": numbers}
 
+
+def test_every_line_failed_for_an_unknown_card_shows_its_masked_card_and_why(client, services, unknown_cards):
+    run, lines = unknown_cards["run"], unknown_cards["lines"]
+    cards, numbers = unknown_cards["cards"], unknown_cards["numbers"]
+    assert {line.failure_code for line in lines} == {"CARD_UNKNOWN"}
     # the run page: each line's masked card and batch; the lines that need a new card, and why
+    as_specialist(client, services, "payroll_b")
     page = client.get(f"/payroll/run/{run['id']}").get_data(as_text=True)
     for line in lines:
         row = page[page.index(f'<tr data-line-id="{line.id}"'):]
@@ -796,43 +787,72 @@ def test_a_failed_card_is_replaced_through_the_bank_before_the_reissue_pays(app,
         assert numbers[line.card_id] not in page
     assert 'id="needs-new-card"' in page
 
-    # a re-issue to the same cards is refused: the page says so, nothing is built
+
+def test_a_reissue_to_the_same_failed_cards_is_refused_and_builds_nothing(app, client, services, engine, unknown_cards,
+                                                                          web_log):
+    web_log.set_level(logging.INFO)
+    run = unknown_cards["run"]
+    wid = run["workflow_id"]
+    as_specialist(client, services, "payroll_b")
     page = post(client, f"/payroll/run/{run['id']}/reissue")
     assert_refused(app, page, web_log, "SameFailedCard", wid, PAYROLL_REFUSALS)
     assert_worker_logged_one_line(web_log, "SameFailedCard", wid)
     assert run_step(engine, run) == Step.RECONCILE
     assert {line.batch_version for line in lines_of(services, run)} == {1}
-    web_log.clear()
 
-    # the project account replaces the first worker's card; the bank checks each new card
-    first = lines[0]
+
+@pytest.fixture(scope="module")
+def replaced_card(app, services, payroll, bank, unknown_cards) -> dict:
+    """The project account replaces the first worker's card: the bank refuses an unknown card, a closed
+    one and another holder's, then checks a good one; what each attempt answered."""
+    client = app.test_client()
+    first = unknown_cards["lines"][0]
     with services.Session() as db:
         pw_id = db.scalar(select(ProjectWorker.id).where(ProjectWorker.worker_id == first.worker_id,
                                                          ProjectWorker.project_id == payroll["project_id"]))
         holder = db.scalar(select(Worker.name).where(Worker.id == first.worker_id))
     enter_session(client, services, "project")
-    worker_page = client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
-    assert f'id="replace-card-for-{first.id}"' in worker_page  # the card replacement, offered
+    offered = client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
     rng = random.Random(808)
     refused = {"unknown": generate_card_number(rng, "621700"), "closed": generate_card_number(rng, "621700"),
                "another holder": generate_card_number(rng, "621700")}
     bank.admin("cards", [{"number": refused["closed"], "holder_name": holder, "status": "closed"},
                          {"number": refused["another holder"], "holder_name": "别的人", "status": "open"}])
-    for case, reason in (("unknown", "银行查无此工资卡。"), ("closed", "工资卡已销户。"),
-                         ("another holder", "姓名与工资卡持卡人不一致。")):
+    answers = {}
+    for case in refused:
         status, text = replace_card(client, pw_id, refused[case])
-        assert status == 422 and "银行核验未通过" in text and reason in text, (case, text[-3000:])
-        assert refused[case] not in text
         with services.Session() as db:
-            assert db.scalar(select(BankCard.id).where(BankCard.worker_id == first.worker_id,
-                                                       BankCard.is_current.is_(True))) == first.card_id, case
+            current = db.scalar(select(BankCard.id).where(BankCard.worker_id == first.worker_id,
+                                                          BankCard.is_current.is_(True)))
+        answers[case] = (status, text, current)
     good = generate_card_number(rng, "621700")
     bank.admin("cards", [{"number": good, "holder_name": holder, "status": "open"}])
     status, _text = replace_card(client, pw_id, good)
-    assert status == 302
-    worker_page = client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
-    assert f'id="replace-card-for-{first.id}"' not in worker_page and good not in worker_page
+    after = client.get(f"/project/workers/{pw_id}").get_data(as_text=True)
+    return {**unknown_cards, "first": first, "offered": offered, "refused": refused, "answers": answers,
+            "good": good, "good_status": status, "after": after}
 
+
+def test_the_bank_checks_each_replacement_card_and_refuses_a_bad_one_with_its_reason(replaced_card):
+    first = replaced_card["first"]
+    assert f'id="replace-card-for-{first.id}"' in replaced_card["offered"]  # the card replacement, offered
+    for case, reason in (("unknown", "银行查无此工资卡。"), ("closed", "工资卡已销户。"),
+                         ("another holder", "姓名与工资卡持卡人不一致。")):
+        status, text, current = replaced_card["answers"][case]
+        assert status == 422 and "银行核验未通过" in text and reason in text, (case, text[-3000:])
+        assert replaced_card["refused"][case] not in text
+        assert current == first.card_id, case
+    assert replaced_card["good_status"] == 302
+    good = replaced_card["good"]
+    assert f'id="replace-card-for-{first.id}"' not in replaced_card["after"] and good not in replaced_card["after"]
+
+
+def test_the_reissue_goes_to_the_new_checked_card_and_each_batch_keeps_its_card(client, services, engine, bank,
+                                                                                 replaced_card, web_log):
+    web_log.set_level(logging.INFO)
+    run, lines, first = replaced_card["run"], replaced_card["lines"], replaced_card["first"]
+    good, wid, count = replaced_card["good"], run["workflow_id"], replaced_card["count"]
+    cards, numbers = replaced_card["cards"], replaced_card["numbers"]
     # the other failed lines are settled otherwise; the re-issue goes to the new, checked card
     as_specialist(client, services, "payroll_b")
     for line in lines[1:]:
@@ -913,7 +933,7 @@ def test_a_line_failed_for_the_holders_name_goes_to_the_same_card_once_the_bank_
 
 def second_project(services) -> int:
     """A project approved from a registration (it has no wage account yet)."""
-    from tests.web.conftest import create_registration
+    from tests.helpers.web_app import create_registration
 
     case = create_registration(services)
     with services.Session.begin() as db:

@@ -14,7 +14,7 @@ from domain.models import (
     RegistrationStatus,
     StoredFile,
 )
-from tests.web.conftest import create_registration, registration_form, tiny_pdf, tiny_png, upload
+from tests.helpers.web_app import create_registration, registration_form, tiny_pdf, tiny_png, upload
 from domain.processes.registration import RegistrationInput, ResubmitInput
 from workflows.registration import ProjectRegistrationWorkflow
 

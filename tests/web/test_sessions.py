@@ -21,7 +21,7 @@ from domain.password_policy import (
     policy_problems,
     PasswordPolicyError,
 )
-from tests.web.conftest import PASSWORDS, account_id, login
+from tests.helpers.web_app import PASSWORDS, account_id, login
 from web import create_app
 from web.security import EPOCH, LAST_SEEN, LOGIN_AT, SESSION_NONCE, verify_reauth
 
@@ -317,7 +317,7 @@ def test_cookies_are_secure_in_production(services, bridge):
 
 
 def test_registrations_that_text_a_phone_are_rate_limited_as_sms(services, bridge):
-    from tests.web.conftest import registration_form
+    from tests.helpers.web_app import registration_form
 
     app = create_app(services, bridge, {"TESTING": True, "WTF_CSRF_ENABLED": False,
                                         "SHIMING_RATE_LIMITS": {"sms": "2 per minute"}})

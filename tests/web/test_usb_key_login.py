@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from domain.models import Account, AuditLog, LoginAttempt, LoginChallenge, UsbKeyCredential, utcnow
 from domain.usb_key import signed_message
-from tests.web.conftest import PASSWORDS, account_id, login
+from tests.helpers.web_app import PASSWORDS, account_id, login
 from web.auth.routes import KEY_BINDING
 
 ENTERPRISE = "enterprise"

@@ -5,6 +5,7 @@ Tests here may be `async def`: `pytest_pyfunc_call` below runs them on the sessi
 
 - `dev`: a worker on the real dev server (updates, queries, cancellation).
 - `skipping`: a worker on the time-skipping test server (`await skipping.skip_to(moment)`).
+- `started`: the handles a test starts, terminated at its end if still running.
 Both run the real activities against the test's own SQLite database (`services`).
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from contextlib import AsyncExitStack, contextmanager
 from typing import Iterator
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from shiming.temporal import temporal_cli, temporal_test_server
@@ -78,3 +80,16 @@ def dev(runner, dev_env, services) -> Iterator[RegistrationHarness]:
 def skipping(runner, skipping_env, services) -> Iterator[RegistrationHarness]:
     with _harness(runner, skipping_env, services) as harness:
         yield harness
+
+
+@pytest.fixture
+def started(runner):
+    """The handles a test starts; those still running at its end are terminated (workflow ids repeat
+    across the tests' fresh databases on the one dev server)."""
+    handles = []
+    yield handles
+    for handle in handles:
+        async def end(handle=handle):
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test finished")
+        runner.run(end())

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.processes.registration import Decision
 from shiming.temporal import temporal_cli, temporal_test_server
-from tests.conftest import make_services
+from tests.helpers.services import make_services
 from tests.helpers.workflow_env import RegistrationCase, RegistrationHarness, as_utc, registration_harness, wait_for
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -25,11 +25,12 @@ from domain import wage_account as wa
 from domain.processes import account_binding as ab
 from domain.models import Account, AuditLog, Project, RegistrationApplication, WageAccount
 from domain.wage_run import open_run
-from tests.bank_connectors.conftest import BankProcess, write_ledger
-from tests.bank_connectors.wage_files import PAYER_ACCOUNT, PAYER_NAME
-from tests.conftest import make_services
+from tests.helpers.bank_process import BankProcess, write_ledger
+from tests.helpers.wage_files import PAYER_ACCOUNT, PAYER_NAME
+from tests.helpers.services import make_services
 from tests.helpers.workflow_env import db_snapshot, registration_harness, wait_for
-from tests.web.conftest import create_payroll_specialist, create_registration
+from tests.helpers.web_app import create_registration
+from tests.helpers.wage_scenario import create_payroll_specialist
 from domain.processes.account_binding import BindingInput, BindingStatus
 from workflows.account_binding import EXPIRE_AFTER, WageAccountBindingWorkflow
 

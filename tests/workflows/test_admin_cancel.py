@@ -1,10 +1,10 @@
 """An administrator's cancel closes what the process owns (ADM-2), and the admin pages say where every
 process is and whom it waits for (ADM-1) — through the real admin pages, on the real dev server.
 
-One worker runs all four workflows with their real activities on the test's SQLite database; the
-bank is an exchange folder nobody answers (a submitted batch stays in flight, an account check stays
-unanswered). The web app talks to the dev server through the real TemporalBridge. Flask calls run
-on a thread (`asyncio.to_thread`), so the worker on the test's event loop keeps answering.
+The platform runs inside the test (tests/helpers/platform.py): one worker runs every workflow with
+its real activities on the test's SQLite database; the bank is an exchange folder nobody answers (a
+submitted batch stays in flight, an account check stays unanswered); the web app talks to the dev
+server through the real TemporalBridge.
 SHIMING_RECORD_HISTORIES=1 refreshes the committed cancel histories.
 """
 from __future__ import annotations
@@ -14,30 +14,21 @@ import hashlib
 import os
 import random
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import uuid4
 
 from markupsafe import escape
 from sqlalchemy import func, select
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio import activity
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
-from activities.account_binding import AccountBindingActivities
-from activities.enrolment import EnrolmentActivities
 from activities.registration import RegistrationActivities
 from domain.processes.registration import OpenReviewTaskInput, OpenReviewTaskResult
-from activities.wage_run import WageRunActivities
-from domain.processes.wage_run import SignedStepInput
 from activities.worker_exit import WorkerExitActivities
 from domain.processes.worker_exit import ExitRef, OutstandingResult
-from bank_connectors.exchange import FileExchangeConnector
 from bank_connectors.keys import load_or_create_keys
-from domain import signing, wage_table, workforce
+from domain import wage_table, workforce
 from domain import wage_account as wa
 from domain import worker_exit as wx
 from domain.models import (
@@ -56,18 +47,16 @@ from domain.models import (
     utcnow,
 )
 from domain.models import Worker as WorkerRow  # `Worker` is Temporal's here
-from domain.passwords import hash_password
-from domain.wage_run import open_run, sign_step
-from shiming.seed_workforce import generate_card_number, seed_workforce
+from domain.wage_run import open_run
+from shiming.seed_workforce import generate_card_number
 from shiming.temporal import data_converter
-from tests.conftest import make_settings
+from tests.helpers.services import make_settings
 from tests.helpers.stack import TEST_PAYLOAD_KEY
-from shiming.worker import WORKFLOWS
-from tests.domain.scan_samples import minimal_pdf
+from tests.helpers.factories import account_id
+from tests.helpers.platform import Platform, closed_as, get, platform, post
+from tests.helpers.scan_samples import minimal_pdf
+from tests.helpers.wage_scenario import MONTH, WAGE_ACCOUNT, signed_step, wage_scenario
 from tests.helpers.workflow_env import wait_for
-from web import create_app
-from web.security import LAST_SEEN
-from web.temporal_bridge import TemporalBridge
 from domain.processes.account_binding import BindingInput
 from workflows.account_binding import WageAccountBindingWorkflow
 from domain.processes.registration import RegistrationInput
@@ -78,90 +67,7 @@ from domain.processes.worker_exit import WorkerExitInput
 from workflows.worker_exit import WorkerExitWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-MONTH = "2026-10"
-WAGE_ACCOUNT = "6222020000012345678"
-PASSWORDS = {"payroll_a": "Anquan2026a", "payroll_b": "Anquan2026b"}
 REASON = "重复开启的工资批次"
-
-
-@dataclass
-class Platform:
-    client: Client
-    task_queue: str
-    services: object
-    app: object
-    started: list = field(default_factory=list)
-
-    async def start(self, run, arg, workflow_id: str, task_queue: str | None = None) -> WorkflowHandle:
-        handle = await self.client.start_workflow(run, arg, id=workflow_id, task_queue=task_queue or self.task_queue)
-        self.started.append(handle)
-        return handle
-
-    async def terminate_running(self) -> None:
-        """Ids repeat across tests (fresh databases): leave no process running on the shared dev server."""
-        for handle in self.started + [self.client.get_workflow_handle(i) for i in self.opened_elsewhere()]:
-            try:
-                if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-                    await handle.terminate("test finished")
-            except Exception:  # noqa: BLE001 - never started
-                pass
-
-    def opened_elsewhere(self) -> list[str]:
-        """Processes the pages started (a month opened again)."""
-        with self.services.Session() as db:
-            return list(db.scalars(select(WageRun.workflow_id)))
-
-    def page(self, username: str):
-        """A test client logged in as `username`, in English."""
-        web = self.app.test_client()
-        with self.services.Session() as db:
-            account = db.scalar(select(Account.id).where(Account.username == username))
-        with web.session_transaction() as sess:
-            sess["_user_id"] = str(account)
-            sess["_fresh"] = True
-            sess[LAST_SEEN] = int(time.time())
-        web.get("/lang/en")
-        return web
-
-
-@asynccontextmanager
-async def platform(env, services, tmp_path, registration=None, worker_exit=None):
-    exchange = FileExchangeConnector(tmp_path / "exchange", timeout=0.3, poll_interval=0.05)
-    bank = load_or_create_keys(tmp_path / "bank_keys")
-    wage = WageRunActivities(services, exchange, load_or_create_keys(tmp_path / "platform_keys").signing,
-                             bank.public)
-    activities = ((registration or RegistrationActivities(services)).all() + wage.all()
-                  + (worker_exit or WorkerExitActivities(services)).all()
-                  + AccountBindingActivities(services, exchange).all()
-                  + EnrolmentActivities(services).all())
-    task_queue = f"tq-{uuid4()}"
-    # payloads encrypted with the test stacks' key, as in production (docs/payload-encryption.md)
-    converter = data_converter(make_settings(services.settings.home, payload_keys=TEST_PAYLOAD_KEY))
-    client = Client(**{**env.client.config(), "data_converter": converter})
-    target, namespace = env.client.service_client.config.target_host, env.client.namespace
-    bridge = TemporalBridge(target, namespace, task_queue,
-                            connect=lambda: Client.connect(target, namespace=namespace, data_converter=converter))
-    app = create_app(services, bridge, {"TESTING": True, "WTF_CSRF_ENABLED": False})
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
-                          activity_executor=executor):
-            p = Platform(client, task_queue, services, app)
-            try:
-                yield p
-            finally:
-                await p.terminate_running()
-
-
-async def get(web, url: str) -> str:
-    response = await asyncio.to_thread(web.get, url, follow_redirects=True)
-    assert response.status_code == 200, url
-    return response.get_data(as_text=True)
-
-
-async def post(web, url: str, data: dict, status: int = 200) -> str:
-    response = await asyncio.to_thread(web.post, url, data=data, follow_redirects=True)
-    assert response.status_code == status, url
-    return response.get_data(as_text=True)
 
 
 def audits(services, action: str, business_key: str | None = None) -> list[AuditLog]:
@@ -170,12 +76,6 @@ def audits(services, action: str, business_key: str | None = None) -> list[Audit
         if business_key is not None:
             q = q.where(AuditLog.business_key == business_key)
         return list(db.scalars(q))
-
-
-async def closed_as(handle: WorkflowHandle, status: WorkflowExecutionStatus) -> None:
-    async def probe():
-        return (await handle.describe()).status == status
-    await wait_for(probe, f"{handle.id} to be {status.name}")
 
 
 async def replays(workflow, history, services) -> None:
@@ -192,55 +92,19 @@ def record(history, name: str) -> None:
 # ---- a wage run -------------------------------------------------------------------------------------
 
 
-def prepare_payroll(services) -> int:
-    """Workforce with cards and punches in MONTH, a bound wage account, two specialists; the project id."""
-    with services.Session() as db:
-        project = db.scalar(select(Project).where(Project.code.like("P%")).order_by(Project.id))
-        project_id, district_id = project.id, project.district_id
-    seed_workforce(services, project_id, workers=3, month=MONTH)
-    with services.Session.begin() as db:
-        db.add(WageAccount(
-            project_id=project_id, bank_code="REFBANK",
-            account_number_enc=services.cipher.encrypt(WAGE_ACCOUNT, "account_number"),
-            account_number_hash=services.cipher.lookup_hash(WAGE_ACCOUNT, "account_number"),
-            account_last4=WAGE_ACCOUNT[-4:], account_name="示范项目农民工工资专用账户", status="bound"))
-        for username in PASSWORDS:
-            db.add(Account(username=username, display_name=f"工资专员{username[-1].upper()}",
-                           password_hash=hash_password("Login2026x"), role=Role.PAYROLL_SPECIALIST,
-                           project_id=project_id, district_id=district_id, created_at=utcnow()))
-    for username, password in PASSWORDS.items():
-        with services.Session.begin() as db:
-            signing.set_security_password(db, db.scalar(select(Account.id).where(Account.username == username)),
-                                          password)
-    return project_id
-
-
-def account(services, username: str) -> int:
-    with services.Session() as db:
-        return db.scalar(select(Account.id).where(Account.username == username))
-
-
-def step_input(services, username, run_id, step, sha, file_id=None, batch_version=0) -> SignedStepInput:
-    actor = account(services, username)
-    signed = sign_step(services.Session, actor, PASSWORDS[username], run_id, step, sha)
-    return SignedStepInput(run_id=run_id, actor_id=actor, step=step, content_sha256=sha, document=signed.document,
-                           signature=signed.signature, signing_key_id=signed.signing_key_id, file_id=file_id,
-                           batch_version=batch_version)
-
-
 async def wage_run_at_bank_file(p: Platform, project_id: int) -> tuple[int, WorkflowHandle]:
     """A run whose table and signed sheet are in: its lines are pending, its bank file built."""
     services = p.services
     with services.Session.begin() as db:
-        run = open_run(db, project_id, MONTH, db.get(Account, account(services, "payroll_a")))
+        run = open_run(db, project_id, MONTH, db.get(Account, account_id(services, "payroll_a")))
         run_id, workflow_id = run.id, run.workflow_id
         table = wage_table.prefill_xlsx(db, services.cipher, project_id, MONTH)
         table_id = services.blobs.store(db, table, "application/xlsx", "table.xlsx").id
         sheet_id = services.blobs.store(db, minimal_pdf(), "application/pdf", "sheet.pdf").id
     handle = await p.start(WageRunWorkflow.run, WageRunInput(run_id), workflow_id)
-    await handle.execute_update(WageRunWorkflow.submit_wage_table, step_input(
+    await handle.execute_update(WageRunWorkflow.submit_wage_table, signed_step(
         services, "payroll_a", run_id, "wage_table", hashlib.sha256(table).hexdigest(), table_id))
-    await handle.execute_update(WageRunWorkflow.submit_signed_sheet, step_input(
+    await handle.execute_update(WageRunWorkflow.submit_signed_sheet, signed_step(
         services, "payroll_a", run_id, "signed_sheet", hashlib.sha256(minimal_pdf()).hexdigest(), sheet_id))
     return run_id, handle
 
@@ -258,7 +122,7 @@ def the_run(services, run_id: int) -> WageRun:
 
 
 async def test_cancelling_a_wage_run_closes_its_lines_and_tasks_and_the_month_opens_again(dev_env, services, tmp_path):
-    project_id = prepare_payroll(services)
+    project_id = wage_scenario(services, workers=3)["project_id"]
     async with platform(dev_env, services, tmp_path) as p:
         run_id, handle = await wage_run_at_bank_file(p, project_id)
         assert set(lines(services, run_id)) == {WageLineStatus.PENDING}
@@ -273,9 +137,9 @@ async def test_cancelling_a_wage_run_closes_its_lines_and_tasks_and_the_month_op
                              created_at=utcnow()))
         # the worker's exit waits for the run's unpaid line
         with services.Session.begin() as db:
-            pw = wx.request_exit(db, project_id, pw_id, db.get(Account, account(services, "project")), "合同期满")
+            pw = wx.request_exit(db, project_id, pw_id, db.get(Account, account_id(services, "project")), "合同期满")
             exit_id = pw.exit_workflow_id
-        exit_handle = await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(
+        exit_handle = await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account_id(
             services, "project")), exit_id)
 
         async def waiting_on_lines():
@@ -295,7 +159,7 @@ async def test_cancelling_a_wage_run_closes_its_lines_and_tasks_and_the_month_op
         with services.Session() as db:
             assert db.scalar(select(HumanTask.status).where(HumanTask.workflow_id == handle.id)) == TaskStatus.CANCELED
         [row] = audits(services, "wage_run.cancel", handle.id)
-        assert row.reason == REASON and row.actor_id == account(services, "admin")
+        assert row.reason == REASON and row.actor_id == account_id(services, "admin")
         assert len(audits(services, "admin.cancel", handle.id)) == 1
 
         page = await get(admin, f"/admin/process/{handle.id}")
@@ -328,11 +192,11 @@ async def test_cancelling_a_wage_run_closes_its_lines_and_tasks_and_the_month_op
 
 
 async def test_cancel_is_refused_while_a_submitted_batch_is_unanswered(dev_env, services, tmp_path):
-    project_id = prepare_payroll(services)
+    project_id = wage_scenario(services, workers=3)["project_id"]
     async with platform(dev_env, services, tmp_path) as p:
         run_id, handle = await wage_run_at_bank_file(p, project_id)
         batch = (await handle.query(WageRunWorkflow.status)).batch
-        await handle.execute_update(WageRunWorkflow.submit_bank_file, step_input(
+        await handle.execute_update(WageRunWorkflow.submit_bank_file, signed_step(
             services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256, batch_version=batch.version))
         assert set(lines(services, run_id)) == {WageLineStatus.SUBMITTED}
 
@@ -379,7 +243,7 @@ async def test_cancelling_an_ended_process_is_refused_and_writes_nothing(dev_env
 
 
 async def test_a_cancel_already_requested_is_not_recorded_twice(dev_env, services, tmp_path):
-    project_id = prepare_payroll(services)
+    project_id = wage_scenario(services, workers=3)["project_id"]
     async with platform(dev_env, services, tmp_path) as p:
         _run_id, handle = await wage_run_at_bank_file(p, project_id)
         # cancel requested by someone else (Temporal UI, CLI): the process is closing
@@ -421,7 +285,7 @@ async def test_cancelling_a_binding_unbinds_the_account_so_another_can_be_added(
 
 
 async def test_the_admin_list_and_page_show_step_and_waiting_on_for_every_type(dev_env, services, tmp_path):
-    project_id = prepare_payroll(services)
+    project_id = wage_scenario(services, workers=3)["project_id"]
     with services.Session() as db:
         pw_id = db.scalar(select(ProjectWorker.id).where(ProjectWorker.project_id == project_id)
                           .order_by(ProjectWorker.id))
@@ -432,9 +296,9 @@ async def test_the_admin_list_and_page_show_step_and_waiting_on_for_every_type(d
             app, _token = reg.create_application(db, services.cipher, registration_data(db))
             app_id, number, reg_id = app.id, app.number, app.workflow_id
             # another month: the exit still waits for MONTH, in which the worker punched
-            run = open_run(db, project_id, "2026-11", db.get(Account, account(services, "payroll_a")))
+            run = open_run(db, project_id, "2026-11", db.get(Account, account_id(services, "payroll_a")))
             run_id, run_wf = run.id, run.workflow_id
-            pw = wx.request_exit(db, project_id, pw_id, db.get(Account, account(services, "project")), "合同期满")
+            pw = wx.request_exit(db, project_id, pw_id, db.get(Account, account_id(services, "project")), "合同期满")
             exit_wf = pw.exit_workflow_id
             other = Project(code="PBIND00001", district_id=1, name="另一个项目", address="南宁",
                             builder_name="b", builder_credit_code="x", contractor_name="c",
@@ -451,7 +315,7 @@ async def test_the_admin_list_and_page_show_step_and_waiting_on_for_every_type(d
         handles = [
             await p.start(ProjectRegistrationWorkflow.run, RegistrationInput(app_id, number), reg_id),
             await p.start(WageRunWorkflow.run, WageRunInput(run_id), run_wf),
-            await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(services, "project")), exit_wf),
+            await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account_id(services, "project")), exit_wf),
             await p.start(WageAccountBindingWorkflow.run, BindingInput(binding_id), binding_wf),
         ]
 
@@ -479,21 +343,21 @@ async def test_the_admin_list_and_page_show_step_and_waiting_on_for_every_type(d
     
 
 async def test_with_no_worker_answering_the_pages_show_the_database_view(dev_env, services, tmp_path):
-    project_id = prepare_payroll(services)
+    project_id = wage_scenario(services, workers=3)["project_id"]
     with services.Session() as db:
         pw_id = db.scalar(select(ProjectWorker.id).where(ProjectWorker.project_id == project_id)
                           .order_by(ProjectWorker.id))
     async with platform(dev_env, services, tmp_path) as p:
         with services.Session.begin() as db:
             # another month: the exit waits for MONTH, in which the worker punched
-            run = open_run(db, project_id, "2026-11", db.get(Account, account(services, "payroll_a")))
-            run.step, run.table_uploaded_by = "bank_file", account(services, "payroll_a")
+            run = open_run(db, project_id, "2026-11", db.get(Account, account_id(services, "payroll_a")))
+            run.step, run.table_uploaded_by = "bank_file", account_id(services, "payroll_a")
             run_id, run_wf = run.id, run.workflow_id
-            exit_wf = wx.request_exit(db, project_id, pw_id, db.get(Account, account(services, "project")),
+            exit_wf = wx.request_exit(db, project_id, pw_id, db.get(Account, account_id(services, "project")),
                                       "合同期满").exit_workflow_id
         nobody = f"tq-nobody-{uuid4()}"  # no worker polls it: the status queries cannot be answered
         await p.start(WageRunWorkflow.run, WageRunInput(run_id), run_wf, task_queue=nobody)
-        await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(services, "project")), exit_wf,
+        await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account_id(services, "project")), exit_wf,
                       task_queue=nobody)
         expected = {
             run_wf: ("Wage file", "a payroll specialist other than 工资专员A: submit the wage file"),
@@ -565,7 +429,7 @@ async def test_a_registration_cancelled_while_its_review_round_opens_is_closed(d
         async def opened():
             return (await handle.query(ProjectRegistrationWorkflow.status)).task_id
         task_id = await wait_for(opened, "review round 1")
-        reviewer = account(services, "reviewer")
+        reviewer = account_id(services, "reviewer")
         await handle.execute_update(ProjectRegistrationWorkflow.claim, ClaimInput(reviewer, task_id))
         await handle.execute_update(ProjectRegistrationWorkflow.decide,
                                     DecideInput(reviewer, task_id, Decision.RETURN, "缺少盖章"))
@@ -591,16 +455,16 @@ async def test_a_registration_cancelled_while_its_review_round_opens_is_closed(d
 
 
 async def test_an_exit_cancelled_while_it_checks_the_wages_puts_the_worker_back(dev_env, services, tmp_path):
-    project_id = prepare_payroll(services)
+    project_id = wage_scenario(services, workers=3)["project_id"]
     with services.Session() as db:
         pw_id = db.scalar(select(ProjectWorker.id).where(ProjectWorker.project_id == project_id)
                           .order_by(ProjectWorker.id))
     gate = Gate()
     async with platform(dev_env, services, tmp_path, worker_exit=GatedExit(services, gate)) as p:
         with services.Session.begin() as db:
-            exit_wf = wx.request_exit(db, project_id, pw_id, db.get(Account, account(services, "project")),
+            exit_wf = wx.request_exit(db, project_id, pw_id, db.get(Account, account_id(services, "project")),
                                       "合同期满").exit_workflow_id
-        handle = await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account(services, "project")), exit_wf)
+        handle = await p.start(WorkerExitWorkflow.run, WorkerExitInput(pw_id, account_id(services, "project")), exit_wf)
         await asyncio.to_thread(gate.entered.wait, 15)
         assert "Cancellation requested." in await post(p.page("admin"), f"/admin/process/{exit_wf}/cancel",
                                                        data={"reason": "误操作"})
@@ -620,11 +484,11 @@ async def test_a_reissued_batch_in_flight_refuses_the_cancel_too(dev_env, servic
     from bank_connectors.wagefile import Statement, StatementLine, sign_statement
     from domain.processes.wage_run import ReissueInput, StatementArrived
 
-    project_id = prepare_payroll(services)
+    project_id = wage_scenario(services, workers=3)["project_id"]
     async with platform(dev_env, services, tmp_path) as p:
         run_id, handle = await wage_run_at_bank_file(p, project_id)
         batch = (await handle.query(WageRunWorkflow.status)).batch
-        await handle.execute_update(WageRunWorkflow.submit_bank_file, step_input(
+        await handle.execute_update(WageRunWorkflow.submit_bank_file, signed_step(
             services, "payroll_b", run_id, "bank_file", batch.plaintext_sha256, batch_version=batch.version))
         # the bank answers batch 1: the first line failed (closed card), the others were paid
         with services.Session() as db:
@@ -649,9 +513,9 @@ async def test_a_reissued_batch_in_flight_refuses_the_cancel_too(dev_env, servic
                                                                    WageLine.status == WageLineStatus.FAILED))
             workforce.set_card(db, services.cipher, db.get(WorkerRow, worker_id), "中国建设银行",
                                generate_card_number(random.Random(run_id), "621700"))
-        await handle.execute_update(WageRunWorkflow.reissue_failed, ReissueInput(account(services, "payroll_a")))
+        await handle.execute_update(WageRunWorkflow.reissue_failed, ReissueInput(account_id(services, "payroll_a")))
         batch2 = (await handle.query(WageRunWorkflow.status)).batch
-        await handle.execute_update(WageRunWorkflow.submit_bank_file, step_input(
+        await handle.execute_update(WageRunWorkflow.submit_bank_file, signed_step(
             services, "payroll_b", run_id, "bank_file", batch2.plaintext_sha256, batch_version=batch2.version))
         assert (await handle.query(WageRunWorkflow.status)).money_in_flight
 

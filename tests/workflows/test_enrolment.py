@@ -8,14 +8,12 @@ another project) waits for the specialist's decision; refusals arrive with their
 """
 from __future__ import annotations
 
-import os
 import zipfile
 import io
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 
 from domain import face
 from domain import workforce
@@ -36,7 +34,6 @@ from domain.processes.enrolment import (
     AttendanceMode,
     ContractScanInput,
     DuplicateDecision,
-    EnrolmentInput,
     EnrolmentState,
     FaceConsent,
     Refusal,
@@ -45,44 +42,8 @@ from domain.processes.enrolment import (
     Waiting,
 )
 from tests.helpers import enrolment as h
-from tests.helpers.workflow_env import wait_for
+from tests.helpers.enrolment import record_history, start_workflow, state_is
 from workflows.enrolment import EnrolmentWorkflow
-
-HISTORIES = Path(__file__).parent / "histories"
-
-
-def record_history(history_json: str, case: str) -> None:
-    if os.environ.get("SHIMING_RECORD_HISTORIES"):
-        (HISTORIES / f"enrolment_{case}.json").write_text(history_json)
-
-
-@pytest.fixture
-def started(runner):
-    """The handles a test starts; those still running at its end are terminated (workflow ids repeat
-    across the tests' fresh databases on the one dev server)."""
-    handles = []
-    yield handles
-    for handle in handles:
-        async def end(handle=handle):
-            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-                await handle.terminate("test finished")
-        runner.run(end())
-
-
-async def start_workflow(harness, started, enrolment_id: int, workflow_id: str, actor_id: int):
-    handle = await harness.env.client.start_workflow(
-        EnrolmentWorkflow.run, EnrolmentInput(enrolment_id, actor_id), id=workflow_id,
-        task_queue=harness.task_queue)
-    started.append(handle)
-    return handle
-
-
-async def state_is(handle, state: str):
-    async def probe():
-        view = await handle.query(EnrolmentWorkflow.status)
-        return view if view.state == state else None
-    return await wait_for(probe, f"state {state}")
-
 
 async def refused(action, code: str) -> None:
     with pytest.raises(WorkflowUpdateFailedError) as caught:

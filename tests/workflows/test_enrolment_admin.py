@@ -10,8 +10,8 @@ from temporalio.client import WorkflowExecutionStatus
 
 from domain.processes.enrolment import ContractScanInput, EnrolmentInput, EnrolmentState
 from tests.helpers import enrolment as h
-from tests.workflows.test_admin_cancel import closed_as, get, platform, post
-from tests.workflows.test_enrolment import state_is
+from tests.helpers.platform import closed_as, get, platform, post
+from tests.helpers.enrolment import state_is
 from workflows.enrolment import EnrolmentWorkflow
 
 

@@ -15,10 +15,10 @@ from domain import workforce
 from domain.models import Account, Enrolment, SiteAccessGrant, StoredFile, Worker
 from domain.processes.enrolment import FaceConsent
 from domain.rules import mask_id_number
-from tests.domain.scan_samples import minimal_pdf
+from tests.helpers.scan_samples import minimal_pdf
 from tests.helpers import enrolment as h
 from tests.helpers.workflow_env import wait_for
-from tests.workflows.test_admin_cancel import get, platform, post
+from tests.helpers.platform import get, platform, post
 
 
 def form(s: h.Site, **changes) -> dict:

@@ -11,7 +11,7 @@ from domain.models import Notification
 from domain.processes.enrolment import ContractScanInput, EnrolmentState, TrainingInput
 from tests.helpers import enrolment as h
 from tests.helpers.workflow_env import wait_for
-from tests.workflows.test_enrolment import record_history, start_workflow, started, state_is  # noqa: F401
+from tests.helpers.enrolment import record_history, start_workflow, state_is
 from workflows.enrolment import REMIND_EVERY, EnrolmentWorkflow
 
 

@@ -8,7 +8,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from shiming.temporal import ENCRYPTED, EncryptionCodec, PayloadDecryptError, data_converter
-from tests.conftest import make_settings
+from tests.helpers.services import make_settings
 
 OLD, NEW = bytes(range(32)), bytes(range(1, 33))
 ID_NUMBER = "11010519491231002X"

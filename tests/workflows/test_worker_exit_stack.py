@@ -20,7 +20,7 @@ from domain import workforce as wf
 from domain.models import Project, ProjectWorker, SiteAccessRevocation, WageLine, WageLineStatus, Worker
 from shiming.seed import DEMO_ACCOUNTS
 from tests.helpers.stack import run_in_thread, start_stack
-from tests.workflows.test_worker_exit import MONTH, open_month_with_line, set_line
+from tests.helpers.worker_exit import MONTH, open_month_with_line, set_line
 from tests.helpers.waiting import poll as _poll
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from domain import worker_exit as wx
 from domain.models import Account, Notification, Role, WageLineStatus, utcnow
 from domain.passwords import hash_password
 from tests.helpers.workflow_env import wait_for
-from tests.workflows.test_worker_exit import (
+from tests.helpers.worker_exit import (
     engagement,
     exit_worker,
     open_month_with_line,
