@@ -47,3 +47,17 @@ def app(services):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def pages(services):
+    """The same app with CSRF off for page posts (the API tests run with it on: the API is exempt)."""
+    return build_web_app(services, {"TESTING": True, "WTF_CSRF_ENABLED": False})
+
+
+@pytest.fixture
+def specialist(pages):
+    """A browser logged in as the demo project account (the labour specialist), through the form."""
+    client = pages.test_client()
+    assert client.post("/login", data={"username": "project", "password": att.PASSWORDS["project"]}).status_code == 302
+    return client
