@@ -250,7 +250,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--terminals", type=int, default=4, help="terminals uploading at once (default 4)")
     parser.add_argument("--workers", type=int, default=50, help="admitted workers the punches name")
     parser.add_argument("--rounds", type=int, default=1, help="API and baseline rounds, alternating; medians")
-    parser.add_argument("--database-url", help="another database than a temporary SQLite file (emptied first!)")
+    parser.add_argument("--database-url",
+                        help="an empty database instead of a temporary SQLite file (migrated and seeded)")
     args = parser.parse_args(argv)
     if not 1 <= args.batch <= MAX_BATCH_ITEMS or args.terminals < 1 or args.rounds < 1 \
             or args.punches < args.terminals:
