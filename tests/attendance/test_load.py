@@ -1,5 +1,6 @@
 """A bounded load test on loopback (issue 11): 50 simulated terminals upload at once to a real
-`shiming web` process, each also resending a batch, and every punch is stored exactly once.
+`shiming web` process, each also resending a batch, and every punch is stored exactly once
+(on SQLite, and on MariaDB when SHIMING_TEST_MYSQL_URL is set).
 Bounded in size (1500 punches in 200 requests); no timing is asserted."""
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from benchmarks.ingest import LoopbackDevice
 from domain.models import AttendanceDevice, Punch
 from shiming.processes import free_port
-from tests.conftest import make_services
+from tests.conftest import DB_BACKENDS, make_services
 from tests.helpers import attendance as att
 from tests.helpers.stack import Stack
 
@@ -21,10 +22,14 @@ pytestmark = pytest.mark.slow  # a `shiming web` process
 TERMINALS, PER_TERMINAL, BATCH = 50, 30, 10
 
 
-@pytest.fixture
-def web(tmp_path):
-    stack = Stack(home=tmp_path, services=make_services(tmp_path), temporal_port=free_port(), ui_port=free_port(),
-                  web_port=free_port())  # the device API needs no Temporal: only the web process runs
+@pytest.fixture(params=DB_BACKENDS)
+def web(request, tmp_path):
+    url = None
+    if request.param == "mysql":
+        url = request.getfixturevalue("private_mysql_url")
+        att.empty_mysql(url)
+    stack = Stack(home=tmp_path, services=make_services(tmp_path, url), temporal_port=free_port(),
+                  ui_port=free_port(), web_port=free_port())  # the device API needs no Temporal: only the web runs
     try:
         stack.start_web()
         yield stack

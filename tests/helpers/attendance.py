@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, select, text, update
 
 from domain import attendance_devices as devices
 from domain.models import Account, Project, ProjectWorker, utcnow
@@ -88,3 +88,14 @@ def get_gaps(client, serial: str, secret: str):
 
 def now_local() -> datetime:
     return datetime.now(CHINA).replace(microsecond=0)
+
+
+def empty_mysql(url: str) -> None:
+    """Drop every table of a MySQL/MariaDB database (the session's own, tests/conftest.private_mysql_url)."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        for (name,) in conn.execute(text("SHOW TABLES")).all():
+            conn.execute(text(f"DROP TABLE `{name}`"))
+        conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+    engine.dispose()
