@@ -74,3 +74,29 @@ def test_fifty_terminals_uploading_at_once_store_every_punch_exactly_once(web):
             select(Punch.device_id, Punch.device_seq).where(Punch.device_id.is_not(None)).distinct().subquery()))
     assert per_device == {f"LOAD-{i:02d}": PER_TERMINAL for i in range(TERMINALS)}
     assert distinct == TERMINALS * PER_TERMINAL
+
+
+def test_the_same_batch_sent_at_once_by_ten_connections_is_stored_once(web):
+    """A terminal retrying over several connections: the requests race on (device, seq); the one
+    that loses runs again and finds duplicates."""
+    services = web.services
+    s = att.site(services, workers=3)
+    secret = att.register(services, s, "RACE-1")
+    at = att.now_local()
+    batch = [att.item(seq, s.worker_ids[seq % 3], at - timedelta(seconds=seq)) for seq in range(1, 51)]
+
+    def send(_n: int) -> dict:
+        device = LoopbackDevice("127.0.0.1", web.web_port, "RACE-1", secret)
+        try:
+            status, answer = device.post_punches(batch)
+        finally:
+            device.close()
+        assert status == 200, answer
+        return answer
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(send, range(10)))
+    assert sum(a["stored"] for a in answers) == 50
+    assert all(a["stored"] + a["duplicates"] == 50 for a in answers)
+    with services.Session() as db:
+        assert db.scalar(select(func.count()).select_from(Punch).where(Punch.device_id.is_not(None))) == 50
