@@ -13,6 +13,7 @@ from domain.models import RegistrationStatus, Role
 from tests.helpers.web_app import create_registration
 
 PUBLIC = "public"
+DEVICE = "signed by a registered device"  # no session counts: every caller without a signature gets 401
 LOGGED_IN = "any logged-in account"
 BUREAU = set(Role.BUREAU)
 PAYROLL = {Role.PAYROLL_SPECIALIST}
@@ -37,6 +38,13 @@ ACCESS = {
     "/register/<token>/submit": PUBLIC,
     "/register/<token>/correct": PUBLIC,
     "/api/bank/statements": PUBLIC,  # authenticated by the bank's signature (tests/e2e)
+    "/api/attendance/v1/punches": DEVICE,  # tests/attendance/test_punch_api.py
+    "/api/attendance/v1/gaps": DEVICE,
+    "/api/attendance/v1/openapi.yaml": PUBLIC,
+    "/attendance/": {Role.PROJECT},
+    "/attendance/projects/<int:project_id>/devices": {Role.PROJECT},
+    "/attendance/devices/<int:device_id>/revoke": {Role.PROJECT},
+    "/attendance/quarantine/<int:quarantine_id>/resolve": {Role.PROJECT},
     "/bureau/inbox": BUREAU,
     "/bureau/task/<int:task_id>": BUREAU,
     "/bureau/task/<int:task_id>/scan": BUREAU,
@@ -124,7 +132,7 @@ def fill(rule: str, case: dict) -> str:
               "code": "en", "action": "claim", "change": "disable", "run_id": case.get("run_id", 1), "version": 1,
               "line_id": case.get("line_id", 1), "account_id": case.get("account_id", 1),
               "pw_id": case.get("pw_id", 1), "project_id": case.get("project_id", 1),
-              "enrolment_id": case.get("enrolment_id", 1)}
+              "enrolment_id": case.get("enrolment_id", 1), "device_id": 1, "quarantine_id": 1}
     return re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",
                   lambda m: str(values[m.group(1) or m.group(2)]), rule)
 

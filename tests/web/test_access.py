@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from domain.models import AuditLog
 from tests.helpers.access import (  # noqa: F401 - fixtures: case, world
-    ACCESS, DETAIL_PAGES, LOGGED_IN, PUBLIC, USER_OF_ROLE, allowed, case, fill, is_login_redirect, object_kind, rules,
+    ACCESS, DETAIL_PAGES, DEVICE, LOGGED_IN, PUBLIC, USER_OF_ROLE, allowed, case, fill, is_login_redirect, object_kind,
+    rules,
     world,
 )
 from tests.helpers.web_app import enter_session
@@ -26,12 +27,30 @@ def _request(client, rule, url: str):
     return client.post(url, data={})
 
 
+def _device_route_problems(app, services, rule, url: str, anonymous) -> list[str]:
+    """A device route answers 401 with its JSON code to everyone who did not sign: a session is no
+    credential there."""
+    problems = []
+    answers = {"anonymous": anonymous}
+    for username in USER_OF_ROLE.values():
+        client = app.test_client()
+        enter_session(client, services, username)
+        answers[username] = _request(client, rule, url)
+    for who, response in answers.items():
+        if response.status_code != 401 or not (response.is_json and response.get_json().get("code")):
+            problems.append(f"{rule.rule}: {who} without a signature got {response.status_code}, not a 401 refusal")
+    return problems
+
+
 def test_every_route_requires_its_login_and_role(app, services, case):
     problems = []
     for rule in rules(app):
         entry = ACCESS[rule.rule]
         url = fill(rule.rule, case)
         anonymous = _request(app.test_client(), rule, url)
+        if entry == DEVICE:
+            problems += _device_route_problems(app, services, rule, url, anonymous)
+            continue
         if entry == PUBLIC:
             if anonymous.status_code in (401, 403) or is_login_redirect(anonymous):
                 problems.append(f"{rule.rule}: public but anonymous got {anonymous.status_code}")
