@@ -11,7 +11,9 @@ from typing import Optional
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .attendance import PunchQuarantine
 from .base import Base, utcnow
+from .workforce import Punch
 from ..processes.zkteco import CommandStatus
 
 
@@ -32,3 +34,8 @@ class DeviceCommand(Base):
     sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
     confirmed_at: Mapped[Optional[datetime]] = mapped_column(DateTime)  # when the device answered
     return_code: Mapped[Optional[int]] = mapped_column(Integer)
+
+
+# a ZKTeco line carries no sequence number: its punch is found by device and device time
+Index("ix_punch_device_time", Punch.device_id, Punch.device_time)
+Index("ix_punch_quarantine_device_time", PunchQuarantine.device_id, PunchQuarantine.device_time)

@@ -31,6 +31,8 @@ from enum import StrEnum
 from typing import Optional
 from urllib.parse import parse_qsl
 
+from .attendance import Direction
+
 ICLOCK_PREFIX = "/iclock"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEVICE_TZ_HOURS = 8  # the TimeZone option the platform hands out: China Standard Time
@@ -62,8 +64,9 @@ class AttStatus(StrEnum):
     OVERTIME_OUT = "5"
 
 
-DIRECTION_OF_STATUS = {AttStatus.CHECK_IN: "in", AttStatus.CHECK_OUT: "out", AttStatus.BREAK_OUT: "out",
-                       AttStatus.BREAK_IN: "in", AttStatus.OVERTIME_IN: "in", AttStatus.OVERTIME_OUT: "out"}
+IN, OUT = Direction.IN, Direction.OUT
+DIRECTION_OF_STATUS = {AttStatus.CHECK_IN: IN, AttStatus.CHECK_OUT: OUT, AttStatus.BREAK_OUT: OUT,
+                       AttStatus.BREAK_IN: IN, AttStatus.OVERTIME_IN: IN, AttStatus.OVERTIME_OUT: OUT}
 
 
 class LineError(StrEnum):
@@ -124,7 +127,7 @@ class AttRecord:
     work_code: str = ""
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Direction:
         return DIRECTION_OF_STATUS[self.status]
 
 
