@@ -35,7 +35,8 @@ class ZkTerminal:
     pending: list[str] = field(default_factory=list)  # ATTLOG lines not yet acknowledged
     users: dict = field(default_factory=dict)  # PIN -> name, as the commands left them
     executed: list[tuple[int, str]] = field(default_factory=list)
-    fail_commands: set = field(default_factory=set)  # command ids this terminal answers with -1002
+    fail_prefix: str = ""  # commands starting so are not carried out and answered with -1002
+    fail_commands: set = field(default_factory=set)
     sent_requests: list[bytes] = field(default_factory=list)
 
     # --- the wire --------------------------------------------------------------------------------
@@ -89,7 +90,9 @@ class ZkTerminal:
         assert answer.status == 200, (answer.status, answer.body)
         commands = [c for c in (zk.parse_command(line) for line in answer.body.split("\n")) if c]
         for command_id, text in commands:
-            if command_id not in self.fail_commands:
+            if self.fail_prefix and text.startswith(self.fail_prefix):
+                self.fail_commands.add(command_id)
+            else:
                 self._apply(text)
             self.executed.append((command_id, text))
         return commands
@@ -123,3 +126,39 @@ def _parse_answer(data: bytes) -> Answer:
     if "content-length" in headers:
         body = body[:int(headers["content-length"])]
     return Answer(status, headers, body.decode("utf-8", errors="replace"))
+
+
+def admitted_site(services, workers: int = 3, serial: str = "CGXH201260001") -> tuple[int, list[int], str]:
+    """The demo project with `workers` admitted workers of its own (no punches, nothing owed: they
+    may leave at once) and one active ZKTeco terminal; returns (project id, engagement ids, serial).
+    The grants are written as enrolment's `admit` writes them (tests/workflows cover the enrolment)."""
+    import random
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from domain import workforce as wf
+    from domain.models import AttendanceDevice, CompanyKind, Project, SiteAccessGrant, utcnow
+    from domain.processes.attendance import DeviceKind, DeviceProtocol, DeviceStatus
+    from shiming.seed_workforce import generate_id_number
+
+    rng = random.Random("zk-terminal-site")
+    with services.Session.begin() as session:
+        project = session.scalars(select(Project).order_by(Project.id)).first()
+        company = wf.ensure_company(session, project.id, project.contractor_name, project.contractor_credit_code,
+                                    CompanyKind.CONTRACTOR)
+        team = wf.ensure_team(session, project.id, company.id, "钢筋班")
+        ids = []
+        for n in range(workers):
+            worker = wf.upsert_worker(session, services.cipher, name=f"测试工人{n + 1}",
+                                      id_number=generate_id_number(rng, birth=date(1980 + n, 5, 1)))
+            pw = wf.enrol(session, project_id=project.id, worker=worker, team=team, company=company, trade="010",
+                          daily_rate_fen=35_000, entry_date=date(2026, 11, 2))
+            session.flush()
+            session.add(SiteAccessGrant(project_id=project.id, worker_id=worker.id, project_worker_id=pw.id,
+                                        issued_at=utcnow()))
+            ids.append(pw.id)
+        session.add(AttendanceDevice(project_id=project.id, serial=serial, kind=DeviceKind.TERMINAL,
+                                     protocol=DeviceProtocol.ZKTECO, allowed_sources="127.0.0.0/8",
+                                     status=DeviceStatus.ACTIVE))
+        return project.id, ids, serial

@@ -1,0 +1,207 @@
+"""ATT-6 end to end: a simulated ZKTeco terminal speaks the PUSH protocol byte for byte to a real
+`shiming web` process on loopback, with the Temporal dev server and a `shiming worker` behind it.
+
+Handshake, an ATTLOG upload whose answer is lost and which the terminal sends again (stored once),
+the admitted workers queued as user commands and confirmed, an exit through the real
+WorkerExitWorkflow whose revocation becomes a delete command, consumed only when the terminal
+confirms it; a failure return stays visible; unknown and refused devices; malformed lines
+reported per line.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from domain import worker_exit as wx
+from domain.models import (
+    Account,
+    AttendanceDevice,
+    AuditLog,
+    DeviceCommand,
+    Punch,
+    PunchQuarantine,
+    SiteAccessRevocation,
+)
+from domain.processes import zkteco as zk
+from domain.processes.attendance import DeviceStatus, PunchChannel
+from domain.processes.worker_exit import WorkerExitInput
+from tests.helpers.stack import run_in_thread, start_stack
+from tests.helpers.waiting import poll
+from tests.helpers.zk_terminal import ZkTerminal, admitted_site
+from workflows.worker_exit import WorkerExitWorkflow
+
+pytestmark = pytest.mark.slow
+
+MORNING = datetime(2026, 12, 3, 7, 58, 12)  # the terminal's local time (UTC+8)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    s = start_stack(tmp_path_factory.mktemp("zkteco"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def site(stack):
+    return admitted_site(stack.services, workers=4)  # the last two never punch: they may leave at once
+
+
+def _count(services, model, *where) -> int:
+    with services.Session() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _commands(services, device_serial: str) -> list[DeviceCommand]:
+    with services.Session() as session:
+        device_id = session.scalar(select(AttendanceDevice.id).where(AttendanceDevice.serial == device_serial))
+        return list(session.scalars(select(DeviceCommand).where(DeviceCommand.device_id == device_id)
+                                    .order_by(DeviceCommand.id)))
+
+
+def test_unknown_serial_is_refused_and_nothing_is_stored(stack, site):
+    stranger = ZkTerminal(stack.web_url, "NOSUCHSERIAL01")
+    before = _count(stack.services, Punch)
+    for answer in (stranger.handshake(), stranger.upload(("1\t2026-12-03 08:00:00\t0\t15",)),
+                   stranger.raw("GET", "/iclock/getrequest?SN=NOSUCHSERIAL01"),
+                   stranger.raw("GET", "/iclock/cdata?options=all")):
+        assert (answer.status, answer.body) == (403, zk.ANSWER_UNKNOWN_DEVICE)
+    assert _count(stack.services, Punch) == before
+
+
+def test_push_exchange_end_to_end(stack, site):
+    services = stack.services
+    project_id, (first, second, leaver, _other), serial = site
+    terminal = ZkTerminal(stack.web_url, serial)
+
+    # handshake: the option block for this serial
+    answer = terminal.handshake()
+    assert answer.status == 200 and answer.headers["content-type"].startswith("text/plain")
+    assert terminal.options["TimeZone"] == "8" and terminal.options["Realtime"] == "1"
+    assert terminal.options["ATTLOGStamp"] == "None" and "AttLog" in terminal.options["TransFlag"]
+    assert terminal.sent_requests[-1].startswith(
+        f"GET /iclock/cdata?SN={serial}&options=all&pushver=2.4.1&language=83 HTTP/1.1\r\n".encode())
+
+    # ATTLOG: two known workers and one PIN the project does not know (quarantined), CRLF endings
+    terminal.punch(str(first), MORNING)
+    terminal.punch(str(second), MORNING.replace(minute=59))
+    terminal.punch("999999", MORNING.replace(second=40))
+    lines = list(terminal.pending)
+    assert terminal.upload(crlf=True).body == "OK: 3"
+    # the answer was lost on the way: the terminal sends the same lines again, with a new one
+    terminal.pending = lines
+    terminal.punch(str(first), MORNING.replace(hour=17, minute=31), zk.AttStatus.CHECK_OUT)
+    assert terminal.upload().body == "OK: 4"
+    with services.Session() as session:
+        punches = session.scalars(select(Punch).where(Punch.device_id.is_not(None)).order_by(Punch.device_seq)).all()
+        assert [(p.device_seq, p.direction, p.channel) for p in punches] == [
+            (1, "in", PunchChannel.ZKTECO), (2, "in", PunchChannel.ZKTECO), (4, "out", PunchChannel.ZKTECO)]
+        assert punches[0].device_time == datetime(2026, 12, 2, 23, 58, 12)  # 07:58:12 at UTC+8
+        [quarantined] = session.scalars(select(PunchQuarantine)).all()
+        assert (quarantined.worker_ref, quarantined.device_seq, quarantined.project_id) == ("999999", 3, project_id)
+
+    # the admitted workers are queued as user adds, handed out on the poll and confirmed
+    handed = terminal.poll()
+    assert [text.split("\t")[0] for _id, text in handed] == [f"DATA USER PIN={pw}" for pw in site[1]]
+    assert terminal.poll() == []  # handed out once
+    assert terminal.report().body == "OK"
+    assert set(terminal.users) == {str(pw) for pw in site[1]}
+    assert [(c.kind, c.status, c.return_code) for c in _commands(services, serial)] == [
+        (zk.CommandKind.USER_ADD, zk.CommandStatus.CONFIRMED, 0)] * 4
+
+    # the exit of a worker, through the real process; its revocation becomes a delete command
+    revocation_id = _exit(stack, project_id, leaver)
+    [(delete_id, delete)] = terminal.poll()
+    assert delete == f"DATA DELETE USERINFO PIN={leaver}"
+    with services.Session() as session:
+        assert session.get(SiteAccessRevocation, revocation_id).consumed_at is None  # sent, not yet applied
+    terminal.report()
+    assert str(leaver) not in terminal.users
+    with services.Session() as session:
+        assert session.get(SiteAccessRevocation, revocation_id).consumed_at is not None
+        assert session.get(DeviceCommand, delete_id).status == zk.CommandStatus.CONFIRMED
+
+
+def _exit(stack, project_id: int, pw_id: int) -> int:
+    """Request the exit as the project page does and let WorkerExitWorkflow finish it."""
+    services = stack.services
+    with services.Session.begin() as session:
+        actor = session.scalar(select(Account).where(Account.username == "project"))
+        workflow_id = wx.request_exit(session, project_id, pw_id, actor, "合同期满").exit_workflow_id
+        actor_id = actor.id
+
+    async def start():
+        client = await stack.client()
+        await client.start_workflow(WorkerExitWorkflow.run, WorkerExitInput(pw_id, actor_id), id=workflow_id,
+                                    task_queue=services.settings.task_queue)
+
+    run_in_thread(start)
+
+    def revoked():
+        with services.Session() as session:
+            return session.scalar(select(SiteAccessRevocation.id).where(SiteAccessRevocation.project_worker_id == pw_id))
+
+    return poll(revoked, "the exit's site-access revocation")
+
+
+def test_a_failed_delete_stays_visible_and_the_revocation_unconsumed(stack, site):
+    services = stack.services
+    project_id, ids, serial = site
+    with services.Session.begin() as session:  # a second terminal on the site, which will fail the delete
+        session.add(AttendanceDevice(project_id=project_id, serial="CGXH201260002", kind="terminal",
+                                     protocol="zkteco", status=DeviceStatus.ACTIVE))
+    other = ZkTerminal(stack.web_url, "CGXH201260002")
+    other.handshake()
+    # registered after the first exit was applied: it gets the admitted workers, not that delete
+    assert [text.split("\t")[0] for _cid, text in other.poll()] == [
+        f"DATA USER PIN={pw}" for pw in (ids[0], ids[1], ids[3])]
+
+    # a second exit: both terminals get the delete; the new one fails it
+    first = ZkTerminal(stack.web_url, serial)
+    revocation_id = _exit(stack, project_id, ids[3])
+    [(ok_id, _)] = first.poll()
+    other.fail_prefix = "DATA DELETE"
+    [(failed_id, _)] = other.poll()
+    first.report()
+    assert other.report().body == "OK"
+    with services.Session() as session:
+        failed = session.get(DeviceCommand, failed_id)
+        assert (failed.status, failed.return_code) == (zk.CommandStatus.FAILED, -1002)
+        assert session.get(DeviceCommand, ok_id).status == zk.CommandStatus.CONFIRMED
+        assert session.get(SiteAccessRevocation, revocation_id).consumed_at is None
+    assert str(ids[3]) in other.users and other.poll() == []  # still on that terminal; not sent again
+
+
+def test_malformed_lines_are_reported_per_line_and_do_not_block_the_others(stack, site):
+    services = stack.services
+    _project_id, ids, serial = site
+    terminal = ZkTerminal(stack.web_url, serial)
+    before = _count(services, Punch)
+    answer = terminal.upload((
+        "not a line",
+        f"{ids[0]}\t2026-12-03 25:00:00\t0\t15",
+        f"{ids[0]}\t2026-12-04 08:00:00\t0\t15\t0\t0\t0",
+        f"{ids[0]}\t2026-12-04 08:00:01\t7\t15",
+    ))
+    assert answer.body == "OK: 1"
+    assert _count(services, Punch) == before + 1
+    with services.Session() as session:
+        row = session.scalars(select(AuditLog).where(AuditLog.action == "zkteco.lines_refused")
+                              .order_by(AuditLog.id.desc())).first()
+        assert row.detail["lines"] == [[1, "too_few_fields"], [2, "bad_time"], [4, "bad_status"]]
+
+
+def test_a_revoked_device_or_a_foreign_source_is_refused(stack, site):
+    services = stack.services
+    with services.Session.begin() as session:
+        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260003", kind="terminal", protocol="zkteco",
+                                     status=DeviceStatus.ACTIVE, allowed_sources="10.8.0.0/16"))
+        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260004", kind="terminal", protocol="zkteco",
+                                     status=DeviceStatus.REVOKED))
+        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260005", kind="terminal", protocol="api",
+                                     status=DeviceStatus.ACTIVE))
+    for serial in ("CGXH201260003", "CGXH201260004", "CGXH201260005"):
+        answer = ZkTerminal(stack.web_url, serial).handshake()
+        assert (answer.status, answer.body) == (403, zk.ANSWER_UNKNOWN_DEVICE)
