@@ -9,6 +9,7 @@ reported per line.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
@@ -25,7 +26,7 @@ from domain.models import (
     SiteAccessRevocation,
 )
 from domain.processes import zkteco as zk
-from domain.processes.attendance import DeviceStatus, PunchChannel
+from domain.processes.attendance import DeviceKind, DeviceProtocol, DeviceStatus, PunchChannel
 from domain.processes.worker_exit import WorkerExitInput
 from tests.helpers.stack import run_in_thread, start_stack
 from tests.helpers.waiting import poll
@@ -150,8 +151,8 @@ def test_a_failed_delete_stays_visible_and_the_revocation_unconsumed(stack, site
     services = stack.services
     project_id, ids, serial = site
     with services.Session.begin() as session:  # a second terminal on the site, which will fail the delete
-        session.add(AttendanceDevice(project_id=project_id, serial="CGXH201260002", kind="terminal",
-                                     protocol="zkteco", status=DeviceStatus.ACTIVE))
+        session.add(AttendanceDevice(project_id=project_id, serial="CGXH201260002", kind=DeviceKind.TERMINAL,
+                                     protocol=DeviceProtocol.ZKTECO, status=DeviceStatus.ACTIVE))
     other = ZkTerminal(stack.web_url, "CGXH201260002")
     other.handshake()
     # registered after the first exit was applied: it gets the admitted workers, not that delete
@@ -190,17 +191,17 @@ def test_malformed_lines_are_reported_per_line_and_do_not_block_the_others(stack
     with services.Session() as session:
         row = session.scalars(select(AuditLog).where(AuditLog.action == "zkteco.lines_refused")
                               .order_by(AuditLog.id.desc())).first()
-        assert row.detail["lines"] == [[1, "too_few_fields"], [2, "bad_time"], [4, "bad_status"]]
+        assert json.loads(row.detail)["lines"] == [[1, "too_few_fields"], [2, "bad_time"], [4, "bad_status"]]
 
 
 def test_a_revoked_device_or_a_foreign_source_is_refused(stack, site):
     services = stack.services
     with services.Session.begin() as session:
-        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260003", kind="terminal", protocol="zkteco",
+        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260003", kind=DeviceKind.TERMINAL, protocol=DeviceProtocol.ZKTECO,
                                      status=DeviceStatus.ACTIVE, allowed_sources="10.8.0.0/16"))
-        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260004", kind="terminal", protocol="zkteco",
+        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260004", kind=DeviceKind.TERMINAL, protocol=DeviceProtocol.ZKTECO,
                                      status=DeviceStatus.REVOKED))
-        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260005", kind="terminal", protocol="api",
+        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260005", kind=DeviceKind.TERMINAL, protocol=DeviceProtocol.API,
                                      status=DeviceStatus.ACTIVE))
     for serial in ("CGXH201260003", "CGXH201260004", "CGXH201260005"):
         answer = ZkTerminal(stack.web_url, serial).handshake()

@@ -154,6 +154,7 @@ def admitted_site(services, workers: int = 3, serial: str = "CGXH201260001") -> 
                                       id_number=generate_id_number(rng, birth=date(1980 + n, 5, 1)))
             pw = wf.enrol(session, project_id=project.id, worker=worker, team=team, company=company, trade="010",
                           daily_rate_fen=35_000, entry_date=date(2026, 11, 2))
+            pw.admitted_at = utcnow()
             session.flush()
             session.add(SiteAccessGrant(project_id=project.id, worker_id=worker.id, project_worker_id=pw.id,
                                         issued_at=utcnow()))
