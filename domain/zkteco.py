@@ -87,7 +87,8 @@ class Taken:
 
 
 def _pin_workers(session: Session, project_id: int, pins: set[str]) -> dict[str, int]:
-    """PIN -> worker id, for the PINs that are engagements of the project."""
+    """PIN -> worker id, for the PINs that are engagements of the project (admitted or not: the
+    ingest decides what is quarantined)."""
     ids = [int(p) for p in pins if len(p) <= 10]
     rows = session.execute(select(ProjectWorker.id, ProjectWorker.worker_id).where(
         ProjectWorker.project_id == project_id, ProjectWorker.id.in_(ids))) if ids else []
@@ -116,18 +117,20 @@ def _next_seq(session: Session, device_id: int) -> int:
 
 
 def _items(session: Session, device: AttendanceDevice, records: list[zk.AttRecord]) -> list[PunchItem]:
-    """Punch items with their sequence numbers: a line seen before gets its old one."""
+    """Punch items with their sequence numbers: a line seen before (as the worker's punch, or
+    quarantined under its PIN) gets its old one, a new line the device's next."""
     times = {zk.device_time_utc(r.local_time) for r in records}
     workers = _pin_workers(session, device.project_id, {r.pin for r in records})
     known = _known_seqs(session, device.id, times) if times else {}
     next_seq, items = _next_seq(session, device.id), []
     for record in records:
         moment = zk.device_time_utc(record.local_time)
-        worker_id = workers.get(record.pin)
-        key = ("w", worker_id, moment) if worker_id is not None else ("p", record.pin, moment)
-        if key not in known:
-            known[key], next_seq = next_seq, next_seq + 1
-        items.append(PunchItem(seq=known[key], worker_ref=record.pin, time=moment, direction=record.direction,
+        keys = [("p", record.pin, moment)] + ([("w", workers[record.pin], moment)] if record.pin in workers else [])
+        seq = next((known[k] for k in keys if k in known), None)
+        if seq is None:
+            seq, next_seq = next_seq, next_seq + 1
+            known.update((k, seq) for k in keys)
+        items.append(PunchItem(seq=seq, worker_ref=record.pin, time=moment, direction=record.direction,
                                ref_kind=WorkerRefKind.PIN))
     return items
 

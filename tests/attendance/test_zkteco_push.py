@@ -197,12 +197,12 @@ def test_malformed_lines_are_reported_per_line_and_do_not_block_the_others(stack
 def test_a_revoked_device_or_a_foreign_source_is_refused(stack, site):
     services = stack.services
     with services.Session.begin() as session:
-        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260003", kind=DeviceKind.TERMINAL, protocol=DeviceProtocol.ZKTECO,
-                                     status=DeviceStatus.ACTIVE, allowed_sources="10.8.0.0/16"))
-        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260004", kind=DeviceKind.TERMINAL, protocol=DeviceProtocol.ZKTECO,
-                                     status=DeviceStatus.REVOKED))
-        session.add(AttendanceDevice(project_id=site[0], serial="CGXH201260005", kind=DeviceKind.TERMINAL, protocol=DeviceProtocol.API,
-                                     status=DeviceStatus.ACTIVE))
+        for serial, protocol, status, sources in (
+                ("CGXH201260003", DeviceProtocol.ZKTECO, DeviceStatus.ACTIVE, "10.8.0.0/16"),  # not loopback
+                ("CGXH201260004", DeviceProtocol.ZKTECO, DeviceStatus.REVOKED, ""),
+                ("CGXH201260005", DeviceProtocol.API, DeviceStatus.ACTIVE, "")):
+            session.add(AttendanceDevice(project_id=site[0], serial=serial, kind=DeviceKind.TERMINAL, protocol=protocol,
+                                         status=status, allowed_sources=sources))
     for serial in ("CGXH201260003", "CGXH201260004", "CGXH201260005"):
         answer = ZkTerminal(stack.web_url, serial).handshake()
         assert (answer.status, answer.body) == (403, zk.ANSWER_UNKNOWN_DEVICE)
