@@ -7,10 +7,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from domain import zkteco as facts
-from domain.models import AttendanceDevice, DeviceCommand, ProjectWorker, Punch, PunchQuarantine
+from domain.models import DeviceCommand, ProjectWorker, Punch, PunchQuarantine
 from domain.processes import zkteco as zk
-from domain.processes.attendance import DeviceKind, DeviceProtocol
-from tests.helpers.zk_terminal import admitted_site
+from tests.helpers.zk_terminal import admitted_site, register_terminal
 
 NOW = datetime(2026, 12, 3, 1, 0, 0)
 
@@ -55,8 +54,7 @@ def test_a_quarantined_line_resent_after_the_admission_is_still_counted_once(ser
 
 def test_commands_are_resent_when_unanswered_and_answers_of_another_device_are_not_taken(services):
     project_id, ids, serial = admitted_site(services, workers=2)
-    with services.Session.begin() as session:
-        session.add(AttendanceDevice(project_id=project_id, serial="OTHER0001", kind=DeviceKind.TERMINAL, protocol=DeviceProtocol.ZKTECO))
+    register_terminal(services, project_id, "OTHER0001")
     with services.Session.begin() as session:
         device, _r = facts.admit_device(session, serial, "127.0.0.1")
         assert facts.sync_commands(session, device, NOW) == 2

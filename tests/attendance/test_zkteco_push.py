@@ -26,11 +26,11 @@ from domain.models import (
     SiteAccessRevocation,
 )
 from domain.processes import zkteco as zk
-from domain.processes.attendance import DeviceKind, DeviceProtocol, DeviceStatus, PunchChannel
+from domain.processes.attendance import DeviceProtocol, PunchChannel
 from domain.processes.worker_exit import WorkerExitInput
 from tests.helpers.stack import run_in_thread, start_stack
 from tests.helpers.waiting import poll
-from tests.helpers.zk_terminal import ZkTerminal, admitted_site
+from tests.helpers.zk_terminal import ZkTerminal, admitted_site, register_terminal
 from workflows.worker_exit import WorkerExitWorkflow
 
 pytestmark = pytest.mark.slow
@@ -150,9 +150,7 @@ def _exit(stack, project_id: int, pw_id: int) -> int:
 def test_a_failed_delete_stays_visible_and_the_revocation_unconsumed(stack, site):
     services = stack.services
     project_id, ids, serial = site
-    with services.Session.begin() as session:  # a second terminal on the site, which will fail the delete
-        session.add(AttendanceDevice(project_id=project_id, serial="CGXH201260002", kind=DeviceKind.TERMINAL,
-                                     protocol=DeviceProtocol.ZKTECO, status=DeviceStatus.ACTIVE))
+    register_terminal(services, project_id, "CGXH201260002")  # a second terminal, which will fail the delete
     other = ZkTerminal(stack.web_url, "CGXH201260002")
     other.handshake()
     # registered after the first exit was applied: it gets the admitted workers, not that delete
@@ -196,13 +194,9 @@ def test_malformed_lines_are_reported_per_line_and_do_not_block_the_others(stack
 
 def test_a_revoked_device_or_a_foreign_source_is_refused(stack, site):
     services = stack.services
-    with services.Session.begin() as session:
-        for serial, protocol, status, sources in (
-                ("CGXH201260003", DeviceProtocol.ZKTECO, DeviceStatus.ACTIVE, "10.8.0.0/16"),  # not loopback
-                ("CGXH201260004", DeviceProtocol.ZKTECO, DeviceStatus.REVOKED, ""),
-                ("CGXH201260005", DeviceProtocol.API, DeviceStatus.ACTIVE, "")):
-            session.add(AttendanceDevice(project_id=site[0], serial=serial, kind=DeviceKind.TERMINAL, protocol=protocol,
-                                         status=status, allowed_sources=sources))
+    register_terminal(services, site[0], "CGXH201260003", sources="10.8.0.0/16")  # not loopback
+    register_terminal(services, site[0], "CGXH201260004", revoked=True)
+    register_terminal(services, site[0], "CGXH201260005", protocol=DeviceProtocol.API)  # the signed API's
     for serial in ("CGXH201260003", "CGXH201260004", "CGXH201260005"):
         answer = ZkTerminal(stack.web_url, serial).handshake()
         assert (answer.status, answer.body) == (403, zk.ANSWER_UNKNOWN_DEVICE)

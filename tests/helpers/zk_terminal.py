@@ -15,6 +15,7 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from domain.processes import zkteco as zk
+from domain.processes.attendance import DeviceProtocol
 
 USER_AGENT = "iClock Proxy/1.09"
 
@@ -128,18 +129,38 @@ def _parse_answer(data: bytes) -> Answer:
     return Answer(status, headers, body.decode("utf-8", errors="replace"))
 
 
+
+def register_terminal(services, project_id: int, serial: str, *, sources: str = "", protocol: str = DeviceProtocol.ZKTECO,
+                      revoked: bool = False) -> None:
+    """Register a terminal as the project's devices page does (domain/attendance_devices), by the project account."""
+    from sqlalchemy import select
+
+    from domain import attendance_devices as devices
+    from domain.models import Account
+    from domain.processes.attendance import DeviceKind
+
+    with services.Session.begin() as session:
+        account = session.scalar(select(Account).where(Account.username == "project"))
+        actor = devices.Actor(account.id, account.display_name, "127.0.0.1")
+        device, _secret = devices.register_device(session, services.cipher, actor, project_id=project_id,
+                                                  serial=serial, kind=DeviceKind.TERMINAL, protocol=protocol,
+                                                  allowed_sources=sources)
+        if revoked:
+            devices.revoke_device(session, actor, device)
+
+
 def admitted_site(services, workers: int = 3, serial: str = "CGXH201260001") -> tuple[int, list[int], str]:
     """The demo project with `workers` admitted workers of its own (no punches, nothing owed: they
-    may leave at once) and one active ZKTeco terminal; returns (project id, engagement ids, serial).
-    The grants are written as enrolment's `admit` writes them (tests/workflows cover the enrolment)."""
+    may leave at once) and one ZKTeco terminal taking requests from loopback; returns (project id,
+    engagement ids, serial). The grants and `admitted_at` are written as enrolment's `admit` writes
+    them (the enrolment itself is tested in tests/workflows)."""
     import random
     from datetime import date
 
     from sqlalchemy import select
 
     from domain import workforce as wf
-    from domain.models import AttendanceDevice, CompanyKind, Project, SiteAccessGrant, utcnow
-    from domain.processes.attendance import DeviceKind, DeviceProtocol, DeviceStatus
+    from domain.models import CompanyKind, Project, SiteAccessGrant, utcnow
     from shiming.seed_workforce import generate_id_number
 
     rng = random.Random("zk-terminal-site")
@@ -159,7 +180,6 @@ def admitted_site(services, workers: int = 3, serial: str = "CGXH201260001") -> 
             session.add(SiteAccessGrant(project_id=project.id, worker_id=worker.id, project_worker_id=pw.id,
                                         issued_at=utcnow()))
             ids.append(pw.id)
-        session.add(AttendanceDevice(project_id=project.id, serial=serial, kind=DeviceKind.TERMINAL,
-                                     protocol=DeviceProtocol.ZKTECO, allowed_sources="127.0.0.0/8",
-                                     status=DeviceStatus.ACTIVE))
-        return project.id, ids, serial
+        project_id = project.id
+    register_terminal(services, project_id, serial, sources="127.0.0.0/8")
+    return project_id, ids, serial
