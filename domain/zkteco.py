@@ -258,3 +258,28 @@ def _consume_if_applied(session: Session, project_id: int, revocation_id: int, n
         audit.record(session, actor_id=None, actor_name="device", action="site_access.revocation_applied",
                      target_type="site_access_revocation", target_id=revocation.id,
                      business_key=revocation.workflow_id, detail={"devices": sorted(devices)})
+
+
+# --- the devices page --------------------------------------------------------------------------------
+
+
+@dataclass
+class CommandOverview:
+    """Per device: how many commands are in each status; and the failed ones, newest first."""
+
+    counts: dict = field(default_factory=dict)  # device id -> {CommandStatus: n}
+    failed: list = field(default_factory=list)  # DeviceCommand rows
+
+
+def command_overview(session: Session, device_ids: list[int], failed_limit: int = 50) -> CommandOverview:
+    overview = CommandOverview()
+    if not device_ids:
+        return overview
+    for device_id, status, count in session.execute(
+            select(DeviceCommand.device_id, DeviceCommand.status, func.count()).where(
+                DeviceCommand.device_id.in_(device_ids)).group_by(DeviceCommand.device_id, DeviceCommand.status)):
+        overview.counts.setdefault(device_id, {})[status] = count
+    overview.failed = list(session.scalars(select(DeviceCommand).where(
+        DeviceCommand.device_id.in_(device_ids), DeviceCommand.status == CommandStatus.FAILED)
+        .order_by(DeviceCommand.id.desc()).limit(failed_limit)))
+    return overview

@@ -79,3 +79,19 @@ def test_admission_refusals(services):
         assert facts.admit_device(session, serial, "10.1.2.3")[1] == zk.RequestRefusal.SOURCE_NOT_ALLOWED
         assert facts.admit_device(session, serial, "not an address")[1] == zk.RequestRefusal.SOURCE_NOT_ALLOWED
         assert facts.admit_device(session, serial, "127.0.0.9")[1] is None
+
+
+def test_a_devices_commands_are_seen_only_within_its_projects_scope(services):
+    from domain import scope
+
+    project_id, _ids, serial = admitted_site(services, workers=1)
+    with services.Session.begin() as session:
+        device, _r = facts.admit_device(session, serial, "127.0.0.1")
+        facts.sync_commands(session, device, NOW)
+    for projects, expected in ((frozenset({project_id}), 1), (frozenset({project_id + 1000}), 0)):
+        token = scope.activate(scope.Scope(scope.PROJECTS, project_ids=projects))
+        try:
+            with services.Session() as session:
+                assert len(session.scalars(select(DeviceCommand)).all()) == expected
+        finally:
+            scope.deactivate(token)

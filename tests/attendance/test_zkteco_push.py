@@ -9,7 +9,11 @@ reported per line.
 """
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import re
+import urllib.parse
+import urllib.request
 from datetime import datetime
 
 import pytest
@@ -28,6 +32,7 @@ from domain.models import (
 from domain.processes import zkteco as zk
 from domain.processes.attendance import DeviceProtocol, PunchChannel
 from domain.processes.worker_exit import WorkerExitInput
+from shiming.seed import DEMO_ACCOUNTS
 from tests.helpers.stack import run_in_thread, start_stack
 from tests.helpers.waiting import poll
 from tests.helpers.zk_terminal import ZkTerminal, admitted_site, register_terminal
@@ -35,6 +40,7 @@ from workflows.worker_exit import WorkerExitWorkflow
 
 pytestmark = pytest.mark.slow
 
+PASSWORDS = {username: password for username, password, *_rest in DEMO_ACCOUNTS}
 MORNING = datetime(2026, 12, 3, 7, 58, 12)  # the terminal's local time (UTC+8)
 
 
@@ -171,6 +177,22 @@ def test_a_failed_delete_stays_visible_and_the_revocation_unconsumed(stack, site
         assert session.get(DeviceCommand, ok_id).status == zk.CommandStatus.CONFIRMED
         assert session.get(SiteAccessRevocation, revocation_id).consumed_at is None
     assert str(ids[3]) in other.users and other.poll() == []  # still on that terminal; not sent again
+
+    # the project's devices page shows the failure
+    page = _devices_page(stack.web_url, project_id)
+    assert 'data-commands-of="CGXH201260002" data-failed="1"' in page
+    assert f'data-failed-command="{failed_id}"' in page and "-1002" in page
+
+
+def _devices_page(base: str, project_id: int) -> str:
+    """The devices page as the project account sees it (login form with its CSRF token)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(f"{base}/login", timeout=30) as r:
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', r.read().decode()).group(1)
+    form = urllib.parse.urlencode({"csrf_token": token, "username": "project", "password": PASSWORDS["project"]})
+    opener.open(urllib.request.Request(f"{base}/login", data=form.encode(), method="POST"), timeout=30).close()
+    with opener.open(f"{base}/attendance/projects/{project_id}/devices", timeout=30) as r:
+        return r.read().decode()
 
 
 def test_malformed_lines_are_reported_per_line_and_do_not_block_the_others(stack, site):
