@@ -51,6 +51,7 @@ class Table(StrEnum):
     ATTLOG = "ATTLOG"
     OPERLOG = "OPERLOG"
     USERINFO = "USERINFO"
+    OPTIONS = "OPTIONS"  # the device's own settings and counts, posted after a handshake: taken, not kept
 
 
 class AttStatus(StrEnum):
@@ -270,6 +271,8 @@ def parse_table(table: str, body: str) -> Optional[Parsed]:
         return parse_attlog(body)
     if table in (Table.OPERLOG, Table.USERINFO):
         return parse_operlog(body)
+    if table == Table.OPTIONS:
+        return Parsed()
     return None
 
 

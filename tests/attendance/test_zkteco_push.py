@@ -222,3 +222,19 @@ def test_a_revoked_device_or_a_foreign_source_is_refused(stack, site):
     for serial in ("CGXH201260003", "CGXH201260004", "CGXH201260005"):
         answer = ZkTerminal(stack.web_url, serial).handshake()
         assert (answer.status, answer.body) == (403, zk.ANSWER_UNKNOWN_DEVICE)
+
+
+def test_operlog_userinfo_and_options_are_taken_and_an_unknown_table_is_refused(stack, site):
+    terminal = ZkTerminal(stack.web_url, site[2])
+    body = (f"OPLOG 4\t0\t2026-12-03 08:00:00\t0\t0\t0\t0\nUSER PIN={site[1][0]}\tName=x\tPri=0\n"
+            "FP PIN=1\tFID=0\tSize=4\tValid=1\tTMP=AAAA\nnonsense\n").encode()
+    assert terminal.post_table(zk.Table.OPERLOG, body).body == "OK: 3"
+    assert terminal.post_table(zk.Table.USERINFO, f"PIN={site[1][1]}\tName=y\n".encode()).body == "OK: 1"
+    assert terminal.post_table("options", b"~DeviceName=SpeedFace-V5L,FWVersion=Ver 8.0.4\n").body == "OK: 0"
+    refused = terminal.post_table("ATTPHOTO", b"PIN=1\n")
+    assert (refused.status, refused.body) == (400, "UNKNOWN TABLE")
+    with stack.services.Session() as session:
+        rows = session.scalars(select(AuditLog).where(AuditLog.action == "zkteco.operlog").order_by(AuditLog.id)).all()
+        assert [json.loads(r.detail) for r in rows[-2:]] == [
+            {"user_pins": [str(site[1][0])], "lines": [[4, "unknown_record"]]},
+            {"user_pins": [str(site[1][1])], "lines": []}]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import IntegrityError
 
 from domain import zkteco as facts
 from domain.models import utcnow
@@ -64,7 +65,19 @@ def handshake():
 
 @bp.post("/cdata")
 def upload():
-    """POST /iclock/cdata?SN=…&table=ATTLOG|OPERLOG|USERINFO: `OK: n`, n the lines the platform has."""
+    """POST /iclock/cdata?SN=…&table=ATTLOG|OPERLOG|USERINFO|options: `OK: n`, n the lines the
+    platform has. Two uploads of one device at once may give a line the same new sequence number:
+    the second commit fails on the unique constraint and the device is asked to send again (its
+    resend is then a duplicate)."""
+    try:
+        return _upload()
+    except IntegrityError:
+        log.warning("iclock upload from %r met a concurrent one; the device will send again",
+                    request.args.get("SN", "")[:64])
+        return _text("RETRY", 503)
+
+
+def _upload() -> Response:
     with _services().Session.begin() as session:
         device, refused = _admitted(session)
         if refused:
@@ -76,6 +89,8 @@ def upload():
             return _text("UNKNOWN TABLE", 400)
         if table == zk.Table.ATTLOG:
             taken = facts.take_attlog(session, device, parsed, utcnow()).taken
+        elif table == zk.Table.OPTIONS:
+            device.last_contact_at, taken = utcnow(), 0
         else:
             taken = facts.take_operlog(session, device, parsed, utcnow())
     return _text(zk.answer_ok(taken))
