@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -86,6 +86,12 @@ class Taken:
         return sum(self.counts.get(o, 0) for o in (ItemOutcome.STORED, ItemOutcome.DUPLICATE, ItemOutcome.QUARANTINED))
 
 
+def lock_device(session: Session, device: AttendanceDevice, now: datetime) -> None:
+    """Write the device's row first: one upload or poll of a device at a time (SQLite's write lock,
+    InnoDB's row lock), so the reads that follow see every committed line and command."""
+    session.execute(update(AttendanceDevice).where(AttendanceDevice.id == device.id).values(last_contact_at=now))
+
+
 def _pin_workers(session: Session, project_id: int, pins: set[str]) -> dict[str, int]:
     """PIN -> worker id, for the PINs that are engagements of the project (admitted or not: the
     ingest decides what is quarantined)."""
@@ -137,6 +143,7 @@ def _items(session: Session, device: AttendanceDevice, records: list[zk.AttRecor
 
 def take_attlog(session: Session, device: AttendanceDevice, parsed: zk.Parsed, received_at: datetime) -> Taken:
     """Ingest the readable ATTLOG records; every unreadable or refused line is listed by number."""
+    lock_device(session, device, received_at)
     records = [r for r in parsed.records if isinstance(r, zk.AttRecord)]
     taken = Taken(problems=list(parsed.problems))
     result = ingest(session, device, _items(session, device, records), channel=PunchChannel.ZKTECO,
@@ -188,6 +195,7 @@ def _queue(session: Session, device: AttendanceDevice, kind: CommandKind, pw: Pr
 
 def sync_commands(session: Session, device: AttendanceDevice, now: datetime) -> int:
     """Queue what the device does not have yet; returns how many commands were queued."""
+    lock_device(session, device, now)
     revoked = set(session.scalars(select(SiteAccessRevocation.project_worker_id).where(
         SiteAccessRevocation.project_id == device.project_id)))
     added = set(session.scalars(select(DeviceCommand.grant_id).where(
@@ -236,6 +244,9 @@ def confirm(session: Session, device: AttendanceDevice, replies: list[zk.Command
             continue
         if command.status == CommandStatus.CONFIRMED:
             continue  # a repeated answer
+        if command.revocation_id is not None:  # first: two devices' confirmations, one after the other
+            session.scalar(select(SiteAccessRevocation.id).where(
+                SiteAccessRevocation.id == command.revocation_id).with_for_update())
         command.status = CommandStatus.CONFIRMED if reply.ok else CommandStatus.FAILED
         command.return_code, command.confirmed_at = reply.return_code, now
         if command.revocation_id is not None and reply.ok:
@@ -250,8 +261,9 @@ def _consume_if_applied(session: Session, project_id: int, revocation_id: int, n
     devices = set(session.scalars(select(AttendanceDevice.id).where(
         AttendanceDevice.project_id == project_id, AttendanceDevice.protocol == DeviceProtocol.ZKTECO,
         AttendanceDevice.status == DeviceStatus.ACTIVE)))
-    confirmed = set(session.scalars(select(DeviceCommand.device_id).where(
-        DeviceCommand.revocation_id == revocation_id, DeviceCommand.status == CommandStatus.CONFIRMED)))
+    confirmed = set(session.scalars(select(DeviceCommand.device_id).where(  # a locking read: the latest rows
+        DeviceCommand.revocation_id == revocation_id, DeviceCommand.status == CommandStatus.CONFIRMED)
+        .with_for_update(read=True)))
     revocation = session.get(SiteAccessRevocation, revocation_id)
     if devices <= confirmed and revocation.consumed_at is None:
         revocation.consumed_at = now

@@ -99,15 +99,13 @@ class CommandStatus(StrEnum):
 
 
 class RequestRefusal(StrEnum):
-    """Why an iclock request was refused (all answered `UNKNOWN DEVICE`, the code is audited)."""
+    """Why an iclock request was refused (all answered `UNKNOWN DEVICE`, the code is logged)."""
 
     MISSING_SERIAL = "missing_serial"
     UNKNOWN_DEVICE = "unknown_device"
     REVOKED_DEVICE = "revoked_device"
     WRONG_PROTOCOL = "wrong_protocol"
     SOURCE_NOT_ALLOWED = "source_not_allowed"
-    UNKNOWN_TABLE = "unknown_table"
-    BODY_TOO_LARGE = "body_too_large"
 
 
 @dataclass(frozen=True)

@@ -238,3 +238,24 @@ def test_operlog_userinfo_and_options_are_taken_and_an_unknown_table_is_refused(
         assert [json.loads(r.detail) for r in rows[-2:]] == [
             {"user_pins": [str(site[1][0])], "lines": [[4, "unknown_record"]]},
             {"user_pins": [str(site[1][1])], "lines": []}]
+
+
+def test_concurrent_resends_of_one_terminal_store_each_line_once(stack, site):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _project_id, ids, serial = site
+    lines = [zk.format_attlog_line(str(ids[n % 2]), datetime(2026, 12, 5, 7, 0, n)) for n in range(20)]
+    before = _count(stack.services, Punch)
+
+    def send_until_ok(_n) -> str:
+        terminal = ZkTerminal(stack.web_url, serial)
+        for _attempt in range(20):  # a real terminal sends again after ErrorDelay until it hears OK
+            answer = terminal.upload(tuple(lines))
+            if answer.status == 200:
+                return answer.body
+        return f"{answer.status} {answer.body}"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(send_until_ok, range(6)))
+    assert answers == ["OK: 20"] * 6
+    assert _count(stack.services, Punch) == before + 20

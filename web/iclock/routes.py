@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from domain import zkteco as facts
 from domain.models import utcnow
 from domain.processes import zkteco as zk
+
+from ..attendance_api.routes import ATTEMPTS, _transient
 
 bp = Blueprint("iclock", __name__, url_prefix=zk.ICLOCK_PREFIX)
 log = logging.getLogger("shiming.web.iclock")
@@ -34,14 +36,10 @@ def _admitted(session):
     """(device, None) or (None, the refusal answer)."""
     serial = request.args.get("SN", "").strip()
     device, refusal = facts.admit_device(session, serial, request.remote_addr or "")
-    if refusal is None and request.content_length and request.content_length > MAX_BODY_BYTES:
-        refusal = zk.RequestRefusal.BODY_TOO_LARGE
     if refusal is None:
         return device, None
     log.warning("iclock %s refused (%s) for serial %r from %s", request.path, refusal.value, serial[:64],
                 request.remote_addr)
-    if refusal == zk.RequestRefusal.BODY_TOO_LARGE:
-        return None, _text("BODY TOO LARGE", 413)
     return None, _text(zk.ANSWER_UNKNOWN_DEVICE, 403)
 
 
@@ -52,6 +50,10 @@ def _body() -> str:
 @bp.get("/cdata")
 def handshake():
     """GET /iclock/cdata?SN=…&options=all: the option block; the device's commands are queued."""
+    return _retrying(_handshake)
+
+
+def _handshake() -> Response:
     with _services().Session.begin() as session:
         device, refused = _admitted(session)
         if refused:
@@ -63,27 +65,38 @@ def handshake():
     return _text(zk.format_options(zk.Options(serial=serial)))
 
 
+def _retrying(work) -> Response:
+    """Run `work` (one transaction) again when it met a concurrent one — a unique constraint, SQLite's
+    busy snapshot, an InnoDB deadlock — as the signed API does; should that keep failing, the device
+    is told to come again later (503), and it does."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return work()
+        except (IntegrityError, OperationalError) as exc:
+            if not _transient(exc):
+                raise
+            log.info("iclock %s met a concurrent transaction (%s), attempt %d", request.path, type(exc).__name__,
+                     attempt + 1)
+    return _text("RETRY", 503)
+
+
 @bp.post("/cdata")
 def upload():
     """POST /iclock/cdata?SN=…&table=ATTLOG|OPERLOG|USERINFO|options: `OK: n`, n the lines the
-    platform has. Two uploads of one device at once may give a line the same new sequence number:
-    the second commit fails on the unique constraint and the device is asked to send again (its
-    resend is then a duplicate)."""
-    try:
-        return _upload()
-    except IntegrityError:
-        log.warning("iclock upload from %r met a concurrent one; the device will send again",
-                    request.args.get("SN", "")[:64])
-        return _text("RETRY", 503)
+    platform has (a line met again is a duplicate: a rerun after a concurrent upload adds nothing)."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _text("BODY TOO LARGE", 413)
+    body = _body()
+    return _retrying(lambda: _upload(body))
 
 
-def _upload() -> Response:
+def _upload(body: str) -> Response:
     with _services().Session.begin() as session:
         device, refused = _admitted(session)
         if refused:
             return refused
         table = request.args.get("table", "").strip().upper()
-        parsed = zk.parse_table(table, _body())
+        parsed = zk.parse_table(table, body)
         if parsed is None:
             log.warning("iclock upload of table %r from %s not taken", table[:20], device.serial)
             return _text("UNKNOWN TABLE", 400)
@@ -99,6 +112,10 @@ def _upload() -> Response:
 @bp.get("/getrequest")
 def getrequest():
     """GET /iclock/getrequest?SN=…: the queued commands, or OK."""
+    return _retrying(_getrequest)
+
+
+def _getrequest() -> Response:
     with _services().Session.begin() as session:
         device, refused = _admitted(session)
         if refused:
@@ -112,11 +129,18 @@ def getrequest():
 @bp.post("/devicecmd")
 def devicecmd():
     """POST /iclock/devicecmd?SN=…: `ID=…&Return=…&CMD=…` lines; OK once recorded."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _text("BODY TOO LARGE", 413)
+    body = _body()
+    return _retrying(lambda: _devicecmd(body))
+
+
+def _devicecmd(body: str) -> Response:
     with _services().Session.begin() as session:
         device, refused = _admitted(session)
         if refused:
             return refused
-        replies, problems = zk.parse_device_replies(_body())
+        replies, problems = zk.parse_device_replies(body)
         unknown = facts.confirm(session, device, replies, utcnow())
         if problems or unknown:
             log.warning("iclock devicecmd from %s: unreadable lines %s, unknown commands on lines %s", device.serial,
