@@ -1,5 +1,6 @@
-"""The facts behind the ZKTeco endpoints (domain/zkteco.py) on a real database: sequence numbers
-given to lines that carry none, and the commands' life (queued, sent, resent, confirmed)."""
+"""The facts behind the ZKTeco endpoints (domain/zkteco.py) on SQLite, and on MariaDB when
+SHIMING_TEST_MYSQL_URL is set: sequence numbers given to lines that carry none, and the commands'
+life (queued, sent, resent, confirmed), scoped with their device's project."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -27,7 +28,8 @@ def _counts(services):
                 session.scalar(select(func.count()).select_from(PunchQuarantine)))
 
 
-def test_lines_without_sequence_numbers_are_counted_once(services):
+def test_lines_without_sequence_numbers_are_counted_once(any_db_services):
+    services = any_db_services
     _project, ids, serial = admitted_site(services, workers=2)
     at = datetime(2026, 12, 3, 8, 0, 0)
     known = zk.format_attlog_line(str(ids[0]), at)
@@ -40,7 +42,8 @@ def test_lines_without_sequence_numbers_are_counted_once(services):
     assert _counts(services) == (2, 2)
 
 
-def test_a_quarantined_line_resent_after_the_admission_is_still_counted_once(services):
+def test_a_quarantined_line_resent_after_the_admission_is_still_counted_once(any_db_services):
+    services = any_db_services
     _project, ids, serial = admitted_site(services, workers=1)
     with services.Session.begin() as session:
         session.get(ProjectWorker, ids[0]).admitted_at = None  # not admitted yet
@@ -52,7 +55,8 @@ def test_a_quarantined_line_resent_after_the_admission_is_still_counted_once(ser
     assert _counts(services) == (0, 1)
 
 
-def test_commands_are_resent_when_unanswered_and_answers_of_another_device_are_not_taken(services):
+def test_commands_are_resent_when_unanswered_and_answers_of_another_device_are_not_taken(any_db_services):
+    services = any_db_services
     project_id, ids, serial = admitted_site(services, workers=2)
     register_terminal(services, project_id, "OTHER0001")
     with services.Session.begin() as session:
@@ -71,7 +75,8 @@ def test_commands_are_resent_when_unanswered_and_answers_of_another_device_are_n
         assert session.get(DeviceCommand, command_id).status == zk.CommandStatus.CONFIRMED
 
 
-def test_admission_refusals(services):
+def test_admission_refusals(any_db_services):
+    services = any_db_services
     _project, _ids, serial = admitted_site(services, workers=1)
     with services.Session() as session:
         assert facts.admit_device(session, "", "127.0.0.1")[1] == zk.RequestRefusal.MISSING_SERIAL
@@ -81,7 +86,8 @@ def test_admission_refusals(services):
         assert facts.admit_device(session, serial, "127.0.0.9")[1] is None
 
 
-def test_a_devices_commands_are_seen_only_within_its_projects_scope(services):
+def test_a_devices_commands_are_seen_only_within_its_projects_scope(any_db_services):
+    services = any_db_services
     from domain import scope
 
     project_id, _ids, serial = admitted_site(services, workers=1)
