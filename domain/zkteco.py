@@ -13,6 +13,7 @@
   `hand_out` gives the queued ones to a polling device; `confirm` records the device's answers.
   A revocation is consumed (`consumed_at`) only when every active ZKTeco device of the project
   has confirmed its delete with `Return=0`; a failure stays on the command (`failed`, its code).
+One upload or poll of a device at a time: each first writes the device's row (`lock_device`).
 The caller commits, and answers the device only after the commit.
 """
 from __future__ import annotations
