@@ -17,7 +17,7 @@ from sqlalchemy import func, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, scope
 from .errors import CodedError
 from .models import AttendanceDevice, ProjectWorker, Punch, PunchQuarantine, utcnow
 from .pii import PiiCipher
@@ -71,7 +71,7 @@ def register_device(session: Session, cipher: PiiCipher, actor: Actor, *, projec
     if sources is None or len(",".join(sources)) > 500:
         raise DeviceError(DeviceRefusal.BAD_SOURCES)
     if session.scalar(select(AttendanceDevice.id).where(AttendanceDevice.serial == serial)
-                      .execution_options(shiming_scope_bypass=True)) is not None:
+                      .execution_options(**{scope.BYPASS: True})) is not None:  # unique platform-wide
         raise DeviceError(DeviceRefusal.SERIAL_TAKEN)
     secret = secrets.token_hex(SECRET_BYTES) if protocol == DeviceProtocol.API else None
     device = AttendanceDevice(project_id=project_id, serial=serial, kind=kind, protocol=protocol,

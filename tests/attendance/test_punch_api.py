@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from datetime import timedelta
 
@@ -246,3 +247,17 @@ def test_the_openapi_document_is_served_and_names_every_code(client):
     text = r.data.decode()
     for code in (*IngestRefusal, *ItemError):
         assert code.value in text, code
+
+
+def test_the_platforms_terminal_names_its_channel_in_the_signed_body(services, site, secret, client):
+    at = att.now_local()
+    body = json.dumps({"channel": "terminal", "punches": [att.item(1, site.worker_ids[0], at)]}).encode()
+    signed = att.headers(SERIAL, secret, "POST", att.PUNCHES_PATH, body)
+    assert client.post(att.PUNCHES_PATH, data=body, headers=signed).get_json()["stored"] == 1
+    assert device_punches(services)[0].channel == PunchChannel.TERMINAL
+    for channel in ("zkteco", "seed", 7):  # only the API's own clients may be named
+        body = json.dumps({"channel": channel, "punches": [att.item(2, site.worker_ids[0], at)]}).encode()
+        signed = att.headers(SERIAL, secret, "POST", att.PUNCHES_PATH, body)
+        assert _refusal(client.post(att.PUNCHES_PATH, data=body, headers=signed)) == (
+            400, IngestRefusal.MALFORMED_BATCH)
+    assert len(device_punches(services)) == 1

@@ -52,6 +52,7 @@ def _transient(exc: Exception) -> bool:
         code = orig.args[0] if orig is not None and orig.args else None
         return "database is locked" in str(orig) or code in MYSQL_RETRYABLE
     return False
+API_CHANNELS = (PunchChannel.API.value, PunchChannel.TERMINAL.value)
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "attendance-api.yaml"
 
 
@@ -62,7 +63,9 @@ def _refused(exc: Refused):
     return jsonify(code=str(exc.code), message=message), exc.status
 
 
-def _items(body: bytes):
+def _batch(body: bytes) -> tuple[list, PunchChannel]:
+    """The items of a signed batch and the channel it names (`api` unless the platform's own
+    terminal says `terminal`; the body is signed, so the channel is the device's word)."""
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, ValueError):
@@ -72,7 +75,10 @@ def _items(body: bytes):
         raise Refused(IngestRefusal.MALFORMED_BATCH, "no punches")
     if len(punches) > MAX_BATCH_ITEMS:
         raise Refused(IngestRefusal.BATCH_TOO_LARGE, f"{len(punches)} items")
-    return [read_item(p) for p in punches]
+    channel = doc.get("channel", PunchChannel.API.value)
+    if channel not in API_CHANNELS:
+        raise Refused(IngestRefusal.MALFORMED_BATCH, "channel")
+    return [read_item(p) for p in punches], PunchChannel(channel)
 
 
 def _answer(result) -> dict:
@@ -101,8 +107,8 @@ def punches():
                 with svc.Session.begin() as db:
                     now = utcnow()
                     device = authenticate(db, svc.cipher, body, now)
-                    result = ingest(db, device, _items(body), channel=PunchChannel.API, received_at=now,
-                                    blobs=svc.blobs)
+                    items, channel = _batch(body)
+                    result = ingest(db, device, items, channel=channel, received_at=now, blobs=svc.blobs)
                 break  # committed: only now is the batch acknowledged
             except (IntegrityError, OperationalError) as exc:
                 if attempt == ATTEMPTS - 1 or not _transient(exc):
