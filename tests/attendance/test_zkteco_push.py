@@ -86,6 +86,7 @@ def test_push_exchange_end_to_end(stack, site):
     # handshake: the option block for this serial
     answer = terminal.handshake()
     assert answer.status == 200 and answer.headers["content-type"].startswith("text/plain")
+    assert answer.headers["date"].endswith(" GMT")  # the terminal sets its clock from it
     assert terminal.options["TimeZone"] == "8" and terminal.options["Realtime"] == "1"
     assert terminal.options["ATTLOGStamp"] == "None" and "AttLog" in terminal.options["TransFlag"]
     assert terminal.sent_requests[-1].startswith(
