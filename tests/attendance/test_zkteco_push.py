@@ -33,6 +33,7 @@ from domain.processes import zkteco as zk
 from domain.processes.attendance import DeviceProtocol, PunchChannel
 from domain.processes.worker_exit import WorkerExitInput
 from shiming.seed import DEMO_ACCOUNTS
+from tests.conftest import DB_BACKENDS
 from tests.helpers.stack import run_in_thread, start_stack
 from tests.helpers.waiting import poll
 from tests.helpers.zk_terminal import ZkTerminal, admitted_site, register_terminal
@@ -44,11 +45,29 @@ PASSWORDS = {username: password for username, password, *_rest in DEMO_ACCOUNTS}
 MORNING = datetime(2026, 12, 3, 7, 58, 12)  # the terminal's local time (UTC+8)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    s = start_stack(tmp_path_factory.mktemp("zkteco"))
+@pytest.fixture(scope="module", params=DB_BACKENDS)
+def stack(request, tmp_path_factory):
+    """The processes on SQLite, and on MariaDB too when SHIMING_TEST_MYSQL_URL is set (its locks differ)."""
+    url = None
+    if request.param == "mysql":
+        url = request.getfixturevalue("private_mysql_url")
+        _empty(url)
+    s = start_stack(tmp_path_factory.mktemp("zkteco"), database_url=url)
     yield s
     s.stop()
+
+
+def _empty(url: str) -> None:
+    """This session's MariaDB database without tables (another module may have used it)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        for (name,) in conn.execute(text("SHOW TABLES")).all():
+            conn.execute(text(f"DROP TABLE `{name}`"))
+        conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")
