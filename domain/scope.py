@@ -29,6 +29,7 @@ from .models import (
     AccountProject,
     AttendanceDevice,
     BankCard,
+    DeviceCommand,
     Company,
     Enrolment,
     FaceTemplate,
@@ -128,6 +129,12 @@ def _project_ids(scope: Scope):
     return sorted(scope.project_ids)
 
 
+def _device_commands(projects):
+    """A ZKTeco device's commands are in scope with their device."""
+    devices = select(AttendanceDevice.id).where(AttendanceDevice.project_id.in_(projects))
+    return with_loader_criteria(DeviceCommand, DeviceCommand.device_id.in_(devices), include_aliases=True)
+
+
 def _criteria(scope: Scope) -> list:
     """Plain criteria per model (no lambdas: each scope's values become bound parameters)."""
     def only(model, clause):
@@ -137,7 +144,7 @@ def _criteria(scope: Scope) -> list:
         return [only(m, false()) for m in (Project, RegistrationApplication, HumanTask, Company, Team, Worker,
                                            ProjectWorker, BankCard, Punch, WageAccount, WageRun, WageLine,
                                            SiteAccessRevocation, Enrolment, SafetyTraining, SiteAccessGrant,
-                                           FaceTemplate, AttendanceDevice, PunchQuarantine)]
+                                           FaceTemplate, AttendanceDevice, PunchQuarantine, DeviceCommand)]
     projects = _project_ids(scope)
     engagements = select(ProjectWorker.worker_id).where(ProjectWorker.project_id.in_(projects))
     if scope.kind == COMPANY:
@@ -149,6 +156,7 @@ def _criteria(scope: Scope) -> list:
         only(Punch, Punch.project_id.in_(projects)),
         only(AttendanceDevice, AttendanceDevice.project_id.in_(projects)),
         only(PunchQuarantine, PunchQuarantine.project_id.in_(projects)),
+        _device_commands(projects),
         only(WageAccount, WageAccount.project_id.in_(projects)),
         only(WageRun, WageRun.project_id.in_(projects)),
         only(SiteAccessRevocation, SiteAccessRevocation.project_id.in_(projects)),

@@ -14,6 +14,7 @@ from domain.services import Services
 from domain.settings import Settings
 from shiming.temporal import connect
 from web import create_app
+from web.iclock import routes as iclock
 from web.temporal_bridge import TemporalBridge
 
 
@@ -24,5 +25,8 @@ def web_bridge(settings: Settings) -> TemporalBridge:
 
 
 def build_web_app(services: Services, config: Optional[dict] = None) -> Flask:
-    """The Flask app of `shiming web`: the services and their bridge passed to the app factory."""
-    return create_app(services, web_bridge(services.settings), config)
+    """The Flask app of `shiming web`: the services and their bridge passed to the app factory,
+    and the ZKTeco PUSH endpoints (/iclock/…, for off-the-shelf terminals; docs/zkteco.md)."""
+    app = create_app(services, web_bridge(services.settings), config)
+    iclock.init_app(app)
+    return app

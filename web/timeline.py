@@ -56,6 +56,7 @@ ACTIONS = {
     "worker.exit_cancel": _l("%(actor)s withdrew the exit: %(reason)s"),
     "worker.exit": _l("The worker's exit was recorded (exit date %(exit_date)s)"),
     "site_access.revoke": _l("The worker's site access was revoked"),
+    "site_access.revocation_applied": _l("Every ZKTeco terminal of the project has deleted the worker"),
     "worker.card_replace": _l("%(actor)s replaced a worker's payroll card"),
     "wage_run.cancel": _l("The wage run was cancelled; its unpaid lines will not be paid: %(reason)s"),
     "wage_account.cancelled": _l("The binding of the wage account was cancelled: %(reason)s"),

@@ -59,6 +59,7 @@ from .attendance import (
     PunchQuarantine,
     DeviceRequestNonce,
 )
+from .zkteco import DeviceCommand
 from ..processes.account_binding import AccountStatus
 from ..processes.enrolment import EnrolmentState
 from ..processes.registration import RegistrationStatus
@@ -111,6 +112,7 @@ __all__ = [
     "AttendanceDevice",
     "PunchQuarantine",
     "DeviceRequestNonce",
+    "DeviceCommand",
     "AccountStatus",
     "EnrolmentState",
     "RegistrationStatus",

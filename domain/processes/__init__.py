@@ -13,4 +13,5 @@ no Temporal client or activity.
 - `enrolment` — EnrolmentWorkflow (ENR-1, ENR-4…7)
 - `wage_run` — WageRunWorkflow (PAY-3…7)
 - `attendance` — devices and their punches (ATT-1…4; no workflow: the signed API and ingest)
+- `zkteco` — the ZKTeco PUSH protocol of off-the-shelf terminals (ATT-6; no workflow)
 """

@@ -10,8 +10,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from domain import attendance_devices as devices
+from domain import zkteco
 from domain.models import AttendanceDevice, Project, PunchQuarantine, Role
 from domain.processes.attendance import DeviceProtocol, DeviceStatus, Direction, listed_gaps
+from domain.processes.zkteco import CommandKind, CommandStatus
 
 from ..core import remote_addr, services
 from ..formutil import flash_form_problem
@@ -59,9 +61,12 @@ def project_devices(project_id: int):
         serials = {r["device"].id: r["device"].serial for r in rows}
         quarantine = [{"row": q, "serial": serials.get(q.device_id, "")}
                       for q in devices.open_quarantine(db, project.id)]
+        zk_ids = [r["device"].id for r in rows if r["device"].protocol == DeviceProtocol.ZKTECO]
         return render_template("attendance/devices.html", project=project, rows=rows, quarantine=quarantine,
                                form=DeviceForm(), action=ActionForm(), DeviceStatus=DeviceStatus, Direction=Direction,
-                               STORE=STORE, DISMISS=DISMISS)
+                               STORE=STORE, DISMISS=DISMISS, serials=serials,
+                               commands=zkteco.command_overview(db, zk_ids), zk_ids=zk_ids,
+                               CommandKind=CommandKind, CommandStatus=CommandStatus)
 
 
 @bp.route("/projects/<int:project_id>/devices", methods=["POST"])
