@@ -54,6 +54,11 @@ from .payroll import (
     BankBatchLine,
     BankStatement,
 )
+from .attendance import (
+    AttendanceDevice,
+    PunchQuarantine,
+    DeviceRequestNonce,
+)
 from ..processes.account_binding import AccountStatus
 from ..processes.enrolment import EnrolmentState
 from ..processes.registration import RegistrationStatus
@@ -103,6 +108,9 @@ __all__ = [
     "BankBatch",
     "BankBatchLine",
     "BankStatement",
+    "AttendanceDevice",
+    "PunchQuarantine",
+    "DeviceRequestNonce",
     "AccountStatus",
     "EnrolmentState",
     "RegistrationStatus",
