@@ -1,4 +1,4 @@
-"""`shiming` command line: dev | worker | web | bank | agent | migrate | seed | verify-run | audit | bench."""
+"""`shiming` command line: dev | worker | web | bank | agent | terminal | migrate | seed | verify-run | audit | bench."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ import sys
 
 from domain.services import Services
 from domain.settings import ConfigError, Settings
+from shiming import terminal
 
 
 def _services() -> Services:
@@ -163,6 +164,13 @@ def cmd_bench(args) -> int:
     return run_benchmark(args.name, args.rest)
 
 
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="run a benchmark; prints one JSON line")
+    p.add_argument("name")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -224,10 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     p = audit_sub.add_parser("prune", help="remove rows older than SHIMING_AUDIT_RETENTION_DAYS (at least 180)")
     p.add_argument("--dry-run", action="store_true", help="only count the rows that would be removed")
     p.set_defaults(func=cmd_audit_prune)
-    p = sub.add_parser("bench", help="run a benchmark; prints one JSON line")
-    p.add_argument("name")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_bench)
+    _add_bench(sub)
+    terminal.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
