@@ -1,0 +1,32 @@
+"""The templates a project's terminals receive: admitted workers with a face, and revocations."""
+from __future__ import annotations
+
+import secrets
+
+from domain.device_templates import open_gallery, project_gallery, seal_gallery
+from tests.helpers import enrolment as enrolment_helpers
+from tests.helpers.enrolment import TEMPLATE
+from tests.helpers.terminal import admitted_worker, exit_worker
+
+OTHER = bytes(reversed(TEMPLATE))
+
+
+def test_admitted_workers_are_in_the_gallery_and_an_exit_moves_them_to_revoked(services):
+    site = enrolment_helpers.site(services)
+    first = admitted_worker(services, site, 201, TEMPLATE)
+    second = admitted_worker(services, site, 202, OTHER, name="韦秀英")
+    enrolment_helpers.start(services, site, enrolment_helpers.record(site, id_number=enrolment_helpers.id_number(203),
+                                                                     phone="13800000203"))  # not admitted
+    with services.Session() as session:
+        before = project_gallery(session, services.cipher, site.project_id)
+    assert before.templates == [(first, TEMPLATE), (second, OTHER)] and before.revoked == []
+    exit_worker(services, site, first)
+    with services.Session() as session:
+        after = project_gallery(session, services.cipher, site.project_id)
+        other_project = project_gallery(session, services.cipher, enrolment_helpers.other_project(services))
+    assert after.templates == [(second, OTHER)] and after.revoked == [first]
+    assert after.version != before.version and other_project.templates == [] and other_project.revoked == []
+    secret = secrets.token_hex(32)
+    assert open_gallery(seal_gallery(after, "GATE-01", secret), "GATE-01", secret) == after
+    with services.Session() as session:
+        assert project_gallery(session, services.cipher, site.project_id).version == after.version
