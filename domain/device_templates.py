@@ -17,7 +17,8 @@ and the plaintext, JSON too: {"project": {"id": int, "code": str}, "templates": 
 already holds the version (`?since=<version>`), the envelope is {"version": v, "unchanged": true}.
 The version is a digest of what the gallery is made of (template rows and their times, revocations):
 it changes whenever a worker is admitted, re-enrolled or revoked. Templates are never in clear on
-the wire or in a log.
+the wire or in a log. A template that does not decrypt (tampered, another key) leaves that worker
+out, named in `unreadable`, and the rest of the project goes on.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .face import decrypt_template
+from .face import FaceRefused, decrypt_template
 from .models import FaceTemplate, Project, ProjectWorker, SiteAccessGrant, SiteAccessRevocation
 from .pii import PiiCipher
 from .processes.worker_exit import EngagementStatus
@@ -55,6 +56,7 @@ class Gallery:
     templates: list[tuple[int, bytes]] = field(default_factory=list, repr=False)  # (worker id, template bytes)
     revoked: list[int] = field(default_factory=list)
     version: str = ""
+    unreadable: list[int] = field(default_factory=list, compare=False)  # templates that did not decrypt
 
 
 def template_key(secret_hex: str) -> bytes:
@@ -88,8 +90,13 @@ def project_gallery(session: Session, cipher: PiiCipher, project_id: int) -> Gal
         digest.update(f"t {row_id} {worker_id} {created_at.isoformat()}\n".encode())
     for worker_id in revoked:
         digest.update(f"r {worker_id} {revocations[worker_id].isoformat()}\n".encode())
-    templates = [(worker_id, decrypt_template(cipher, sealed, str(worker_id))) for _, worker_id, _, sealed in rows]
-    return Gallery(project_id, project.code, templates, revoked, digest.hexdigest())
+    templates, unreadable = [], []
+    for _, worker_id, _, sealed in rows:
+        try:
+            templates.append((worker_id, decrypt_template(cipher, sealed, str(worker_id))))
+        except FaceRefused:                 # tampered or another key: that worker is left out, not the project
+            unreadable.append(worker_id)
+    return Gallery(project_id, project.code, templates, revoked, digest.hexdigest(), unreadable)
 
 
 def seal_gallery(gallery: Gallery, serial: str, secret_hex: str, since: Optional[str] = None) -> dict:

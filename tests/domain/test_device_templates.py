@@ -30,3 +30,19 @@ def test_admitted_workers_are_in_the_gallery_and_an_exit_moves_them_to_revoked(s
     assert open_gallery(seal_gallery(after, "GATE-01", secret), "GATE-01", secret) == after
     with services.Session() as session:
         assert project_gallery(session, services.cipher, site.project_id).version == after.version
+
+
+def test_a_template_that_does_not_decrypt_leaves_only_that_worker_out(services):
+    from sqlalchemy import select
+
+    from domain.models import FaceTemplate
+
+    site = enrolment_helpers.site(services)
+    first = admitted_worker(services, site, 211, TEMPLATE)
+    second = admitted_worker(services, site, 212, OTHER, name="韦秀英")
+    with services.Session.begin() as session:
+        rows = {t.worker_id: t for t in session.scalars(select(FaceTemplate))}
+        rows[first].template_enc = rows[second].template_enc      # copied onto another row: bound to its worker
+    with services.Session() as session:
+        gallery = project_gallery(session, services.cipher, site.project_id)
+    assert gallery.templates == [(second, OTHER)] and gallery.unreadable == [first]
