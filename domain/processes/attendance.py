@@ -144,6 +144,8 @@ class DeviceRefusal(StrEnum):
     BAD_PROTOCOL = "bad_protocol"
     BAD_SOURCES = "bad_sources"
     ALREADY_REVOKED = "already_revoked"
+    ALREADY_RESOLVED = "already_resolved"
+    WORKER_STILL_UNKNOWN = "worker_still_unknown"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,4 @@
+"""Attendance devices pages (issue 11 point 1), for the project account (the labour specialist):
+the project's gates and terminals with last contact, backlog and sequence gaps; register (the
+secret shown once) and revoke; the quarantined punches of unknown workers, stored or dismissed.
+Blueprint `attendance`: routes (the views), forms."""
