@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from devices.face_match import FaceGallery, FaceMatch
-from devices.face_model import FaceModel, template_from_bytes
+from devices.face_model import FaceModel
 from devices.face_quality import QualityLimits, check_quality
 from devices.terminal_client import PlatformClient, PlatformRefused, PlatformUnavailable
 from devices.terminal_queue import PunchQueue, QueueState
@@ -122,10 +122,14 @@ class Terminal:
 
     @staticmethod
     def gallery_of(gallery: Gallery, model: FaceModel) -> FaceGallery:
-        revoked = set(gallery.revoked)
-        pairs = [(w, template_from_bytes(t)) for w, t in gallery.templates
-                 if w not in revoked and len(t) == 4 * model.dimension]
-        return FaceGallery.from_pairs(pairs, model.match_threshold, model.dimension)
+        """One (N, D) matrix from the synced bytes in one step; a revoked worker's template, one of
+        another model's size, or one that is not a finite non-zero vector is left out."""
+        revoked, size = set(gallery.revoked), 4 * model.dimension
+        kept = [(w, t) for w, t in gallery.templates if w not in revoked and len(t) == size]
+        matrix = np.frombuffer(b"".join(t for _, t in kept), dtype="<f4").reshape(len(kept), model.dimension)
+        norms = np.linalg.norm(matrix, axis=1)
+        usable = np.isfinite(norms) & (norms > 0)          # a zero or NaN row would match nobody, or everybody
+        return FaceGallery([w for (w, _), ok in zip(kept, usable) if ok], matrix[usable], model.match_threshold)
 
     # --- frames ---------------------------------------------------------------------------------
 

@@ -117,8 +117,9 @@ def test_templates_open_only_for_their_device_and_version():
 def test_the_terminal_gallery_leaves_out_revoked_workers_and_matches_at_the_model_threshold():
     rng = np.random.default_rng(2)
     rows = rng.standard_normal((3, 512)).astype(np.float32)
+    broken = [(7, np.zeros(512, "<f4").tobytes()), (8, np.full(512, np.nan, "<f4").tobytes()), (10, b"\0" * 512)]
     gallery = Terminal.gallery_of(Gallery(3, "P", [(5, template_to_bytes(rows[0])), (9, template_to_bytes(rows[1])),
-                                                   (6, template_to_bytes(rows[2]))], [9], ""), face_model())
+                                                   (6, template_to_bytes(rows[2])), *broken], [9], ""), face_model())
     assert len(gallery) == 2 and gallery.threshold == face_model().match_threshold
     assert gallery.match(rows[2] + 0.1 * rng.standard_normal(512)).worker_id == 6
     assert gallery.match(rows[1]).worker_id is None                  # revoked: not on the terminal
