@@ -16,12 +16,14 @@ import json
 import socket
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from devices.terminal_client import PlatformClient, PlatformRefused, PlatformUnavailable
 from domain.models import Punch, PunchQuarantine, StoredFile
 from domain.processes.attendance import PunchChannel
 from shiming.cli import main
@@ -128,3 +130,21 @@ def test_terminal_punches_the_right_worker_queues_offline_and_delivers_in_order_
     assert len(stored(services)) == 3
     with services.Session() as session:
         assert session.scalars(select(PunchQuarantine)).all() == []
+
+
+def test_the_client_tells_a_refusal_from_a_platform_that_is_not_there(services, tmp_path):
+    site = enrolment_helpers.site(services)
+    secret = api_device(services, site, SERIAL)
+    port = _free_port()
+    with pytest.raises(PlatformUnavailable):
+        PlatformClient(f"http://127.0.0.1:{port}", SERIAL, secret, timeout=5).templates()
+    with platform(create_app(services, None, {"TESTING": True}), port) as url:
+        with pytest.raises(PlatformRefused) as refused:
+            PlatformClient(url, SERIAL, "ab" * 32).templates()
+        assert (refused.value.status, refused.value.code) == (401, "bad_signature") and refused.value.message
+        with pytest.raises(PlatformRefused) as stale:                # a terminal whose clock is 10 minutes off
+            PlatformClient(url, SERIAL, secret, clock=lambda: time.time() - 600).templates()
+        assert stale.value.code == "stale_timestamp"
+        assert PlatformClient(url, SERIAL, secret).templates()["version"]
+    with pytest.raises(ValueError):
+        PlatformClient("ftp://example", SERIAL, secret)
