@@ -16,11 +16,13 @@ from domain import attendance_devices as devices
 from domain.models import Account, Project, ProjectWorker, utcnow
 from domain.processes.attendance import API_PREFIX, DeviceKind, DeviceProtocol, signed_headers
 from domain.services import Services
+from shiming.seed import DEMO_ACCOUNTS
 from shiming.seed_workforce import seed_workforce
 
 PUNCHES_PATH = f"{API_PREFIX}/punches"
 GAPS_PATH = f"{API_PREFIX}/gaps"
 CHINA = timezone(timedelta(hours=8))
+PASSWORDS = {username: password for username, password, *_rest in DEMO_ACCOUNTS}
 
 
 @dataclass

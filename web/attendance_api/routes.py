@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from domain.attendance_devices import first_seq, sequence_gaps
 from domain.models import utcnow
@@ -40,7 +40,20 @@ bp = Blueprint("attendance_api", __name__, url_prefix=API_PREFIX)
 bp.add_url_rule("/templates", view_func=templates.templates, methods=["GET"])  # the terminal's sync (templates.py)
 log = logging.getLogger("shiming.web.attendance_api")
 
-ATTEMPTS = 3
+ATTEMPTS = 5
+MYSQL_RETRYABLE = (1205, 1213)  # lock wait timeout, deadlock: InnoDB rolled the transaction back
+
+
+def _transient(exc: Exception) -> bool:
+    """A failure that running the request again from the start resolves: a unique constraint met by
+    a concurrent insert of the same (device, seq) or nonce, SQLite's busy snapshot, an InnoDB deadlock."""
+    if isinstance(exc, IntegrityError):
+        return True
+    if isinstance(exc, OperationalError):
+        orig = getattr(exc, "orig", None)
+        code = orig.args[0] if orig is not None and orig.args else None
+        return "database is locked" in str(orig) or code in MYSQL_RETRYABLE
+    return False
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "attendance-api.yaml"
 
 
@@ -93,10 +106,10 @@ def punches():
                     result = ingest(db, device, _items(body), channel=PunchChannel.API, received_at=now,
                                     blobs=svc.blobs)
                 break  # committed: only now is the batch acknowledged
-            except IntegrityError:
-                if attempt == ATTEMPTS - 1:
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == ATTEMPTS - 1 or not _transient(exc):
                     raise
-                log.info("device batch raced another insert; running it again")
+                log.info("device batch met a concurrent transaction (%s); running it again", type(exc).__name__)
     except Refused as exc:
         return _refused(exc)
     return jsonify(_answer(result)), 200
