@@ -14,7 +14,8 @@ is the frame, watermarked with time, project, device, worker and direction (devi
 its sha256 goes with the punch. The punch is stored first in the local queue (devices/terminal_queue.py:
 device sequence number assigned at capture, strictly increasing), then uploaded in seq order,
 signed (devices/terminal_client.py). While the platform cannot be reached, punches wait in the
-queue; uploads are retried every `retry_seconds`, and a sync of the templates every `sync_seconds`
+queue and uploads are retried every `retry_seconds` (a new punch does not wait for a platform that
+was just unreachable), and the templates are synced every `sync_seconds`
 (an exit's revocation removes the worker's template at the next sync).
 """
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Terminal:
         self._version: Optional[str] = None
         self._last_punch: dict[int, float] = {}
         self._next_sync = self._next_upload = float("-inf")
+        self._online = True                                 # the last upload reached the platform
         self.report = TerminalReport()
 
     # --- templates ------------------------------------------------------------------------------
@@ -170,7 +172,8 @@ class Terminal:
                              photo_sha256(photo))
         self.report.punched.append(seq)
         log.info("punch %d: worker %d %s (score %.2f)", seq, worker_id, direction, score)
-        self._next_upload = float("-inf")                   # try to deliver it now
+        if self._online:
+            self._next_upload = float("-inf")               # deliver it now; offline, wait for the retry time
         return seq
 
     def direction_for(self, worker_id: int, at: datetime) -> str:
@@ -195,7 +198,9 @@ class Terminal:
                 answer = self.client.upload(batch)
             except (PlatformUnavailable, PlatformRefused) as exc:
                 log.warning("%d punches wait for the platform: %s", self.queue.pending_count(), exc)
+                self._online = False
                 return False
+            self._online = True
             if not self._record(batch, answer):
                 log.error("the platform answered for none of %d punches; they stay queued", len(batch))
                 return False

@@ -169,3 +169,16 @@ def test_an_open_site_terminal_alternates_in_and_out_per_worker_and_day(tmp_path
         terminal.on_frame(frame)
         directions.append(terminal.queue.pending(10)[-1].direction)
     assert directions == ["in", "out", "in", "in"]
+
+
+def test_the_command_refuses_a_secret_file_that_is_not_a_secret(tmp_path, capsys):
+    from shiming.cli import main
+
+    secret = tmp_path / "gate.secret"
+    secret.write_text("not-a-secret\n")
+    args = ["terminal", "--platform", "http://127.0.0.1:9", "--serial", "GATE-01", "--secret-file", str(secret),
+            "--source", str(tmp_path / "none.avi"), "--direction", "in", "--queue", str(tmp_path / "q.db"), "--once"]
+    assert main(args) == 2 and "64 hex digits" in capsys.readouterr().err
+    assert main(args[:6] + [str(tmp_path / "missing")] + args[7:]) == 2
+    secret.write_text("ab" * 32)
+    assert main(args) == 2 and "cannot be opened" in capsys.readouterr().err   # no such video file
