@@ -4,7 +4,8 @@
 glyphs) on a dark band across the bottom of a copy of the frame, and returns it as JPEG bytes;
 the terminal sends those bytes and their sha256 (`photo_sha256`) with the punch, and the platform
 records the hash, so a photo altered afterwards no longer matches it. The band covers the
-bottom of the picture, not the face; the original frame is left as it is.
+bottom of the picture, not the face; the original frame is left as it is. A frame wider than
+1280 px is scaled down to that width first, so a photo stays well under the API's 512 KiB.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from domain.calendar import LOCAL_TZ
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 JPEG_QUALITY = 85
+MAX_WIDTH = 1280                        # a 4K stream's frame is scaled down: the platform takes photos up to 512 KiB
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,12 @@ def _ascii(text: str) -> str:
 
 
 def watermark(frame: np.ndarray, stamp: Stamp, quality: int = JPEG_QUALITY) -> bytes:
-    image = frame.copy()
-    height, width = image.shape[:2]
+    height, width = frame.shape[:2]
+    if width > MAX_WIDTH:
+        height, width = round(height * MAX_WIDTH / width), MAX_WIDTH
+        image = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    else:
+        image = frame.copy()
     lines = [_ascii(line) for line in stamp.lines()]
     scale = max(0.4, width / 1100)
     thickness = max(1, round(scale * 2))

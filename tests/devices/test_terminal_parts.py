@@ -91,6 +91,9 @@ def test_watermark_writes_the_stamp_on_a_copy_and_its_hash_names_the_bytes():
     assert photo_sha256(photo) == hashlib.sha256(photo).hexdigest()
     assert watermark(frame, Stamp(AT, "P450103", "GATE-01", 43, "in")) != photo
     assert canvas_photo("obama.jpg").flags.writeable is False        # the frame itself is untouched
+    big = watermark(cv2.resize(frame, (3840, 2880)), stamp)                # a 4K camera's frame
+    assert cv2.imdecode(np.frombuffer(big, np.uint8), cv2.IMREAD_COLOR).shape == (960, 1280, 3)
+    assert len(big) < 512 * 1024
 
 
 def _gallery(templates) -> Gallery:
