@@ -71,7 +71,7 @@ def gate(services, tmp_path):
 
 def run_terminal(capsys, url: str, secret_file, queue, video) -> tuple[int, dict]:
     code = main(["terminal", "--platform", url, "--serial", SERIAL, "--secret-file", str(secret_file),
-                 "--source", str(video), "--direction", "in", "--queue", str(queue), "--once"])
+                 "--source", str(video), "--direction", "in", "--queue", str(queue), "--debounce", "3600", "--once"])
     return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
