@@ -2,8 +2,9 @@
 
 `project_gallery(session, cipher, project_id)` reads the workers admitted to the project (a site
 access grant for their engagement, the engagement admitted and not exited, and no revocation
-issued after its admission: a worker re-enrolled after an exit is admitted again) that have a face template, decrypted from the PII cipher (domain/face.py), and the workers
-whose access was revoked (an exit's `SiteAccessRevocation`): the terminal drops their templates.
+issued after its admission: a worker re-enrolled after an exit is admitted again) that have a
+face template, decrypted from the PII cipher (domain/face.py), and the workers whose access was
+revoked (an exit's `SiteAccessRevocation`): the terminal drops their templates.
 
 The answer travels sealed for one device (`seal_gallery` / `open_gallery`): AES-256-GCM under
 key = HKDF-SHA256(the 32 secret bytes, salt none, info b"shiming templates"), a fresh 12-byte
