@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Optional, Sequence
 
 from sqlalchemy import insert, select
@@ -39,8 +39,6 @@ from .processes.attendance import (
     WorkerRefKind,
     item_error,
     skew_flagged,
-    skew_seconds,
-    to_naive_utc,
 )
 
 PHOTO_TYPE = "image/jpeg"
@@ -73,7 +71,9 @@ def dedupe_key(device_id: int, seq: int) -> str:
 
 def device_instant(value: datetime) -> datetime:
     """The device's time as stored: naive UTC to the second (every database keeps it alike)."""
-    return to_naive_utc(value).replace(microsecond=0)
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None, microsecond=0)
 
 
 def _stored(session: Session, device_id: int, seqs: Sequence[int]) -> dict[int, _Seen]:
@@ -81,17 +81,26 @@ def _stored(session: Session, device_id: int, seqs: Sequence[int]) -> dict[int, 
     seen: dict[int, _Seen] = {}
     if not seqs:
         return seen
+    wanted = set(seqs)
+
+    def among(column):  # a batch is mostly consecutive numbers: one range of the (device, seq) index
+        if seqs[-1] - seqs[0] < 4 * len(seqs):
+            return column.between(seqs[0], seqs[-1])
+        return column.in_(seqs)
+
     for seq, worker_id, pw_id, at, direction in session.execute(
             select(Punch.device_seq, Punch.worker_id, ProjectWorker.id, Punch.device_time, Punch.direction)
             .outerjoin(ProjectWorker, (ProjectWorker.worker_id == Punch.worker_id)
                        & (ProjectWorker.project_id == Punch.project_id))
-            .where(Punch.device_id == device_id, Punch.device_seq.in_(seqs))):
-        seen[seq] = _Seen(at, direction, worker_id=worker_id, engagement_id=pw_id)
+            .where(Punch.device_id == device_id, among(Punch.device_seq))):
+        if seq in wanted:
+            seen[seq] = _Seen(at, direction, worker_id=worker_id, engagement_id=pw_id)
     for seq, ref, at, direction in session.execute(
             select(PunchQuarantine.device_seq, PunchQuarantine.worker_ref, PunchQuarantine.device_time,
                    PunchQuarantine.direction)
-            .where(PunchQuarantine.device_id == device_id, PunchQuarantine.device_seq.in_(seqs))):
-        seen[seq] = _Seen(at, direction, quarantined_ref=ref)
+            .where(PunchQuarantine.device_id == device_id, among(PunchQuarantine.device_seq))):
+        if seq in wanted:
+            seen[seq] = _Seen(at, direction, quarantined_ref=ref)
     return seen
 
 
@@ -117,7 +126,7 @@ class _Batch:
     def __init__(self, session: Session, device: AttendanceDevice, channel: PunchChannel, received_at: datetime,
                  blobs: Optional[BlobStore]):
         self.session, self.device, self.channel, self.blobs = session, device, channel, blobs
-        self.received_at = to_naive_utc(received_at)
+        self.received_at = device_instant(received_at)
         self.punches: list[dict] = []
         self.quarantine: list[dict] = []
         self.results: list[ItemResult] = []
@@ -141,7 +150,7 @@ class _Batch:
         self.results.append(ItemResult(index, item.seq, ItemOutcome.QUARANTINED))
 
     def stored(self, index: int, item: PunchItem, worker_id: int, at: datetime) -> None:
-        skew = skew_seconds(at, self.received_at)
+        skew = int((at - self.received_at).total_seconds())  # both naive UTC to the second: skew_seconds
         photo_id, photo_sha = self._photo(item)
         self.punches.append({
             "dedupe_key": dedupe_key(self.device.id, item.seq), "project_id": self.device.project_id,
@@ -163,10 +172,11 @@ class _Batch:
         return row.id, digest
 
     def write(self) -> None:
+        connection = self.session.connection()  # Core executemany: no ORM bookkeeping per row
         if self.punches:
-            self.session.execute(insert(Punch), self.punches)
+            connection.execute(insert(Punch.__table__), self.punches)
         if self.quarantine:
-            self.session.execute(insert(PunchQuarantine), self.quarantine)
+            connection.execute(insert(PunchQuarantine.__table__), self.quarantine)
         self.device.last_contact_at = self.received_at
 
 
@@ -174,11 +184,11 @@ def ingest(session: Session, device: AttendanceDevice, items: Sequence[PunchItem
            received_at: datetime, blobs: Optional[BlobStore] = None) -> IngestResult:
     """Judge and write a batch of one device's punches (see the module docstring); the caller commits."""
     batch = _Batch(session, device, channel, received_at, blobs)
-    good = [i for i in items if item_error(i, device.serial) is None]
+    problems = [item_error(i, device.serial) for i in items]
+    good = [i for i, problem in zip(items, problems) if problem is None]
     stored = _stored(session, device.id, sorted({i.seq for i in good}))
     workers = _engagements(session, device.project_id, good)
-    for index, item in enumerate(items):
-        problem = item_error(item, device.serial)
+    for index, (item, problem) in enumerate(zip(items, problems)):
         if problem is not None:
             batch.reject(index, item, *problem)
             continue

@@ -317,6 +317,9 @@ def source_allowed(allowed_sources: str, remote_addr: str) -> bool:
     return any(addr in ipaddress.ip_network(n) for n in nets)
 
 
+_DIRECTIONS = frozenset(d.value for d in Direction)
+
+
 # --- judging an item ------------------------------------------------------------------------------
 
 
@@ -330,7 +333,7 @@ def item_error(item: PunchItem, serial: str) -> Optional[tuple[ItemError, str]]:
         return ItemError.BAD_WORKER, "worker_id"
     if item.time is None:
         return ItemError.BAD_TIME, "time"
-    if item.direction not in tuple(Direction):
+    if item.direction not in _DIRECTIONS:
         return ItemError.BAD_DIRECTION, "direction"
     if item.match_score is not None and not 0 <= item.match_score <= MATCH_SCORE_MAX:
         return ItemError.BAD_SCORE, "match_score"
