@@ -137,8 +137,10 @@ class Terminal:
 
     def identify(self, frame: np.ndarray) -> Optional[FaceMatch]:
         """The largest face's match, or None when there is no usable face (or no templates yet)."""
+        if self.gallery is None:
+            return None
         faces = self.model.detect(frame)
-        if not faces or self.gallery is None:
+        if not faces:
             return None
         face = max(faces, key=lambda f: f.size)
         try:
