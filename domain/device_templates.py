@@ -81,10 +81,11 @@ def project_gallery(session: Session, cipher: PiiCipher, project_id: int) -> Gal
     admitted = {worker_id for worker_id, admitted_at, status in grants
                 if admitted_at is not None and status != EngagementStatus.EXITED
                 and (worker_id not in revocations or revocations[worker_id] < admitted_at)}
-    rows = session.execute(select(FaceTemplate.id, FaceTemplate.worker_id, FaceTemplate.created_at,
-                                  FaceTemplate.template_enc)
-                           .where(FaceTemplate.worker_id.in_(admitted)).order_by(FaceTemplate.worker_id)).all() \
-        if admitted else []
+    rows = [row for row in session.execute(
+        select(FaceTemplate.id, FaceTemplate.worker_id, FaceTemplate.created_at, FaceTemplate.template_enc)
+        .join(SiteAccessGrant, SiteAccessGrant.worker_id == FaceTemplate.worker_id)
+        .where(SiteAccessGrant.project_id == project_id).order_by(FaceTemplate.worker_id))
+        if row.worker_id in admitted]     # a join, not an IN list: 100,000 workers stay one query
     revoked = sorted(set(revocations) - admitted)
     digest = hashlib.sha256(f"project {project_id}\n".encode())
     for row_id, worker_id, created_at, _ in rows:
