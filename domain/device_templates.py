@@ -69,7 +69,9 @@ def _associated_data(serial: str, version: str) -> bytes:
     return f"shiming templates\n{serial}\n{version}".encode("utf-8")
 
 
-def project_gallery(session: Session, cipher: PiiCipher, project_id: int) -> Gallery:
+def project_gallery(session: Session, cipher: PiiCipher, project_id: int, since: Optional[str] = None) -> Gallery:
+    """The project's gallery; when `since` is its version already, without its templates (nothing
+    is decrypted: the device holds them)."""
     project = session.get(Project, project_id)
     grants = session.execute(
         select(SiteAccessGrant.worker_id, ProjectWorker.admitted_at, ProjectWorker.status)
@@ -93,6 +95,8 @@ def project_gallery(session: Session, cipher: PiiCipher, project_id: int) -> Gal
     for worker_id in revoked:
         digest.update(f"r {worker_id} {revocations[worker_id].isoformat()}\n".encode())
     templates, unreadable = [], []
+    if since == digest.hexdigest():
+        rows = []
     for _, worker_id, _, sealed in rows:
         try:
             templates.append((worker_id, decrypt_template(cipher, sealed, str(worker_id))))

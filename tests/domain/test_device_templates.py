@@ -29,7 +29,9 @@ def test_admitted_workers_are_in_the_gallery_and_an_exit_moves_them_to_revoked(s
     secret = secrets.token_hex(32)
     assert open_gallery(seal_gallery(after, "GATE-01", secret), "GATE-01", secret) == after
     with services.Session() as session:
-        assert project_gallery(session, services.cipher, site.project_id).version == after.version
+        again = project_gallery(session, services.cipher, site.project_id, since=after.version)
+    assert again.version == after.version and again.templates == []         # the device has them: none decrypted
+    assert seal_gallery(again, "GATE-01", secret, since=after.version)["unchanged"] is True
 
 
 def test_a_template_that_does_not_decrypt_leaves_only_that_worker_out(services):

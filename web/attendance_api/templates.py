@@ -29,11 +29,12 @@ log = logging.getLogger("shiming.web.attendance_api")
 def templates():
     svc = services()
     since = request.args.get("since") or None
+    since = since if since and HEX64_RE.fullmatch(since) else None
     try:
         with svc.Session.begin() as db:
             now = utcnow()
             device = authenticate(db, svc.cipher, request.get_data(cache=False), now)
-            gallery = project_gallery(db, svc.cipher, device.project_id)
+            gallery = project_gallery(db, svc.cipher, device.project_id, since)
             device.last_contact_at = now
             serial, secret = device.serial, device_secret(svc.cipher, device)
     except Refused as exc:
@@ -41,5 +42,5 @@ def templates():
         return jsonify(code=str(exc.code), message=str(INGEST_REFUSALS[exc.code])), exc.status
     if gallery.unreadable:
         log.error("face templates of workers %s do not decrypt; left out of %s's templates", gallery.unreadable, serial)
-    envelope = seal_gallery(gallery, serial, secret, since if since and HEX64_RE.fullmatch(since) else None)
+    envelope = seal_gallery(gallery, serial, secret, since)
     return jsonify(envelope), 200
