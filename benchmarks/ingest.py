@@ -8,7 +8,8 @@ real loopback HTTP (one connection per terminal), each batch answered only after
 answer is checked: all N stored, none rejected.
 Baseline in the same run and database: the same rows (as ingest writes them, for T other devices)
 inserted with the DB-API cursor's `executemany`, one transaction per batch of B, by T threads.
-One JSON line: both rates and the ratio (target ≥ 0.5).
+With `--rounds R` the two alternate R times (new devices each round) and the medians are taken.
+One JSON line: both rates, per round and median, and the ratio of the medians (target ≥ 0.5).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import http.client
 import json
 import os
 import secrets
+import statistics
 import tempfile
 import threading
 import time
@@ -25,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from domain import attendance_devices as devices
 from domain.models import Account, Project, ProjectWorker, Punch, utcnow
@@ -204,34 +206,41 @@ def _raw_executemany(services: Services, devs: list[tuple[int, str, str]], plans
     return time.perf_counter() - started
 
 
-def run(punches: int, batch: int, terminals: int, workers: int, database_url: Optional[str], home: Path) -> dict:
+def _round(services: Services, port: int, project_id: int, plans: list[list[list[dict]]], n: int) -> dict:
+    """One round: the API upload with new devices, then the raw baseline with others."""
+    api_devs = _devices(services, project_id, f"BENCH-API-{n}", len(plans))
+    raw_devs = _devices(services, project_id, f"BENCH-RAW-{n}", len(plans))
+    api_s, totals = _upload(port, api_devs, plans)
+    raw_s = _raw_executemany(services, raw_devs, plans, project_id)
+    with services.Session() as db:
+        rows = db.scalar(select(func.count()).select_from(Punch).where(Punch.device_id.in_([d[0] for d in api_devs])))
+    return {"api_s": api_s, "raw_s": raw_s, "rows": rows, **totals}
+
+
+def run(punches: int, batch: int, terminals: int, workers: int, rounds: int, database_url: Optional[str],
+        home: Path) -> dict:
     services = _services(home, database_url)
     group = ProcessGroup()
     try:
         project_id, worker_ids = _prepare(services, workers)
-        api_devs = _devices(services, project_id, "BENCH-API", terminals)
-        raw_devs = _devices(services, project_id, "BENCH-RAW", terminals)
         per_device = punches // terminals
         start = datetime.now(CHINA).replace(microsecond=0) - timedelta(hours=1)
         plans = [batches_of(i, per_device, batch, worker_ids, start) for i in range(terminals)]
         port = _start_web(home, services, group)
-        api_s, totals = _upload(port, api_devs, plans)
-        raw_s = _raw_executemany(services, raw_devs, plans, project_id)
-        with services.Session() as db:
-            stored = {d[0]: 0 for d in api_devs}
-            for device_id in db.scalars(select(Punch.device_id).where(Punch.device_id.in_(list(stored)))):
-                stored[device_id] += 1
+        results = [_round(services, port, project_id, plans, n) for n in range(rounds)]
     finally:
         group.stop_all()
         services.engine.dispose()
     total = per_device * terminals
-    api_pps, raw_pps = total / api_s, total / raw_s
+    api = [total / r["api_s"] for r in results]
+    raw = [total / r["raw_s"] for r in results]
     return {"bench": "ingest", "punches": total, "batch": batch, "terminals": terminals, "workers": workers,
-            "database": services.engine.dialect.name, "requests": totals["requests"],
-            "stored": totals["stored"], "rejected": totals["rejected"], "rows_in_db": sum(stored.values()),
-            "api_s": round(api_s, 3), "api_punches_per_s": round(api_pps, 1),
-            "raw_executemany_s": round(raw_s, 3), "raw_punches_per_s": round(raw_pps, 1),
-            "ratio": round(api_pps / raw_pps, 3)}
+            "rounds": rounds, "database": services.engine.dialect.name,
+            "requests": sum(r["requests"] for r in results), "stored": sum(r["stored"] for r in results),
+            "rejected": sum(r["rejected"] for r in results), "rows_in_db": sum(r["rows"] for r in results),
+            "api_punches_per_s": round(statistics.median(api), 1), "raw_punches_per_s": round(statistics.median(raw), 1),
+            "api_rounds": [round(x, 1) for x in api], "raw_rounds": [round(x, 1) for x in raw],
+            "ratio": round(statistics.median(api) / statistics.median(raw), 3)}
 
 
 def main(argv: list[str]) -> int:
@@ -240,11 +249,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch", type=int, default=200, help=f"punches per request (at most {MAX_BATCH_ITEMS})")
     parser.add_argument("--terminals", type=int, default=4, help="terminals uploading at once (default 4)")
     parser.add_argument("--workers", type=int, default=50, help="admitted workers the punches name")
+    parser.add_argument("--rounds", type=int, default=1, help="API and baseline rounds, alternating; medians")
     parser.add_argument("--database-url", help="another database than a temporary SQLite file (emptied first!)")
     args = parser.parse_args(argv)
-    if not 1 <= args.batch <= MAX_BATCH_ITEMS or args.terminals < 1 or args.punches < args.terminals:
+    if not 1 <= args.batch <= MAX_BATCH_ITEMS or args.terminals < 1 or args.rounds < 1 \
+            or args.punches < args.terminals:
         parser.error("need 1 <= batch <= %d, terminals >= 1 and punches >= terminals" % MAX_BATCH_ITEMS)
     with tempfile.TemporaryDirectory(prefix="shiming-bench-ingest-") as tmp:
-        figures = run(args.punches, args.batch, args.terminals, args.workers, args.database_url, Path(tmp))
+        figures = run(args.punches, args.batch, args.terminals, args.workers, args.rounds, args.database_url,
+                      Path(tmp))
     print(json.dumps(figures))
     return 0

@@ -34,7 +34,6 @@ SOURCES_MAX = 500
 MATCH_SCORE_MAX = 1000  # per mille
 MAX_BATCH_ITEMS = 500
 MAX_PHOTO_BYTES = 512 * 1024
-MAX_BODY_BYTES = 16 * 1024 * 1024
 SEQ_MAX = 2**31 - 1
 NONCE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SERIAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
