@@ -10,6 +10,10 @@ Measured (medians over repeats, milliseconds, after one warm-up call each):
   the frontal template and one per turn for the same-person check: devices/face_capture.py);
 - `match_10k_ms`, `match_100k_ms` (`--gallery-sizes`): one probe against 10,000 / 100,000 random unit
   512-d templates (one matrix-vector product + argmax; target <= 2 ms at 10,000);
+- `terminal_frame_10k_ms` (the first gallery size): one frame through `shiming terminal`'s identification
+  (detection, quality check, template, 1:N against that many templates with the worker among them;
+  benchmarks/face_terminal.py), `--frames` repeats; `terminal_install_10k_ms`: installing that gallery
+  from a template sync's bytes (one measurement);
 - `enrolment_through_agent_ms` (`--enrolments` repeats): one worker's enrolment end to end through the
   device agent on loopback: its ID card read from a virtual card in a private pcscd + vpcd, its live
   face captured for a freshly drawn challenge from a video-file camera, and the platform's
@@ -35,17 +39,13 @@ from functools import partial
 import cv2
 import numpy as np
 
-from benchmarks import face_enrolment
+from benchmarks import face_enrolment, face_terminal
 from benchmarks.face_clips import canvas_frame, challenge_frames
 from devices.face_capture import capture_live_face
 from devices.face_match import FaceGallery
 from devices.face_model import FacenetModel
 from devices.liveness import check_liveness
 from domain.face import Challenge
-
-
-def median_ms(fn, repeats: int) -> float:
-    return timed(fn, repeats)[0]
 
 
 def timed(fn, repeats: int) -> tuple[float, float]:
@@ -72,7 +72,7 @@ def gallery_of(size: int, rng: np.random.Generator) -> tuple[FaceGallery, np.nda
 
 
 def size_key(size: int) -> str:
-    return f"match_{size // 1000}k_ms" if size % 1000 == 0 else f"match_{size}_ms"
+    return f"match_{size // 1000}k" if size % 1000 == 0 else f"match_{size}"
 
 
 def run(frames: int, challenges: int, probes: int, sizes: tuple[int, ...] = (10_000, 100_000),
@@ -95,7 +95,8 @@ def run(frames: int, challenges: int, probes: int, sizes: tuple[int, ...] = (10_
     for size in sizes:
         gallery, probe = gallery_of(size, rng)
         assert gallery.match(probe).worker_id == size // 3
-        figures[size_key(size)] = median_ms(partial(gallery.match, probe), probes)
+        record(figures, size_key(size), partial(gallery.match, probe), probes)
+    figures.update(face_terminal.measure(model, frame, face, sizes[0], frames, timed))
     if enrolments:
         enrolment = face_enrolment.measure(lambda: model, frame, face, enrolments, pcscd_wait)
         figures["enrolment_through_agent_ms"] = enrolment.median_ms

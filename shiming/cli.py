@@ -246,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bank_command(sub)
     _add_agent_command(sub)
     _add_check_commands(sub)
+    terminal.add_parser(sub)
     return parser
 
 

@@ -33,7 +33,7 @@ from domain.processes import zkteco as zk
 from domain.processes.attendance import DeviceProtocol, PunchChannel
 from domain.processes.worker_exit import WorkerExitInput
 from shiming.seed import DEMO_ACCOUNTS
-from tests.conftest import DB_BACKENDS
+from tests.helpers.services import DB_BACKENDS
 from tests.helpers.stack import run_in_thread, start_stack
 from tests.helpers.waiting import poll
 from tests.helpers.zk_terminal import ZkTerminal, admitted_site, register_terminal

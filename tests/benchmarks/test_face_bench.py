@@ -6,7 +6,7 @@ import json
 from shiming.cli import main
 
 FIGURES = {"detect_ms", "template_ms", "detect_template_ms", "liveness_ms", "capture_ms", "match_1k_ms", "match_500_ms",
-           "enrolment_through_agent_ms"}
+           "enrolment_through_agent_ms", "terminal_frame_1k_ms", "terminal_frame_1k_cpu_ms", "terminal_install_1k_ms"}
 
 
 def test_bench_face_prints_one_json_line(capsys):

@@ -40,6 +40,7 @@ ACCESS = {
     "/api/bank/statements": PUBLIC,  # authenticated by the bank's signature (tests/e2e)
     "/api/attendance/v1/punches": DEVICE,  # tests/attendance/test_punch_api.py
     "/api/attendance/v1/gaps": DEVICE,
+    "/api/attendance/v1/templates": DEVICE,  # tests/web/test_attendance_templates.py
     "/api/attendance/v1/openapi.yaml": PUBLIC,
     "/attendance/": {Role.PROJECT},
     "/attendance/projects/<int:project_id>/devices": {Role.PROJECT},

@@ -32,10 +32,12 @@ from domain.punches import ingest
 
 from ..core import services
 from ..refusals import INGEST_REFUSALS, ITEM_ERRORS
+from . import templates
 from .auth import Refused, authenticate
 from .wire import read_item
 
 bp = Blueprint("attendance_api", __name__, url_prefix=API_PREFIX)
+bp.add_url_rule("/templates", view_func=templates.templates, methods=["GET"])  # the terminal's sync (templates.py)
 log = logging.getLogger("shiming.web.attendance_api")
 
 ATTEMPTS = 5
