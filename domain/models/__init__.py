@@ -54,6 +54,7 @@ from .payroll import (
     BankBatchLine,
     BankStatement,
 )
+from .correction import PunchCorrection
 from ..processes.account_binding import AccountStatus
 from ..processes.enrolment import EnrolmentState
 from ..processes.registration import RegistrationStatus
@@ -94,6 +95,7 @@ __all__ = [
     "SiteAccessRevocation",
     "BankCard",
     "Punch",
+    "PunchCorrection",
     "SigningKey",
     "SecurityPasswordState",
     "WageAccount",
