@@ -27,6 +27,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from .models import (
     Account,
     AccountProject,
+    AttendanceDevice,
     BankCard,
     Company,
     Enrolment,
@@ -35,6 +36,7 @@ from .models import (
     Project,
     ProjectWorker,
     Punch,
+    PunchQuarantine,
     RegistrationApplication,
     Role,
     SafetyTraining,
@@ -135,7 +137,7 @@ def _criteria(scope: Scope) -> list:
         return [only(m, false()) for m in (Project, RegistrationApplication, HumanTask, Company, Team, Worker,
                                            ProjectWorker, BankCard, Punch, WageAccount, WageRun, WageLine,
                                            SiteAccessRevocation, Enrolment, SafetyTraining, SiteAccessGrant,
-                                           FaceTemplate)]
+                                           FaceTemplate, AttendanceDevice, PunchQuarantine)]
     projects = _project_ids(scope)
     engagements = select(ProjectWorker.worker_id).where(ProjectWorker.project_id.in_(projects))
     if scope.kind == COMPANY:
@@ -145,6 +147,8 @@ def _criteria(scope: Scope) -> list:
         only(Project, Project.id.in_(projects)),
         only(Team, Team.project_id.in_(projects)),
         only(Punch, Punch.project_id.in_(projects)),
+        only(AttendanceDevice, AttendanceDevice.project_id.in_(projects)),
+        only(PunchQuarantine, PunchQuarantine.project_id.in_(projects)),
         only(WageAccount, WageAccount.project_id.in_(projects)),
         only(WageRun, WageRun.project_id.in_(projects)),
         only(SiteAccessRevocation, SiteAccessRevocation.project_id.in_(projects)),

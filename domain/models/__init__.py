@@ -54,6 +54,11 @@ from .payroll import (
     BankBatchLine,
     BankStatement,
 )
+from .attendance import (
+    AttendanceDevice,
+    PunchQuarantine,
+    DeviceRequestNonce,
+)
 from .correction import PunchCorrection
 from ..processes.account_binding import AccountStatus
 from ..processes.enrolment import EnrolmentState
@@ -105,6 +110,9 @@ __all__ = [
     "BankBatch",
     "BankBatchLine",
     "BankStatement",
+    "AttendanceDevice",
+    "PunchQuarantine",
+    "DeviceRequestNonce",
     "AccountStatus",
     "EnrolmentState",
     "RegistrationStatus",

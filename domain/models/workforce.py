@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 
 from .base import Base, utcnow
+from ..processes.attendance import PunchChannel
 from ..processes.enrolment import EnrolmentState
 from ..processes.worker_exit import EngagementStatus
 
@@ -241,7 +242,8 @@ class Punch(Base):
     """One attendance record; the dedupe key makes a late or repeated upload count once."""
 
     __tablename__ = "punch"
-    __table_args__ = (Index("ix_punch_project_time", "project_id", "punched_at"),)
+    __table_args__ = (Index("ix_punch_project_time", "project_id", "punched_at"),
+                      UniqueConstraint("device_id", "device_seq", name="uq_punch_device_seq"))
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
@@ -250,5 +252,15 @@ class Punch(Base):
     punched_at: Mapped[datetime] = mapped_column(DateTime)  # naive UTC
     device_code: Mapped[str] = mapped_column(String(50), default="")
     match_score: Mapped[Optional[int]] = mapped_column(Integer)  # face match, per mille
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)  # server time of receipt
+    # issue 11: the registered device and its sequence number (the idempotency key), the device's
+    # own clock as stated (punched_at holds the same instant: statistics use it) and its skew
+    device_id: Mapped[Optional[int]] = mapped_column(ForeignKey("attendance_device.id"))
+    device_seq: Mapped[Optional[int]] = mapped_column(Integer)
+    device_time: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    skew_seconds: Mapped[Optional[int]] = mapped_column(Integer)
+    skew_flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    channel: Mapped[str] = mapped_column(String(10), default=PunchChannel.SEED, server_default="seed")
+    photo_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    photo_sha256: Mapped[Optional[str]] = mapped_column(String(64))
 
