@@ -82,9 +82,10 @@ class Settings:
     audit_key: bytes = b""  # SEC-3: HMAC key of the audit hash chain (domain/audit.py)
     audit_retention_days: int = 180  # SEC-3: audit rows are kept at least this long; never below 180
     # BEY-9 anti-fraud flags (domain/fraud_rules.py): a team's correction ratio above this per cent,
-    # a face-match score below this per mille
-    fraud_correction_ratio_pct: int = 10
-    fraud_low_match_score: int = 700
+    # a face-match score below this per mille (read from the environment when not given)
+    fraud_correction_ratio_pct: int = field(
+        default_factory=lambda: _whole("SHIMING_FRAUD_CORRECTION_RATIO_PCT", 10, 0, 100))
+    fraud_low_match_score: int = field(default_factory=lambda: _whole("SHIMING_FRAUD_LOW_MATCH_SCORE", 700, 0, 1000))
     extra: dict = field(default_factory=dict)
 
     @property
@@ -153,8 +154,6 @@ class Settings:
             bank_keys_file=_env("SHIMING_BANK_KEYS_FILE", ""),
             agent_url=_env("SHIMING_AGENT_URL", "http://127.0.0.1:18765").rstrip("/"),
             rate_limit_storage_uri=_env("SHIMING_RATE_LIMIT_STORAGE_URI", "memory://"),
-            fraud_correction_ratio_pct=_whole("SHIMING_FRAUD_CORRECTION_RATIO_PCT", 10, 0, 100),
-            fraud_low_match_score=_whole("SHIMING_FRAUD_LOW_MATCH_SCORE", 700, 0, 1000),
         )
         values.update(overrides)
         settings = cls(**values)
