@@ -27,7 +27,7 @@ from domain.processes.attendance_correction import (
 from workflows.attendance_correction import AttendanceCorrectionWorkflow
 
 from ..core import bridge, call_process, remote_addr, services
-from ..formutil import flash_form_problem
+from ..formutil import choices, flash_form_problem
 from ..refusals import PUNCH_CORRECTION_REFUSALS, refusal_message
 from ..scoping import get_or_404
 from .routes import bp
@@ -42,7 +42,7 @@ DIRECTION_LABELS = {Direction.IN: _l("In"), Direction.OUT: _l("Out")}
 class CorrectionRequestForm(FlaskForm):
     worker_id = SelectField(_l("Worker"), coerce=int, validators=[InputRequired(_l("This field is required."))])
     day = DateField(_l("Day"), validators=[InputRequired(_l("Enter the day."))])
-    direction = SelectField(_l("Direction"), choices=[(d.value, label) for d, label in DIRECTION_LABELS.items()])
+    direction = SelectField(_l("Direction"), choices=choices([(d.value, label) for d, label in DIRECTION_LABELS.items()]))
     clock = TimeField(_l("Time"), validators=[InputRequired(_l("Enter the time."))])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A reason is required.")),
                                                       Length(max=REASON_MAX)])
@@ -64,7 +64,7 @@ def _rows(db, project_id: int, me: Account) -> list[dict]:
     names = dict(db.execute(select(Worker.id, Worker.name).where(
         Worker.id.in_({c.worker_id for c in corrections}))).all())
     people = dict(db.execute(select(Account.id, Account.display_name).where(
-        Account.id.in_({c.requested_by for c in corrections} | {c.decided_by for c in corrections if c.decided_by}))))
+        Account.id.in_({c.requested_by for c in corrections} | {c.decided_by for c in corrections if c.decided_by}))).all())
     return [{
         "id": c.id, "worker": names.get(c.worker_id, ""), "day": c.day, "direction": DIRECTION_LABELS.get(c.direction, ""),
         "corrected_at": c.corrected_at, "reason": c.reason, "status": c.status,
@@ -80,7 +80,7 @@ def _page(project_id: int, form: CorrectionRequestForm | None = None, status: in
         project = get_or_404(db, Project, project_id)
         me = db.get(Account, current_user.id)
         form = form or CorrectionRequestForm(formdata=None)
-        form.worker_id.choices = _workers(db, project.id)
+        form.worker_id.choices = choices(_workers(db, project.id))
         context = dict(project=project, rows=_rows(db, project.id, me), form=form,
                        may_request=dc.may_request(db, me, project.id), decision_form=CorrectionDecisionForm(formdata=None))
     return render_template("attendance/corrections.html", **context), status
@@ -111,7 +111,7 @@ def request_correction(project_id: int):
     with services().Session() as db:
         project = get_or_404(db, Project, project_id)
         form = CorrectionRequestForm()
-        form.worker_id.choices = _workers(db, project.id)
+        form.worker_id.choices = choices(_workers(db, project.id))
     if not form.validate_on_submit():
         flash_form_problem(form)
         return _page(project_id, form, 422)
