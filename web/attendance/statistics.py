@@ -60,7 +60,7 @@ def report_labels() -> ReportLabels:
     return ReportLabels(
         title=_("Attendance report"), workers=_("Workers"), teams=_("Teams"), companies=_("Companies"),
         rates=_("On-duty rate"), name=_("Name"), team=_("Team"), company=_("Company"),
-        attended_workers=_("Workers attending"), days=_("Days"), hours=_("Hours"), punches=_("Device punches"),
+        attended_workers=_("Workers attending"), days=_("Days"), hours=_("Hours worked"), punches=_("Device punches"),
         corrections=_("Approved corrections"), corrected_days=_("Days by correction only"), day=_("Day"),
         attended=_("Attended"), admitted=_("Admitted"), rate=_("On-duty rate"), total=_("Total"))
 
