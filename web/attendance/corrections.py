@@ -133,9 +133,9 @@ def request_correction(project_id: int):
     return redirect(url_for("attendance.corrections", project_id=project_id))
 
 
-@bp.route("/correction/<int:correction_id>/<any(approve, refuse):action>", methods=["POST"])
+@bp.route("/correction/<int:correction_id>/<any(approve, refuse):decision>", methods=["POST"])
 @readers_only
-def decide_correction(correction_id: int, action: str):
+def decide_correction(correction_id: int, decision: str):
     with services().Session() as db:
         correction = get_or_404(db, PunchCorrection, correction_id)
         project_id, workflow_id = correction.project_id, correction.workflow_id
@@ -143,12 +143,12 @@ def decide_correction(correction_id: int, action: str):
     if not form.validate_on_submit() or workflow_id is None:
         flash_form_problem(form)
         return redirect(url_for("attendance.corrections", project_id=project_id))
-    decision = CorrectionDecision.APPROVE if action == "approve" else CorrectionDecision.REFUSE
-    arg = CorrectionDecideInput(current_user.id, decision, (form.reason.data or "").strip())
+    decided = CorrectionDecision.APPROVE if decision == CorrectionDecision.APPROVE else CorrectionDecision.REFUSE
+    arg = CorrectionDecideInput(current_user.id, decided, (form.reason.data or "").strip())
     ok, _result, _code = call_process(lambda: bridge().update(workflow_id, AttendanceCorrectionWorkflow.decide, arg),
                                       PUNCH_CORRECTION_REFUSALS)
     if ok:
-        flash(_("The correction was approved.") if decision == CorrectionDecision.APPROVE
+        flash(_("The correction was approved.") if decided == CorrectionDecision.APPROVE
               else _("The correction was refused."), "success")
     return redirect(url_for("attendance.corrections", project_id=project_id))
 

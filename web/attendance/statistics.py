@@ -24,7 +24,7 @@ from ..security import require_roles
 from .routes import bp
 
 READERS = (Role.PROJECT, Role.PAYROLL_SPECIALIST, Role.COMPANY, Role.ENTERPRISE, Role.BUREAU_REVIEWER,
-           Role.BUREAU_CHIEF, Role.SUPERVISOR)
+           Role.BUREAU_CHIEF)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PHOTO_CSP = "default-src 'none'; img-src 'self'"
