@@ -23,7 +23,8 @@ def _by_name(rows):
     return {r.name: r for r in rows}
 
 
-def test_month_figures_count_corrections_apart_per_worker_team_and_company(services):
+def test_month_figures_count_corrections_apart_per_worker_team_and_company(any_db_services):
+    services = any_db_services  # SQLite, and MariaDB when SHIMING_TEST_MYSQL_URL is set
     site = build_site(services)
     with services.Session() as db:
         month = stats.monthly(db, site.project_id, MONTH)
@@ -79,7 +80,8 @@ def test_day_figures_show_first_last_hours_and_corrections_apart(services):
     assert (b.name, b.hours_x10, b.punches, b.corrections, b.corrected_days) == ("乙", 40, 0, 2, 1)
 
 
-def test_prefill_uses_exactly_the_statistics_days_and_hours(services):
+def test_prefill_uses_exactly_the_statistics_days_and_hours(any_db_services):
+    services = any_db_services
     site = build_site(services)
     with services.Session() as db:
         month = _by_name(stats.monthly(db, site.project_id, MONTH).workers)
