@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCENARIOS = {"face": "benchmarks.face", "registration": "benchmarks.registration", "wage-run": "benchmarks.wage_run"}
+SCENARIOS = {"face": "benchmarks.face", "ingest": "benchmarks.ingest", "registration": "benchmarks.registration", "wage-run": "benchmarks.wage_run"}
 
 
 def run_benchmark(name: str, args: list[str]) -> int:

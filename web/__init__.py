@@ -24,8 +24,9 @@ from domain.services import Services
 from . import scoping, security
 from .admin.routes import bp as admin_bp
 from .api.routes import bp as api_bp
-from .auth.routes import bp as auth_bp
 from .attendance.routes import bp as attendance_bp
+from .attendance_api.routes import bp as attendance_api_bp
+from .auth.routes import bp as auth_bp
 from .accounts.routes import bp as accounts_bp
 from .audit.routes import bp as audit_bp
 from .bureau.routes import bp as bureau_bp
@@ -74,8 +75,9 @@ def create_app(services: Services, bridge: TemporalBridge, config: Optional[dict
     security.init_app(app)
     scoping.init_app(app)  # ACC-2: the caller's scope filters every read of the request
     csrf.exempt(api_bp)  # signed by the bank, not a browser form
+    csrf.exempt(attendance_api_bp)  # signed by each device with its own secret, not a browser form
     for blueprint in (auth_bp, public_bp, bureau_bp, project_bp, enterprise_bp, payroll_bp, admin_bp, accounts_bp, audit_bp, api_bp,
-                      enrolment_bp, attendance_bp):
+                      enrolment_bp, attendance_bp, attendance_api_bp):
         app.register_blueprint(blueprint)
     security.init_rate_limits(app)  # after the blueprints: it wraps the views marked with @rate_limit
     _register_error_pages(app)

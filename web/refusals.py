@@ -14,6 +14,7 @@ import logging
 from flask_babel import lazy_gettext as _l
 
 from domain.processes.account_binding import Refusal as BindingRefusal
+from domain.processes.attendance import DeviceRefusal, IngestRefusal, ItemError
 from domain.processes.attendance_correction import CorrectionRefusal
 from domain.processes.enrolment import Refusal as EnrolmentRefusal
 from domain.processes.registration import Refusal as RegistrationRefusal
@@ -151,6 +152,50 @@ ENROLMENT_REFUSALS = {
     EnrolmentRefusal.UNKNOWN_ACTOR: _l("Your account was not found. Log in again."),
     EnrolmentRefusal.BUSY: _l("Another action on this enrolment is in progress. Try again in a moment."),
     EnrolmentRefusal.CASE_FINISHED: _l("This enrolment has ended."),
+}
+
+
+# attendance devices (web/attendance/) and the signed punch API (web/attendance_api/)
+DEVICE_REFUSALS = {
+    DeviceRefusal.BAD_SERIAL: _l("Enter the device's serial number: letters, digits, '.', ':', '_' or '-', at most 64."),
+    DeviceRefusal.SERIAL_TAKEN: _l("A device with this serial number is already registered."),
+    DeviceRefusal.BAD_KIND: _l("Choose whether the device is a gate or a terminal."),
+    DeviceRefusal.BAD_PROTOCOL: _l("Choose how the device talks to the platform."),
+    DeviceRefusal.BAD_SOURCES: _l("Enter the allowed source addresses as networks separated by commas, "
+                                  "e.g. 10.1.2.0/24, 203.0.113.7 (at most 500 characters)."),
+    DeviceRefusal.ALREADY_REVOKED: _l("This device is already revoked."),
+    DeviceRefusal.ALREADY_RESOLVED: _l("This punch has already been resolved."),
+    DeviceRefusal.WORKER_STILL_UNKNOWN: _l("The worker this punch names is still not admitted to the project: "
+                                           "it cannot be stored as a punch."),
+}
+INGEST_REFUSALS = {
+    IngestRefusal.MISSING_HEADERS: _l("The request is not signed: the device, timestamp, nonce and signature headers "
+                                      "are required."),
+    IngestRefusal.BAD_SIGNATURE: _l("The request's signature is wrong."),
+    IngestRefusal.STALE_TIMESTAMP: _l("The request's timestamp is more than 5 minutes from the platform's clock."),
+    IngestRefusal.BAD_NONCE: _l("The request's nonce must be 16 to 64 letters, digits, '_' or '-'."),
+    IngestRefusal.REPLAYED_REQUEST: _l("This request has been received before (its nonce is used)."),
+    IngestRefusal.UNKNOWN_DEVICE: _l("No device with this serial number is registered."),
+    IngestRefusal.REVOKED_DEVICE: _l("This device has been revoked."),
+    IngestRefusal.WRONG_PROTOCOL: _l("This device is registered for another protocol."),
+    IngestRefusal.SOURCE_NOT_ALLOWED: _l("This device may not connect from this address."),
+    IngestRefusal.MALFORMED_BATCH: _l("The body must be a JSON object with a non-empty list \"punches\"."),
+    IngestRefusal.BATCH_TOO_LARGE: _l("The batch is too large: send at most %(items)s punches per request."),
+}
+ITEM_ERRORS = {
+    ItemError.NOT_AN_OBJECT: _l("The punch is not a JSON object."),
+    ItemError.MISSING_FIELD: _l("A required field is missing."),
+    ItemError.BAD_SEQ: _l("The sequence number must be a whole number from 1 to 2147483647."),
+    ItemError.BAD_WORKER: _l("The worker must be a worker id (a whole number)."),
+    ItemError.BAD_TIME: _l("The time must be ISO-8601 with an offset, e.g. 2026-12-03T07:31:05+08:00."),
+    ItemError.BAD_DIRECTION: _l("The direction must be \"in\" or \"out\"."),
+    ItemError.BAD_SCORE: _l("The match score must be a whole number from 0 to 1000, or null."),
+    ItemError.BAD_PHOTO: _l("The photo must be a base64 JPEG, and its hash 64 hex digits."),
+    ItemError.PHOTO_TOO_LARGE: _l("The photo is too large (at most 512 KiB)."),
+    ItemError.PHOTO_HASH_MISMATCH: _l("The photo does not match its sha256: it was altered or damaged."),
+    ItemError.SERIAL_MISMATCH: _l("The punch names another device than the one that signed the request."),
+    ItemError.SEQ_REPEATED_IN_BATCH: _l("This sequence number appears twice in the batch with different content."),
+    ItemError.CONFLICTING_RESEND: _l("This sequence number is already stored with other content: nothing was changed."),
 }
 
 

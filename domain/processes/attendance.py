@@ -34,7 +34,6 @@ SOURCES_MAX = 500
 MATCH_SCORE_MAX = 1000  # per mille
 MAX_BATCH_ITEMS = 500
 MAX_PHOTO_BYTES = 512 * 1024
-MAX_BODY_BYTES = 16 * 1024 * 1024
 SEQ_MAX = 2**31 - 1
 NONCE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SERIAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -144,6 +143,8 @@ class DeviceRefusal(StrEnum):
     BAD_PROTOCOL = "bad_protocol"
     BAD_SOURCES = "bad_sources"
     ALREADY_REVOKED = "already_revoked"
+    ALREADY_RESOLVED = "already_resolved"
+    WORKER_STILL_UNKNOWN = "worker_still_unknown"
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,9 @@ def source_allowed(allowed_sources: str, remote_addr: str) -> bool:
     return any(addr in ipaddress.ip_network(n) for n in nets)
 
 
+_DIRECTIONS = frozenset(d.value for d in Direction)
+
+
 # --- judging an item ------------------------------------------------------------------------------
 
 
@@ -328,7 +332,7 @@ def item_error(item: PunchItem, serial: str) -> Optional[tuple[ItemError, str]]:
         return ItemError.BAD_WORKER, "worker_id"
     if item.time is None:
         return ItemError.BAD_TIME, "time"
-    if item.direction not in tuple(Direction):
+    if item.direction not in _DIRECTIONS:
         return ItemError.BAD_DIRECTION, "direction"
     if item.match_score is not None and not 0 <= item.match_score <= MATCH_SCORE_MAX:
         return ItemError.BAD_SCORE, "match_score"

@@ -1,4 +1,4 @@
-"""Attendance statistics on a known site (tests/helpers/attendance.py): days, hours, corrections apart,
+"""Attendance statistics on a known site (tests/helpers/attendance_site.py): days, hours, corrections apart,
 the on-duty rate, per worker, team and company; the reports hold the same figures; the wage table's
 prefill reads exactly these days and hours."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from domain.attendance import monthly_summary
 from domain.models import Project, ProjectWorker
 from domain.attendance_report import ReportLabels, report_docx, report_xlsx
 from domain.wage_table import prefill_xlsx
-from tests.helpers.attendance import MONTH, add_punch, build_site
+from tests.helpers.attendance_site import MONTH, add_punch, build_site
 
 LABELS = ReportLabels(**{name: name.upper() for name in ReportLabels.__dataclass_fields__})
 

@@ -24,7 +24,7 @@ from domain.fraud_rules import (
     same_face_elsewhere,
 )
 from domain.models import CompanyKind, ProjectWorker, RegistrationApplication, SiteAccessRevocation, Worker
-from tests.helpers.attendance import MONTH, add_punch, build_site, local
+from tests.helpers.attendance_site import MONTH, add_punch, build_site, local
 from shiming.seed import demo_credit_code
 from tests.helpers.factories import create_application
 

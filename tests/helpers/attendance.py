@@ -1,119 +1,90 @@
-"""A known attendance site for the statistics, report, prefill, correction and flag tests.
-
-The demo project, two companies, two teams and three workers, entered 2026-09-01; October 2026
-(local times, China Standard Time):
-
-- 甲 (钢筋班组, labour company): 10-09 07:30 in / 17:30 out (10 h); 10-12 08:00 in only, with an
-  approved correction out at 17:00 (9 h) — 2 days, 19.0 h, 1 correction, no day by correction only.
-- 乙 (钢筋班组, labour company): 10-09 08:00 / 16:00 (8 h); 10-13 no punch, approved corrections in
-  08:00 and out 12:00 (4 h) — 2 days, 12.0 h, 2 corrections, 1 day by correction only. A pending and
-  a refused correction of 乙 count for nothing.
-- 丙 (木工班组, the contractor): 10-09 09:00 / 18:00 (9 h) — 1 day, 9.0 h.
-
-On-duty: 10-09 3/3, 10-12 1/3, 10-13 1/3, every other day 0/3.
-"""
+"""Attendance test data and a device's side of the signed API: a project with admitted workers
+(the demo workforce, admitted), registered devices through the domain, and signed requests built
+with the platform's own canonical string (domain/processes/attendance.py)."""
 from __future__ import annotations
 
+import json
+import secrets
+import time
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from itertools import count
+from datetime import datetime, timedelta, timezone
+from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from domain import workforce as wf
-from domain.corrections import local_instant_utc
-from domain.models import Account, CompanyKind, Project, ProjectWorker, Punch, PunchCorrection, Role
-from domain.passwords import hash_password
-from domain.processes.attendance_correction import CorrectionStatus
-from domain.rules import id_number_check_char
-from shiming.seed import demo_credit_code
+from domain import attendance_devices as devices
+from domain.models import Account, Project, ProjectWorker, utcnow
+from domain.processes.attendance import API_PREFIX, DeviceKind, DeviceProtocol, signed_headers
+from domain.services import Services
+from shiming.seed import DEMO_ACCOUNTS
+from shiming.seed_workforce import seed_workforce
 
-MONTH = "2026-10"
-_keys = count()
+PUNCHES_PATH = f"{API_PREFIX}/punches"
+GAPS_PATH = f"{API_PREFIX}/gaps"
+CHINA = timezone(timedelta(hours=8))
+PASSWORDS = {username: password for username, password, *_rest in DEMO_ACCOUNTS}
 
 
 @dataclass
 class Site:
     project_id: int
-    workers: dict  # name -> worker id
-    requester_id: int  # the demo "project" account
-    approver_id: int  # a second project account of the project ("project2")
-    company_account_id: int  # a labour-company account of the project ("labour")
+    worker_ids: list[int]  # admitted on the project
+    actor: devices.Actor  # the project account (labour specialist)
 
 
-def local(day: str, clock: str) -> datetime:
-    return local_instant_utc(date.fromisoformat(day), time.fromisoformat(clock))
+def site(services: Services, workers: int = 5) -> Site:
+    """The demo project with `workers` demo workers, all admitted."""
+    with services.Session.begin() as db:
+        project_id = db.scalar(select(Project.id).order_by(Project.id).limit(1))
+    seed_workforce(services, project_id, workers=workers, month="2026-10")
+    with services.Session.begin() as db:
+        db.execute(update(ProjectWorker).where(ProjectWorker.project_id == project_id).values(admitted_at=utcnow()))
+        worker_ids = list(db.scalars(select(ProjectWorker.worker_id).where(ProjectWorker.project_id == project_id)
+                                     .order_by(ProjectWorker.id)))
+        account = db.scalar(select(Account).where(Account.username == "project"))
+        return Site(project_id, worker_ids, devices.Actor(account.id, account.display_name, "127.0.0.1"))
 
 
-def add_punch(session, project_id: int, worker_id: int, day: str, clock: str, direction: str = "in", **columns) -> Punch:
-    p = Punch(dedupe_key=f"att-test-{next(_keys)}", project_id=project_id, worker_id=worker_id, direction=direction,
-              punched_at=local(day, clock), device_code="test", **columns)
-    session.add(p)
-    session.flush()
-    return p
+def register(services: Services, s: Site, serial: str, protocol: str = DeviceProtocol.API,
+             sources: str = "") -> Optional[str]:
+    """Register a device; its secret (None for ZKTeco)."""
+    with services.Session.begin() as db:
+        _device, secret = devices.register_device(db, services.cipher, s.actor, project_id=s.project_id,
+                                                  serial=serial, kind=DeviceKind.GATE, protocol=protocol,
+                                                  allowed_sources=sources)
+    return secret
 
 
-def add_correction(session, site: Site, worker: str, day: str, clock: str, direction: str,
-                   status: str = CorrectionStatus.APPROVED) -> PunchCorrection:
-    worker_id = site.workers[worker]
-    team_id = session.scalar(select(ProjectWorker.team_id).where(
-        ProjectWorker.project_id == site.project_id, ProjectWorker.worker_id == worker_id))
-    c = PunchCorrection(project_id=site.project_id, worker_id=worker_id, team_id=team_id, day=date.fromisoformat(day),
-                        direction=direction, corrected_at=local(day, clock), reason="闸机故障", status=status,
-                        requested_by=site.requester_id,
-                        decided_by=site.approver_id if status != CorrectionStatus.PENDING else None)
-    session.add(c)
-    session.flush()
-    return c
+def item(seq: int, worker_id: int, at: datetime, direction: str = "in", serial: Optional[str] = None, **extra) -> dict:
+    doc = {"seq": seq, "worker_id": worker_id, "time": at.isoformat(), "direction": direction,
+           "match_score": 900, "photo": None, "photo_sha256": None}
+    if serial:
+        doc["device"] = serial
+    doc.update(extra)
+    return doc
 
 
-def _account(session, username: str, role: str, project_id: int, company_id=None) -> int:
-    found = session.scalar(select(Account).where(Account.username == username))
-    if found is None:
-        found = Account(username=username, display_name=username, password_hash=hash_password("Attendance2026!"),
-                        role=role, project_id=project_id, company_id=company_id)
-        session.add(found)
-        session.flush()
-    return found.id
+def body_of(items: list) -> bytes:
+    return json.dumps({"punches": items}).encode()
 
 
-def build_site(services, punches: bool = True) -> Site:
-    with services.Session.begin() as session:
-        project = session.scalar(select(Project).order_by(Project.id).limit(1))
-        labour = wf.ensure_company(session, project.id, "广西测试劳务有限公司", demo_credit_code("91450100MA5LW0077"),
-                                   CompanyKind.LABOUR_COMPANY)
-        contractor = wf.ensure_company(session, project.id, project.contractor_name, project.contractor_credit_code,
-                                       CompanyKind.CONTRACTOR)
-        rebar = wf.ensure_team(session, project.id, labour.id, "钢筋班组")
-        carpentry = wf.ensure_team(session, project.id, contractor.id, "木工班组")
-        workers = {}
-        for name, body, team, company in (("甲", "45010319800101201", rebar, labour),
-                                          ("乙", "45010319800101202", rebar, labour),
-                                          ("丙", "45010319800101203", carpentry, contractor)):
-            worker = wf.upsert_worker(session, services.cipher, name=name, id_number=body + id_number_check_char(body))
-            wf.enrol(session, project_id=project.id, worker=worker, team=team, company=company, trade="020",
-                     daily_rate_fen=30000, entry_date=date(2026, 9, 1))
-            workers[name] = worker.id
-        requester = session.scalar(select(Account.id).where(Account.username == "project"))
-        site = Site(project.id, workers, requester, _account(session, "project2", Role.PROJECT, project.id),
-                    _account(session, "labour", Role.COMPANY, project.id, labour.id))
-        if punches:
-            _month_of_punches(session, site)
-    return site
+def headers(serial: str, secret: str, method: str, path: str, body: bytes, *, timestamp: Optional[int] = None,
+            nonce: Optional[str] = None) -> dict:
+    return signed_headers(serial, secret, method, path, body,
+                          timestamp=int(time.time()) if timestamp is None else timestamp,
+                          nonce=nonce or secrets.token_hex(16))
 
 
-def _month_of_punches(session, site: Site) -> None:
-    a, b, c = site.workers["甲"], site.workers["乙"], site.workers["丙"]
-    pid = site.project_id
-    add_punch(session, pid, a, "2026-10-09", "07:30")
-    add_punch(session, pid, a, "2026-10-09", "17:30", "out")
-    add_punch(session, pid, a, "2026-10-12", "08:00")
-    add_correction(session, site, "甲", "2026-10-12", "17:00", "out")
-    add_punch(session, pid, b, "2026-10-09", "08:00")
-    add_punch(session, pid, b, "2026-10-09", "16:00", "out")
-    add_correction(session, site, "乙", "2026-10-13", "08:00", "in")
-    add_correction(session, site, "乙", "2026-10-13", "12:00", "out")
-    add_correction(session, site, "乙", "2026-10-14", "08:00", "in", CorrectionStatus.PENDING)
-    add_correction(session, site, "乙", "2026-10-15", "08:00", "in", CorrectionStatus.REFUSED)
-    add_punch(session, pid, c, "2026-10-09", "09:00")
-    add_punch(session, pid, c, "2026-10-09", "18:00", "out")
+def post_punches(client, serial: str, secret: str, items: list, **signing):
+    """POST a signed batch through a Flask test client."""
+    body = body_of(items)
+    return client.post(PUNCHES_PATH, data=body, content_type="application/json",
+                       headers=headers(serial, secret, "POST", PUNCHES_PATH, body, **signing))
+
+
+def get_gaps(client, serial: str, secret: str):
+    return client.get(GAPS_PATH, headers=headers(serial, secret, "GET", GAPS_PATH, b""))
+
+
+def now_local() -> datetime:
+    return datetime.now(CHINA).replace(microsecond=0)

@@ -10,6 +10,7 @@ from domain.models import AuditLog, RegistrationStatus, Role
 from tests.web.conftest import create_registration, enter_session
 
 PUBLIC = "public"
+DEVICE = "signed by a registered device"  # no session counts: every caller without a signature gets 401
 LOGGED_IN = "any logged-in account"
 BUREAU = set(Role.BUREAU)
 PAYROLL = {Role.PAYROLL_SPECIALIST}
@@ -35,6 +36,13 @@ ACCESS = {
     "/register/<token>/submit": PUBLIC,
     "/register/<token>/correct": PUBLIC,
     "/api/bank/statements": PUBLIC,  # authenticated by the bank's signature (tests/e2e)
+    "/api/attendance/v1/punches": DEVICE,  # tests/attendance/test_punch_api.py
+    "/api/attendance/v1/gaps": DEVICE,
+    "/api/attendance/v1/openapi.yaml": PUBLIC,
+    "/attendance/": {Role.PROJECT},
+    "/attendance/projects/<int:project_id>/devices": {Role.PROJECT},
+    "/attendance/devices/<int:device_id>/revoke": {Role.PROJECT},
+    "/attendance/quarantine/<int:quarantine_id>/resolve": {Role.PROJECT},
     "/bureau/inbox": BUREAU,
     "/bureau/task/<int:task_id>": BUREAU,
     "/bureau/task/<int:task_id>/scan": BUREAU,
@@ -132,8 +140,8 @@ def fill(rule: str, case: dict) -> str:
               "code": "en", "action": "claim", "change": "disable", "run_id": case.get("run_id", 1), "version": 1,
               "line_id": case.get("line_id", 1), "account_id": case.get("account_id", 1),
               "pw_id": case.get("pw_id", 1), "project_id": case.get("project_id", 1),
-              "enrolment_id": case.get("enrolment_id", 1), "day": "2026-10-09", "kind": "xlsx", "punch_id": 1,
-              "correction_id": 1, "decision": "approve"}
+              "enrolment_id": case.get("enrolment_id", 1), "device_id": 1, "quarantine_id": 1, "day": "2026-10-09",
+              "kind": "xlsx", "punch_id": 1, "correction_id": 1, "decision": "approve"}
     return re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",
                   lambda m: str(values[m.group(1) or m.group(2)]), rule)
 
@@ -209,12 +217,30 @@ def _request(client, rule, url: str):
     return client.post(url, data={})
 
 
+def _device_route_problems(app, services, rule, url: str, anonymous) -> list[str]:
+    """A device route answers 401 with its JSON code to everyone who did not sign: a session is no
+    credential there."""
+    problems = []
+    answers = {"anonymous": anonymous}
+    for username in USER_OF_ROLE.values():
+        client = app.test_client()
+        enter_session(client, services, username)
+        answers[username] = _request(client, rule, url)
+    for who, response in answers.items():
+        if response.status_code != 401 or not (response.is_json and response.get_json().get("code")):
+            problems.append(f"{rule.rule}: {who} without a signature got {response.status_code}, not a 401 refusal")
+    return problems
+
+
 def test_every_route_requires_its_login_and_role(app, services, case):
     problems = []
     for rule in rules(app):
         entry = ACCESS[rule.rule]
         url = fill(rule.rule, case)
         anonymous = _request(app.test_client(), rule, url)
+        if entry == DEVICE:
+            problems += _device_route_problems(app, services, rule, url, anonymous)
+            continue
         if entry == PUBLIC:
             if anonymous.status_code in (401, 403) or is_login_redirect(anonymous):
                 problems.append(f"{rule.rule}: public but anonymous got {anonymous.status_code}")

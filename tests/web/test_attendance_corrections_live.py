@@ -14,7 +14,7 @@ from sqlalchemy import select
 from domain.models import PunchCorrection
 from domain.processes.attendance_correction import CorrectionRefusal, CorrectionStatus
 from tests.conftest import make_services
-from tests.helpers.attendance import MONTH, build_site
+from tests.helpers.attendance_site import MONTH, build_site
 from tests.helpers.stack import TEST_PAYLOAD_KEY
 from tests.helpers.waiting import poll
 from tests.web.conftest import enter_session

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from domain import registration as reg
 from domain.models import RegistrationApplication
-from tests.helpers.attendance import MONTH, add_punch, build_site
+from tests.helpers.attendance_site import MONTH, add_punch, build_site
 from tests.helpers.factories import create_application
 from tests.web.conftest import enter_session
 

@@ -67,8 +67,9 @@ def valid_payload(rule: str, case: dict) -> dict:
 
 
 # Routes a browser never posts to; they authenticate the request body itself (a bank's signature,
-# tested with the real reference bank in tests/e2e/test_wage_run_processes.py).
-SIGNED_BODY_ROUTES = {"/api/bank/statements"}
+# tested with the real reference bank in tests/e2e/test_wage_run_processes.py; a device's, in
+# tests/attendance/test_punch_api.py, which runs with CSRF protection on).
+SIGNED_BODY_ROUTES = {"/api/bank/statements", "/api/attendance/v1/punches"}
 
 
 def test_every_post_route_refuses_a_missing_token(csrf_app, services, bridge):

@@ -21,7 +21,7 @@ from domain.models import AttendanceDevice, Project, Punch, Role, StoredFile, Wo
 from ..core import send_bytes, services
 from ..scoping import get_or_404
 from ..security import require_roles
-from .routes import bp
+from .routes import SELF_GUARDED, bp
 
 READERS = (Role.PROJECT, Role.PAYROLL_SPECIALIST, Role.COMPANY, Role.ENTERPRISE, Role.BUREAU_REVIEWER,
            Role.BUREAU_CHIEF)
@@ -31,7 +31,10 @@ PHOTO_CSP = "default-src 'none'; img-src 'self'"
 
 
 def readers_only(view):
-    """The roles that read attendance (each view; the blueprint's own guard is the devices' pages')."""
+    """The roles that read attendance, checked by the view itself (the blueprint's guard, which lets
+    the project account only, leaves the views of SELF_GUARDED to them)."""
+    SELF_GUARDED.add(f"{bp.name}.{view.__name__}")
+
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         refused = require_roles(*READERS)
