@@ -114,3 +114,11 @@ def test_wage_run_page_shows_days_and_hours_per_worker(client, services):
     row = row[:row.index("</tr>")]
     assert '<td class="days">2</td>' in row and '<td class="hours">12.0</td>' in row
     assert '<td class="corrections">2</td>' in row
+
+
+def test_project_list_links_each_project_attendance_pages(client, services):
+    site = build_site(services)
+    enter_session(client, services, "project")
+    page = client.get("/project/").get_data(as_text=True)
+    for path in ("statistics", "corrections", "flags"):
+        assert f'href="/attendance/project/{site.project_id}/{path}"' in page
