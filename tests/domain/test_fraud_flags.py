@@ -146,3 +146,19 @@ def test_rules_fire_on_their_records_and_not_on_clean_ones():
     assert altered_photo(mine) == []  # no photo recorded: nothing to judge
     assert len(altered_photo([PunchFact(1, 7, 100, D, T, recorded_sha256=good, photo=b"y", has_photo=True),
                               PunchFact(2, 7, 100, D, T, recorded_sha256=good, photo=None, has_photo=True)])) == 2
+
+
+def test_thresholds_come_from_the_environment_and_a_bad_one_is_refused(tmp_path, monkeypatch):
+    import pytest
+
+    from domain.settings import ConfigError
+    from tests.conftest import make_settings
+
+    assert fraud.thresholds_of(make_settings(tmp_path)) == Thresholds(10, 700)
+    monkeypatch.setenv("SHIMING_FRAUD_CORRECTION_RATIO_PCT", "25")
+    monkeypatch.setenv("SHIMING_FRAUD_LOW_MATCH_SCORE", "650")
+    assert fraud.thresholds_of(make_settings(tmp_path)) == Thresholds(25, 650)
+    for value in ("abc", "1001", "-1"):
+        monkeypatch.setenv("SHIMING_FRAUD_LOW_MATCH_SCORE", value)
+        with pytest.raises(ConfigError):
+            make_settings(tmp_path)

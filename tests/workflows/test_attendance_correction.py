@@ -14,7 +14,7 @@ from uuid import uuid4
 
 import pytest
 from sqlalchemy import select
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.worker import Replayer, Worker
 
 from activities.attendance_correction import CorrectionActivities
@@ -139,6 +139,18 @@ async def test_correction_is_refused_with_a_reason_and_counts_for_nothing(dev_en
     assert (row.days, row.corrections) == (2, 1)  # the known site's figures, unchanged
 
 
+async def test_cancelled_correction_counts_for_nothing_and_closes_its_inbox_row(dev_env, services):
+    site = build_site(services)
+    async with correction_worker(dev_env, services) as (client, queue):
+        correction_id, handle = await start(client, queue, services, site)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        await record(handle, services, "cancelled")
+    assert _correction(services, correction_id).status == CorrectionStatus.CANCELLED
+    assert _task(services, handle.id).status == TaskStatus.CANCELED
+
+
 def test_request_is_refused_with_its_code_and_writes_nothing(services):
     site = build_site(services)
     cases = [
@@ -146,6 +158,8 @@ def test_request_is_refused_with_its_code_and_writes_nothing(services):
         (dict(worker="丙", day=date(2026, 8, 1)), CorrectionRefusal.BAD_DAY),  # before the entry
         (dict(worker="乙", day=date(2026, 10, 13)), CorrectionRefusal.DUPLICATE),  # approved already
         (dict(worker="丙", requester=site.approver_id, day=date(2026, 10, 21)), None),
+        # the labour company asks for the contractor's worker: not its own
+        (dict(worker="丙", requester=site.company_account_id, day=date(2026, 10, 23)), CorrectionRefusal.NOT_REQUESTER),
     ]
     for kwargs, code in cases:
         if code is None:

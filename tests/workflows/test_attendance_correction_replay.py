@@ -25,10 +25,11 @@ def _load(path: Path) -> WorkflowHistory:
 
 def test_correction_histories_cover_both_decisions_and_refused_updates():
     assert {p.stem for p in HISTORIES} >= {"attendance_correction_approved_after_refusals",
-                                           "attendance_correction_refused"}
+                                           "attendance_correction_refused", "attendance_correction_cancelled"}
     kinds = {e.event_type for path in HISTORIES for e in _load(path).events}
     assert {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
-            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED} <= kinds
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED} <= kinds
     assert all('"binary/encrypted"' in p.read_text() or "YmluYXJ5L2VuY3J5cHRlZA==" in p.read_text() for p in HISTORIES)
 
 
