@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Optional
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from .calendar import LOCAL_TZ
@@ -93,11 +93,19 @@ def approved_corrections(session: Session, project_id: int, start: datetime, end
     return [(w, at) for w, at in session.execute(q)]
 
 
-def day_spans(rows, base: datetime) -> dict[tuple[int, int], tuple[int, int]]:
-    """(worker id, local day number since `base`) -> (first, last) local second of that day."""
+def local_clock(start: datetime, end: datetime):
+    """naive UTC -> naive local for the instants of [start, end): plain addition when the zone keeps one
+    UTC offset over it (always, for China Standard Time), else each instant converted."""
+    offset = _constant_offset(start, end)
+    return _to_local if offset is None else (lambda at: at + offset)
+
+
+def day_spans(rows, base: datetime, to_local=None) -> dict[tuple[int, int], tuple[int, int]]:
+    """(worker id, local day number since the local `base`) -> (first, last) local second of that day."""
+    to_local = to_local or _to_local
     spans: dict[tuple[int, int], tuple[int, int]] = {}
     for worker_id, at in rows:
-        offset = _to_local(at) - base
+        offset = to_local(at) - base
         key, second = (worker_id, offset.days), offset.seconds
         first, last = spans.get(key, (second, second))
         spans[key] = (min(first, second), max(last, second))
@@ -112,15 +120,20 @@ def _with_corrections(session: Session, project_id: int, start: datetime, end: d
     corrected = approved_corrections(session, project_id, start, end)
     if not corrected:
         return merged
-    workers = sorted({w for w, _at in corrected})
-    punch = Punch.__table__
-    punched = session.execute(select(punch.c.worker_id, punch.c.punched_at).where(
-        punch.c.project_id == project_id, punch.c.punched_at >= start, punch.c.punched_at < end,
-        punch.c.worker_id.in_(workers))).all()
+    clock = local_clock(start, end)
     base = _to_local(start)
-    by_punch = day_spans(punched, base)
-    by_both = day_spans([*punched, *corrected], base)
-    for worker_id, day in day_spans(corrected, base):
+    fixed = day_spans(corrected, base, clock)  # the corrected (worker, day)s: only their punches matter
+    punch = Punch.__table__
+    first_day = base.date()
+    days = [first_day + timedelta(days=n) for n in sorted({n for _w, n in fixed})]
+    on_days = or_(*(and_(punch.c.punched_at >= _local_midnight_utc(d),
+                         punch.c.punched_at < _local_midnight_utc(d + timedelta(days=1))) for d in days))
+    punched = [(w, at) for w, at in session.execute(select(punch.c.worker_id, punch.c.punched_at).where(
+        punch.c.project_id == project_id, on_days, punch.c.worker_id.in_(sorted({w for w, _day in fixed}))))
+        if (w, (clock(at) - base).days) in fixed]
+    by_punch = day_spans(punched, base, clock)
+    by_both = day_spans([*punched, *corrected], base, clock)
+    for worker_id, day in fixed:
         first, last = by_both[(worker_id, day)]
         before = by_punch.get((worker_id, day))
         days, seconds, count, only = merged.get(worker_id, (0, 0, 0, 0))

@@ -24,6 +24,7 @@ from .attendance import (
     _to_local,
     approved_corrections,
     day_spans,
+    local_clock,
     month_bounds,
     monthly_summary,
 )
@@ -112,13 +113,13 @@ def _attended_days(session: Session, project_id: int, start: datetime, end: date
     punched = session.execute(select(punch.c.worker_id, punch.c.punched_at).where(
         punch.c.project_id == project_id, punch.c.punched_at >= start, punch.c.punched_at < end)).all()
     corrected = approved_corrections(session, project_id, start, end)
-    base = _to_local(start)
-    spans = day_spans([*punched, *corrected], base)
+    base, clock = _to_local(start), local_clock(start, end)
+    spans = day_spans([*punched, *corrected], base, clock)
     counts: dict[tuple[int, int], int] = {}
     fixes: dict[tuple[int, int], int] = {}
     for table, rows in ((counts, punched), (fixes, corrected)):
         for w, at in rows:
-            key = (w, (_to_local(at) - base).days)
+            key = (w, (clock(at) - base).days)
             table[key] = table.get(key, 0) + 1
     return spans, counts, fixes
 
