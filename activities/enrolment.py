@@ -12,7 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.refusal import refusal
-from domain import audit, notify
+from domain import audit, labour_contract, notify
 from domain import enrolment as enr
 from domain.models import Account, Enrolment, HumanTask, Project, Role, TaskStatus, utcnow
 from domain.processes.enrolment import (
@@ -115,8 +115,8 @@ class EnrolmentActivities:
     def generate_contract(self, inp: EnrolmentRef) -> int:
         """The labour contract .docx, stored; its file id."""
         with self.s.Session.begin() as session:
-            return enr.generate_contract(session, self.s.cipher, self.s.blobs,
-                                         self._enrolment(session, inp.enrolment_id)).id
+            return labour_contract.generate_contract(session, self.s.cipher, self.s.blobs,
+                                                     self._enrolment(session, inp.enrolment_id)).id
 
     @activity.defn
     def record_contract_scan(self, inp: RecordContractScanInput) -> None:

@@ -6,7 +6,6 @@ Every signed step is verified here, against the stored public key, before anythi
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from typing import Callable, Optional
 
@@ -17,15 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities.refusal import refusal
 from bank_connectors.keys import PublicKeys
 from bank_connectors.protocol import CARD, AccountCheck, BankConnector
-from bank_connectors.wagefile import (
-    PAID,
-    StatementError,
-    WageFileHeader,
-    WageFileLine,
-    encode_wage_file,
-    seal_wage_file,
-    verify_statement,
-)
+from bank_connectors.wagefile import PAID, StatementError, verify_statement
 from domain import audit, notify, signing, workforce
 from domain import wage_run as wr
 from domain.wage_run import reconcile_state
@@ -33,13 +24,10 @@ from domain import wage_table as wt
 from domain.models import (
     Account,
     BankBatch,
-    BankBatchLine,
     BankCard,
     BankStatement,
-    Project,
     Role,
     StoredFile,
-    WageAccount,
     WageLine,
     WageRun,
     WageStepSignature,
@@ -61,13 +49,13 @@ from domain.processes.wage_run import (
     Step,
     WageLineStatus,
     WageRunStatus,
-    batch_id_for,
     error_report_name,
     settle_sha256,
 )
 from domain.processes.wage_run import Refusal as R
 from domain.services import Services
 
+from . import wage_file
 from .liveness import heartbeat_until_done, pause_point
 
 
@@ -91,22 +79,6 @@ def _open_run(session, run_id: int) -> WageRun:
     if run is not None and run.status == WageRunStatus.CANCELLED:
         raise _refuse("the wage run was cancelled", R.CASE_FINISHED)
     return run
-
-
-def _refuse_unpayable(session, run_id: int, wanted: str) -> None:
-    """Refuse a batch of the run's `wanted` lines that could not be built: no such line
-    (`EmptyBatch`), or a worker without a current bank card (`MissingCard`, with the line numbers)."""
-    line_t, card_t = WageLine.__table__, BankCard.__table__
-    seqs = list(session.scalars(select(line_t.c.seq).where(line_t.c.run_id == run_id, line_t.c.status == wanted)
-                                .order_by(line_t.c.seq)))
-    if not seqs:
-        raise _refuse("no lines to pay in this batch", R.EMPTY_BATCH)
-    carded = select(card_t.c.worker_id).where(card_t.c.is_current.is_(True))
-    missing = list(session.scalars(select(line_t.c.seq).where(
-        line_t.c.run_id == run_id, line_t.c.status == wanted, line_t.c.worker_id.not_in(carded))
-        .order_by(line_t.c.seq)))
-    if missing:
-        raise _refuse(f"{len(missing)} worker(s) have no bank card", R.MISSING_CARD, missing[:50])
 
 
 class WageRunActivities:
@@ -199,7 +171,7 @@ class WageRunActivities:
             self._blob(session, inp.file_id, inp.content_sha256)
             # refuse here what would refuse the first batch, before the signature and step are
             # written: otherwise the database says "wage file" while the process still waits here
-            _refuse_unpayable(session, run.id, WageLineStatus.PENDING)
+            wage_file.refuse_unpayable(session, run.id, WageLineStatus.PENDING)
             if self._record(session, inp, Step.SIGNED_SHEET):
                 run.sheet_file_id, run.step = inp.file_id, Step.WAGE_FILE
                 actor = session.get(Account, inp.actor_id)
@@ -222,70 +194,15 @@ class WageRunActivities:
             existing = session.scalar(select(BankBatch).where(BankBatch.run_id == inp.run_id,
                                                               BankBatch.version == inp.version))
             if existing is not None:
-                return BatchInfo(existing.batch_id, existing.version, existing.plaintext_sha256, existing.line_count,
-                                 existing.total_fen, existing.file_id)
+                return wage_file.batch_info(existing)
             run = _open_run(session, inp.run_id)
             if inp.version > 1:  # a re-issue: never to the card the bank has refused
-                stuck = [line for line in wr.lines_on_failed_card(session, run.id) if line.line_id not in confirmed]
-                if stuck:
-                    raise _refuse(f"{len(stuck)} failed line(s) would be re-issued to the card that failed",
-                                  R.SAME_FAILED_CARD, [line.seq for line in stuck[:50]])
-            project = session.get(Project, run.project_id)
-            account = session.get(WageAccount, run.wage_account_id)
+                wage_file.refuse_same_failed_card(session, run.id, confirmed)
             wanted = WageLineStatus.PENDING if inp.version == 1 else WageLineStatus.FAILED
-            # plain rows, not ORM objects: a batch holds thousands of lines
-            line_t, worker_t, card_t = WageLine.__table__, Worker.__table__, BankCard.__table__
-            chosen = (line_t.c.run_id == run.id) & (line_t.c.status == wanted)
-            rows = session.execute(
-                select(line_t.c.id, line_t.c.seq, line_t.c.worker_id, line_t.c.net_fen, line_t.c.remark,
-                       line_t.c.back_pay_month, worker_t.c.name, worker_t.c.id_number_enc)
-                .join(worker_t, worker_t.c.id == line_t.c.worker_id).where(chosen).order_by(line_t.c.seq)).all()
-            if not rows:
-                raise _refuse("no lines to pay in this batch", R.EMPTY_BATCH)
-            cards = {}  # worker id -> its current card; the newest wins, as in workforce.current_card
-            for worker_id, card_id, number_enc, bank_name in session.execute(
-                    select(card_t.c.worker_id, card_t.c.id, card_t.c.card_number_enc, card_t.c.bank_name)
-                    .where(card_t.c.is_current.is_(True),
-                           card_t.c.worker_id.in_(select(line_t.c.worker_id).where(chosen)))
-                    .order_by(card_t.c.id)):
-                cards[worker_id] = (card_id, number_enc, bank_name)
-            decrypt = self.s.cipher.decrypt
-            file_lines, missing, marks = [], [], []
-            for line_id, seq, worker_id, net_fen, remark, back_pay_month, name, id_number_enc in rows:
-                card = cards.get(worker_id)
-                if card is None:
-                    missing.append(seq)
-                    continue
-                card_id, number_enc, bank_name = card
-                file_lines.append(WageFileLine(
-                    seq=len(file_lines) + 1, worker_name=name, id_number=decrypt(id_number_enc, workforce.ID_NUMBER),
-                    card_number=decrypt(number_enc, workforce.CARD_NUMBER), bank_name=bank_name,
-                    amount_fen=net_fen, remark=wt.bank_remark(remark, back_pay_month)))
-                marks.append({"b_id": line_id, "b_card": card_id, "b_seq": len(file_lines)})
-            if missing:
-                raise _refuse(f"{len(missing)} worker(s) have no bank card", R.MISSING_CARD, missing[:50])
-            session.execute(update(line_t).where(line_t.c.id == bindparam("b_id"))
-                            .values(batch_version=inp.version, card_id=bindparam("b_card"),
-                                    file_seq=bindparam("b_seq")), marks)
-            batch_id = batch_id_for(run.id, inp.version)
-            header = WageFileHeader(
-                batch_id=batch_id, payer_account=self.s.cipher.decrypt(account.account_number_enc, "account_number"),
-                payer_name=account.account_name, project_code=project.code, month=run.month,
-                line_count=len(file_lines), total_fen=sum(x.amount_fen for x in file_lines))
-            plaintext = encode_wage_file(header, file_lines)
-            envelope = seal_wage_file(plaintext, batch_id=batch_id, platform_signing_key=self.platform_key,
-                                      bank_public_key=self.bank_key)
-            stored = self.s.blobs.store(session, envelope, "application/json", f"{batch_id}.wage.json")
-            batch = BankBatch(run_id=run.id, version=inp.version, batch_id=batch_id, file_id=stored.id,
-                              plaintext_sha256=hashlib.sha256(plaintext).hexdigest(), line_count=header.line_count,
-                              total_fen=header.total_fen, status=BatchStatus.BUILT)
-            session.add(batch)
-            session.flush()
-            session.execute(insert(BankBatchLine.__table__), [
-                {"batch_id": batch.id, "line_id": mark["b_id"], "file_seq": mark["b_seq"], "card_id": mark["b_card"],
-                 "amount_fen": line.amount_fen} for mark, line in zip(marks, file_lines)])
-            return BatchInfo(batch.batch_id, batch.version, batch.plaintext_sha256, batch.line_count, batch.total_fen,
-                             batch.file_id)
+            file_lines, marks = wage_file.lines_to_pay(session, self.s.cipher, run.id, wanted)
+            batch = wage_file.store_batch(session, self.s, run, inp.version, file_lines, marks,
+                                          platform_key=self.platform_key, bank_key=self.bank_key)
+            return wage_file.batch_info(batch)
 
     def _confirmed_names(self, inp: BuildBatchInput) -> set[int]:
         """Lines refused NAME_MISMATCH whose card is still current, that the bank now confirms in the

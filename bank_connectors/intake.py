@@ -100,15 +100,9 @@ def _open_conflict_task(session, services: Services, run: WageRun, batch_id: str
     return True
 
 
-def intake_statement(services: Services, body: bytes, bank_keys, source: str) -> IntakeResult:
-    """Verify with the pinned `bank_keys` (keys.PinnedBankKeys, a key or a list of keys), check
-    against the batch and store once. Raises StatementError (audited) when refused."""
-    try:
-        statement = verify_statement(body, bank_keys)
-    except StatementError as exc:
-        record_refusal(services, body, source, str(exc))
-        raise
-    sha256 = hashlib.sha256(body).hexdigest()
+def _checked_batch(services: Services, body: bytes, source: str, statement: Statement) -> BankBatch:
+    """The batch `statement` names, when the statement accounts for all of it; refused (audited)
+    as "unknown_batch" or "incomplete" otherwise."""
     with services.Session() as session:
         batch = session.scalar(select(BankBatch).where(BankBatch.batch_id == statement.batch_id))
         run = session.get(WageRun, batch.run_id) if batch is not None else None
@@ -121,6 +115,46 @@ def intake_statement(services: Services, body: bytes, bank_keys, source: str) ->
         record_refusal(services, body, source, f"incomplete: {problem}", statement_id=statement.statement_id,
                        run=run, detail={"statement_id": statement.statement_id, "batch_id": statement.batch_id})
         raise StatementError("incomplete", problem)
+    return batch
+
+
+def _keep_conflict(session, services: Services, run: WageRun, statement: Statement, body: bytes, sha256: str,
+                   source: str) -> None:
+    """Keep a conflicting statement as evidence; the first time this body arrives, open the
+    specialists' task and audit the conflict."""
+    stored = services.blobs.store(session, body, "application/json", f"conflict-{sha256[:16]}.stmt.json")
+    opened = _open_conflict_task(session, services, run, statement.batch_id, sha256)
+    if opened:
+        audit.record(session, actor_id=None, actor_name=_actor(source), action="bank_statement.conflict",
+                     target_type="wage_run", target_id=run.id, business_key=run.workflow_id,
+                     reason=f"a second, different statement for batch {statement.batch_id}",
+                     detail={"statement_id": statement.statement_id, "batch_id": statement.batch_id,
+                             "sha256": sha256, "file_id": stored.id})
+
+
+def _store_statement(session, services: Services, run: WageRun, statement: Statement, body: bytes,
+                     source: str) -> IntakeResult:
+    """Store the batch's first statement (blob, row, audit row)."""
+    stored = services.blobs.store(session, body, "application/json", f"{statement.statement_id}.stmt.json")
+    session.add(BankStatement(statement_id=statement.statement_id, batch_id=statement.batch_id,
+                              body_sha256=stored.sha256, file_id=stored.id))
+    audit.record(session, actor_id=None, actor_name=_actor(source), action="bank_statement.received",
+                 target_type="wage_run", target_id=run.id, business_key=run.workflow_id,
+                 detail={"statement_id": statement.statement_id, "batch_id": statement.batch_id,
+                         "lines": len(statement.lines)})
+    return IntakeResult(statement.statement_id, run.workflow_id, run.id, True)
+
+
+def intake_statement(services: Services, body: bytes, bank_keys, source: str) -> IntakeResult:
+    """Verify with the pinned `bank_keys` (keys.PinnedBankKeys, a key or a list of keys), check
+    against the batch and store once. Raises StatementError (audited) when refused."""
+    try:
+        statement = verify_statement(body, bank_keys)
+    except StatementError as exc:
+        record_refusal(services, body, source, str(exc))
+        raise
+    sha256 = hashlib.sha256(body).hexdigest()
+    batch = _checked_batch(services, body, source, statement)
     with services.Session.begin() as session:
         run = session.get(WageRun, batch.run_id)
         existing = session.scalar(select(BankStatement).where(BankStatement.statement_id == statement.statement_id))
@@ -129,25 +163,11 @@ def intake_statement(services: Services, body: bytes, bank_keys, source: str) ->
         earlier = session.scalar(select(func.count()).select_from(BankStatement).where(
             BankStatement.batch_id == statement.batch_id))
         if existing is not None or earlier:
-            stored = services.blobs.store(session, body, "application/json", f"conflict-{sha256[:16]}.stmt.json")
-            opened = _open_conflict_task(session, services, run, statement.batch_id, sha256)
-            if opened:
-                audit.record(session, actor_id=None, actor_name=_actor(source), action="bank_statement.conflict",
-                             target_type="wage_run", target_id=run.id, business_key=run.workflow_id,
-                             reason=f"a second, different statement for batch {statement.batch_id}",
-                             detail={"statement_id": statement.statement_id, "batch_id": statement.batch_id,
-                                     "sha256": sha256, "file_id": stored.id})
+            _keep_conflict(session, services, run, statement, body, sha256, source)
             conflict = StatementConflict(f"batch {statement.batch_id} already has a statement")
         else:
             conflict = None
-            stored = services.blobs.store(session, body, "application/json", f"{statement.statement_id}.stmt.json")
-            session.add(BankStatement(statement_id=statement.statement_id, batch_id=statement.batch_id,
-                                      body_sha256=stored.sha256, file_id=stored.id))
-            audit.record(session, actor_id=None, actor_name=_actor(source), action="bank_statement.received",
-                         target_type="wage_run", target_id=run.id, business_key=run.workflow_id,
-                         detail={"statement_id": statement.statement_id, "batch_id": statement.batch_id,
-                                 "lines": len(statement.lines)})
-            result = IntakeResult(statement.statement_id, run.workflow_id, run.id, True)
-    if conflict is not None:
+            result = _store_statement(session, services, run, statement, body, source)
+    if conflict is not None:  # raised once the evidence and the task are committed
         raise conflict
     return result

@@ -2,7 +2,7 @@
 
 Set up once (not measured): a private pcscd + vpcd (benchmarks/virtual_devices.py; a development
 and bench tool only: vpcd listens on all interfaces), a virtual resident ID card in slot 0, the
-device agent (devices/agent.py, the real threaded server) on 127.0.0.1 with a pairing token and a
+device agent (devices/agent/, the real threaded server) on 127.0.0.1 with a pairing token and a
 video-file camera, and a throw-away SQLite platform database (migrated, demo data).
 
 Measured per repeat, wall clock: POST /id-card/read over loopback HTTP; POST /face/capture with a

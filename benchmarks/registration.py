@@ -156,6 +156,12 @@ async def run(cases: int, concurrency: int, rounds: int) -> dict:
         finally:
             await env.shutdown()
             services.engine.dispose()
+    return _figures(cases, concurrency, rounds, product_tp, bare_tp, product_lat, bare_lat)
+
+
+def _figures(cases: int, concurrency: int, rounds: int, product_tp: list[float], bare_tp: list[float],
+             product_lat: list[float], bare_lat: list[float]) -> dict:
+    """The benchmark's one JSON line: medians over the rounds, and each round's throughput."""
     product, bare = statistics.median(product_tp), statistics.median(bare_tp)
     return {
         "bench": "registration",

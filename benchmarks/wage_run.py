@@ -140,14 +140,12 @@ def _signed(services: Services, actor: int, username: str, run_id: int, step: st
                            batch_version=batch_version)
 
 
-async def _drive(client, services: Services, project_id: int, accounts: dict[str, int], month: str,
-                 bank: HttpBankConnector) -> dict:
-    a, b = accounts["bench_payroll_a"], accounts["bench_payroll_b"]
-    phases: dict[str, float] = {}
-
+async def _start_run(client, services: Services, project_id: int, month: str, opener: int):
+    """Open the month's run and start its workflow; returns (run id, handle) once the workflow's
+    first task is done."""
     def opening():
         with services.Session.begin() as session:
-            run = open_run(session, project_id, month, session.get(Account, a))
+            run = open_run(session, project_id, month, session.get(Account, opener))
             return run.id, run.workflow_id
 
     run_id, workflow_id = await asyncio.to_thread(opening)
@@ -159,31 +157,53 @@ async def _drive(client, services: Services, project_id: int, accounts: dict[str
     while not any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
                   for e in (await handle.fetch_history()).events):
         await asyncio.sleep(0.05)
+    return run_id, handle
+
+
+def _prefill(services: Services, project_id: int, month: str) -> bytes:
+    with services.Session() as session:
+        return wage_table.prefill_xlsx(session, services.cipher, project_id, month)
+
+
+def _upload(services: Services, run_id: int, data: bytes, mime: str, name: str, step: str, actor: int,
+            username: str) -> SignedStepInput:
+    """Store a step's file in the blob store and sign it: the update's input."""
+    with services.Session.begin() as session:
+        file_id = services.blobs.store(session, data, mime, name).id
+    return _signed(services, actor, username, run_id, step, hashlib.sha256(data).hexdigest(), file_id)
+
+
+async def _bank_and_reconcile(handle, services: Services, bank: HttpBankConnector, batch_id: str):
+    """Wait for the bank's statement, feed it through the intake and signal the run, as the web
+    callback does; returns (the clock when the statement existed, the run's result)."""
+    bank_keys = await asyncio.to_thread(load_pinned_bank_keys, services.settings.bank_keys_file)
+    while (body := await asyncio.to_thread(bank.fetch_statement, batch_id)) is None:
+        await asyncio.sleep(0.05)
+    t_statement = time.perf_counter()
+    intake = await asyncio.to_thread(intake_statement, services, body, bank_keys, "bench")
+    await handle.signal(WageRunWorkflow.statement_arrived, StatementArrived(intake.statement_id))
+    return t_statement, await handle.result()
+
+
+async def _drive(client, services: Services, project_id: int, accounts: dict[str, int], month: str,
+                 bank: HttpBankConnector) -> dict:
+    a, b = accounts["bench_payroll_a"], accounts["bench_payroll_b"]
+    phases: dict[str, float] = {}
+    run_id, handle = await _start_run(client, services, project_id, month, a)
 
     t_all = t = time.perf_counter()
-
-    def prefill() -> bytes:
-        with services.Session() as session:
-            return wage_table.prefill_xlsx(session, services.cipher, project_id, month)
-
-    table = await asyncio.to_thread(prefill)
+    table = await asyncio.to_thread(_prefill, services, project_id, month)
     phases["prefill"] = time.perf_counter() - t
 
     t = time.perf_counter()
-
-    def upload(data: bytes, mime: str, name: str, step: str, actor: int, username: str) -> SignedStepInput:
-        with services.Session.begin() as session:
-            file_id = services.blobs.store(session, data, mime, name).id
-        return _signed(services, actor, username, run_id, step, hashlib.sha256(data).hexdigest(), file_id)
-
-    step = await asyncio.to_thread(upload, table, "application/xlsx", "table.xlsx", "wage_table", a,
-                                   "bench_payroll_a")
+    step = await asyncio.to_thread(_upload, services, run_id, table, "application/xlsx", "table.xlsx", "wage_table",
+                                   a, "bench_payroll_a")
     imported = await handle.execute_update(WageRunWorkflow.submit_wage_table, step)
     phases["table_import"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    step = await asyncio.to_thread(upload, SHEET, "application/pdf", "sheet.pdf", "signed_sheet", a,
-                                   "bench_payroll_a")
+    step = await asyncio.to_thread(_upload, services, run_id, SHEET, "application/pdf", "sheet.pdf", "signed_sheet",
+                                   a, "bench_payroll_a")
     batch = await handle.execute_update(WageRunWorkflow.submit_signed_sheet, step)
     phases["signed_sheet"] = time.perf_counter() - t
 
@@ -194,13 +214,7 @@ async def _drive(client, services: Services, project_id: int, accounts: dict[str
     phases["bank_submit"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    bank_keys = await asyncio.to_thread(load_pinned_bank_keys, services.settings.bank_keys_file)
-    while (body := await asyncio.to_thread(bank.fetch_statement, batch.batch_id)) is None:
-        await asyncio.sleep(0.05)
-    t_statement = time.perf_counter()
-    intake = await asyncio.to_thread(intake_statement, services, body, bank_keys, "bench")
-    await handle.signal(WageRunWorkflow.statement_arrived, StatementArrived(intake.statement_id))
-    result = await handle.result()
+    t_statement, result = await _bank_and_reconcile(handle, services, bank, batch.batch_id)
     phases["bank_and_reconcile"] = time.perf_counter() - t
     total = time.perf_counter() - t_all
 
@@ -215,6 +229,28 @@ async def _drive(client, services: Services, project_id: int, accounts: dict[str
     }
 
 
+def _spawn_bank(services: Services, bank_home: Path, bank_port: int, ledger: dict) -> subprocess.Popen:
+    """The reference bank as its own process, with the ledger and the platform's pinned key; it writes
+    its public key file where the platform's settings pin it."""
+    write_private_file(bank_home / "ledger.json", json.dumps(ledger, ensure_ascii=False).encode("utf-8"))
+    platform = platform_keys(services)
+    with (bank_home / "bank.log").open("wb") as log:
+        return subprocess.Popen(shiming_argv(
+            "bank", "--home", str(bank_home), "--port", str(bank_port),
+            "--ledger", str(bank_home / "ledger.json"), "--keys-out", services.settings.bank_keys_file,
+            "--platform-key", public_hex(platform.signing.public_key()), "--pay-delay", "0"),
+            stdout=log, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 async def run(workers: int, month: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="shiming-bench-wage-") as tmp:
         home = Path(tmp) / "var"  # the platform's data directory; the bank's home is beside it
@@ -227,14 +263,7 @@ async def run(workers: int, month: str) -> dict:
         bank_proc = env = None
         try:
             project_id, accounts, ledger = _prepare(services, workers, month)
-            write_private_file(bank_home / "ledger.json", json.dumps(ledger, ensure_ascii=False).encode("utf-8"))
-            platform = platform_keys(services)
-            with (bank_home / "bank.log").open("wb") as log:
-                bank_proc = subprocess.Popen(shiming_argv(
-                    "bank", "--home", str(bank_home), "--port", str(bank_port),
-                    "--ledger", str(bank_home / "ledger.json"), "--keys-out", services.settings.bank_keys_file,
-                    "--platform-key", public_hex(platform.signing.public_key()), "--pay-delay", "0"),
-                    stdout=log, stderr=subprocess.STDOUT)
+            bank_proc = _spawn_bank(services, bank_home, bank_port, ledger)
             wait_for(lambda: http_ok(f"{bank_url}/api/v1/health"), 300, "reference bank", bank_proc)
             env = await WorkflowEnvironment.start_local(
                 dev_server_existing_path=temporal_cli(),
@@ -256,13 +285,13 @@ async def run(workers: int, month: str) -> dict:
             if env is not None:
                 await env.shutdown()
             if bank_proc is not None:
-                bank_proc.terminate()
-                try:
-                    bank_proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    bank_proc.kill()
-                    bank_proc.wait()
+                _stop(bank_proc)
             services.engine.dispose()
+    return _report(workers, month, figures, baseline_s, baseline_lines, setup_s)
+
+
+def _report(workers: int, month: str, figures: dict, baseline_s: float, baseline_lines: int, setup_s: float) -> dict:
+    """The benchmark's one JSON line."""
     return {
         "bench": "wage-run",
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

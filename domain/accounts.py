@@ -166,11 +166,8 @@ def _audit(session: Session, actor: Account, action: str, target: Account, detai
                  target_type="account", target_id=target.id, detail=detail, reason=reason, remote_addr=remote_addr)
 
 
-def create_account(session: Session, actor: Account, new: NewAccount,
-                   remote_addr: Optional[str] = None) -> tuple[Account, str]:
-    """Create an account `actor` may create; returns it and its initial password (shown once)."""
-    if new.role not in creatable_roles(actor, session):
-        raise AccountError("role_not_allowed")
+def _checked_username(session: Session, new: NewAccount) -> str:
+    """The new account's username, normalised; refused when malformed or taken (or the name is empty)."""
     username = (new.username or "").strip().lower()
     if not USERNAME.match(username):
         raise AccountError("bad_username")
@@ -178,6 +175,54 @@ def create_account(session: Session, actor: Account, new: NewAccount,
         raise AccountError("name_required")
     if session.scalar(select(Account.id).where(Account.username == username)) is not None:
         raise AccountError("username_taken")
+    return username
+
+
+def _place_bureau_account(session: Session, account: Account, new: NewAccount) -> None:
+    """A bureau account's district and, for a reviewer, the declared enterprise."""
+    if new.district_id is None or session.get(District, new.district_id) is None:
+        raise AccountError("district_required")
+    account.district_id = new.district_id
+    if new.reviewer_enterprise_id is not None:
+        if session.get(Enterprise, new.reviewer_enterprise_id) is None:
+            raise AccountError("unknown_enterprise")
+        account.enterprise_id = new.reviewer_enterprise_id
+
+
+def _place_project_account(session: Session, actor: Account, account: Account, new: NewAccount) -> list[int]:
+    """A project account's or payroll specialist's projects (sorted; the first is its own), its
+    enterprise and its allocation permission."""
+    projects = sorted(set(new.project_ids))
+    if not projects:
+        raise AccountError("projects_required")
+    if not set(projects) <= allocatable_projects(session, actor, new.role):
+        raise AccountError("project_not_allowed")
+    if new.role == Role.PAYROLL_SPECIALIST and len(projects) != 1:
+        raise AccountError("one_project_only")
+    with scope.unscoped():
+        account.enterprise_id = actor.enterprise_id or session.get(Project, projects[0]).enterprise_id
+    account.project_id = projects[0]
+    account.can_allocate_projects = bool(new.can_allocate_projects) and actor.role == Role.ENTERPRISE \
+        and new.role == Role.PROJECT
+    return projects
+
+
+def _place_company_account(session: Session, actor: Account, account: Account, new: NewAccount) -> None:
+    """A subcontractor's or labour company's account: a company of the actor's project, its permissions."""
+    company = session.get(Company, new.company_id) if new.company_id else None
+    if company is None or company.project_id != actor.project_id or company.kind not in COMPANY_KINDS:
+        raise AccountError("company_not_allowed")
+    account.project_id, account.company_id = actor.project_id, company.id
+    account.enterprise_id = actor.enterprise_id
+    account.can_collect, account.can_login = bool(new.can_collect), bool(new.can_login)
+
+
+def create_account(session: Session, actor: Account, new: NewAccount,
+                   remote_addr: Optional[str] = None) -> tuple[Account, str]:
+    """Create an account `actor` may create; returns it and its initial password (shown once)."""
+    if new.role not in creatable_roles(actor, session):
+        raise AccountError("role_not_allowed")
+    username = _checked_username(session, new)
     account = Account(username=username, display_name=new.display_name.strip()[:100], role=new.role,
                       created_by=actor.id, must_change_password=True, created_at=utcnow())
     projects: list[int] = []
@@ -190,33 +235,11 @@ def create_account(session: Session, actor: Account, new: NewAccount,
         linked = link_projects(session, enterprise)
     elif actor.role == Role.ADMIN:
         if new.role in Role.BUREAU:
-            if new.district_id is None or session.get(District, new.district_id) is None:
-                raise AccountError("district_required")
-            account.district_id = new.district_id
-            if new.reviewer_enterprise_id is not None:
-                if session.get(Enterprise, new.reviewer_enterprise_id) is None:
-                    raise AccountError("unknown_enterprise")
-                account.enterprise_id = new.reviewer_enterprise_id
+            _place_bureau_account(session, account, new)
     elif new.role in (Role.PROJECT, Role.PAYROLL_SPECIALIST):
-        projects = sorted(set(new.project_ids))
-        if not projects:
-            raise AccountError("projects_required")
-        if not set(projects) <= allocatable_projects(session, actor, new.role):
-            raise AccountError("project_not_allowed")
-        if new.role == Role.PAYROLL_SPECIALIST and len(projects) != 1:
-            raise AccountError("one_project_only")
-        with scope.unscoped():
-            account.enterprise_id = actor.enterprise_id or session.get(Project, projects[0]).enterprise_id
-        account.project_id = projects[0]
-        account.can_allocate_projects = bool(new.can_allocate_projects) and actor.role == Role.ENTERPRISE \
-            and new.role == Role.PROJECT
+        projects = _place_project_account(session, actor, account, new)
     elif new.role == Role.COMPANY:
-        company = session.get(Company, new.company_id) if new.company_id else None
-        if company is None or company.project_id != actor.project_id or company.kind not in COMPANY_KINDS:
-            raise AccountError("company_not_allowed")
-        account.project_id, account.company_id = actor.project_id, company.id
-        account.enterprise_id = actor.enterprise_id
-        account.can_collect, account.can_login = bool(new.can_collect), bool(new.can_login)
+        _place_company_account(session, actor, account, new)
     password = random_initial_password()
     account.password_hash = hash_password(password)
     session.add(account)

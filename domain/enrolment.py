@@ -14,7 +14,7 @@ the activities call them one transaction each, and each is idempotent (a retry f
   to the worker's id), the emergency contact, and the engagement with its contract period.
 - `create_app_account`: the worker app account (login by ID number, initial password = last 6
   characters of it, must change at first login).
-- `contract_docx` / `generate_contract`: the labour contract to print and sign.
+- The labour contract to print and sign is domain/labour_contract.py.
 - `record_contract_scan`, `record_training`, `admit`, `cancel`.
 
 The card-read identity reaches the platform through the specialist's browser from the local
@@ -23,24 +23,19 @@ validity, and trusts the device agent paired with that browser for the rest.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Optional
 
-from docx import Document
-from docx.shared import Pt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, face, scope, workforce
-from .blobstore import BlobStore
 from .models import (
     Account,
     Company,
     Enrolment,
     FaceTemplate,
-    Project,
     ProjectWorker,
     SafetyTraining,
     SiteAccessGrant,
@@ -72,7 +67,6 @@ from .rules import (
     normalize_trade_code,
 )
 
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EMERGENCY_PHONE = "emergency_phone"
 LEADER_PHONE = "leader_phone"
 TEMPLATE_MAX_BYTES = 8192  # a 512-float template is 2 KB
@@ -280,69 +274,6 @@ def create_app_account(session: Session, cipher: PiiCipher, enrolment: Enrolment
         session.add(account)
         session.flush()
     return account
-
-
-def contract_docx(enrolment: Enrolment, project: Project, company: Company, team: Team, id_number_masked: str,
-                  labels: dict[str, str]) -> bytes:
-    """The labour contract to print, sign and scan back. `labels` carries the captions (Chinese
-    by default: CONTRACT_LABELS below); the ID number appears masked."""
-    doc = Document()
-    style = doc.styles["Normal"]
-    style.font.name = "SimSun"
-    style.font.size = Pt(11)
-    doc.add_heading(labels["title"], level=1)
-    end = enrolment.contract_end.isoformat() if enrolment.contract_end else labels["open_ended"]
-    rows = [
-        (labels["employer"], f"{company.name} ({company.credit_code})"),
-        (labels["project"], f"{project.name} ({project.code})"),
-        (labels["worker"], enrolment.name),
-        (labels["id_number"], id_number_masked),
-        (labels["trade"], f"{enrolment.trade} {TRADE_CODES.get(enrolment.trade, '')}"),
-        (labels["team"], f"{team.name}" + (f" ({team.leader_name})" if team.leader_name else "")),
-        (labels["period"], f"{enrolment.contract_start.isoformat()} — {end}"),
-        (labels["daily_rate"], f"{enrolment.daily_rate_fen // 100}.{enrolment.daily_rate_fen % 100:02d}"),
-    ]
-    table = doc.add_table(rows=0, cols=2)
-    table.style = "Table Grid"
-    for label, value in rows:
-        cells = table.add_row().cells
-        cells[0].text, cells[1].text = label, value
-    doc.add_paragraph("")
-    for clause in labels["clauses"].split("\n"):
-        doc.add_paragraph(clause)
-    doc.add_paragraph(f'{labels["employer_sign"]}:')
-    doc.add_paragraph(f'{labels["worker_sign"]}:')
-    doc.add_paragraph(f'{labels["date"]}:')
-    out = io.BytesIO()
-    doc.save(out)
-    return out.getvalue()
-
-
-CONTRACT_LABELS = {
-    "title": "劳动合同", "employer": "用人单位（甲方）", "project": "工程项目", "worker": "劳动者（乙方）",
-    "id_number": "身份证号", "trade": "工种", "team": "班组（班组长）", "period": "合同期限",
-    "open_ended": "以完成一定工作任务为期限", "daily_rate": "日工资（元）",
-    "clauses": ("一、甲方按月足额以银行转账方式支付乙方工资，不得拖欠。\n"
-                "二、乙方须经安全教育培训合格后方可进场作业。\n"
-                "三、双方其他权利义务依照《劳动合同法》和《保障农民工工资支付条例》执行。"),
-    "employer_sign": "甲方（盖章）", "worker_sign": "乙方（签字）", "date": "签订日期",
-}
-
-
-def generate_contract(session: Session, cipher: PiiCipher, blobs: BlobStore, enrolment: Enrolment) -> StoredFile:
-    """Store the generated contract once (a retry finds it)."""
-    if enrolment.contract_file_id is not None:
-        return session.get(StoredFile, enrolment.contract_file_id)
-    with scope.unscoped():
-        project = session.get(Project, enrolment.project_id)
-        company, team = session.get(Company, enrolment.company_id), session.get(Team, enrolment.team_id)
-    data = contract_docx(enrolment, project, company, team, mask_id_number(id_number_of(cipher, enrolment)),
-                         CONTRACT_LABELS)
-    stored = blobs.store(session, data, DOCX, f"labour-contract-{enrolment.id}.docx")
-    enrolment.contract_file_id = stored.id
-    enrolment.state = EnrolmentState.AWAITING_DOCUMENTS
-    session.flush()
-    return stored
 
 
 def _actor(session: Session, actor_id: int) -> Account:

@@ -202,8 +202,9 @@ def card_type_of(block: bytes) -> CardType:
     return CARD_TYPE_FLAGS[flag]
 
 
-def parse_text_block(block: bytes, *, today: Optional[date] = None) -> IdentityRecord:
-    """The identity on a resident ID card, or IdCardError. `today` (China Standard Time) decides expiry."""
+def _text_fields(block) -> dict[str, str]:
+    """The text fields of a main-card block, unpadded; MALFORMED_BLOCK when it is no such block,
+    a refusal of its own for the permits that share the layout."""
     if not isinstance(block, (bytes, bytearray)):
         raise IdCardError(IdCardRefusal.MALFORMED_BLOCK, "not bytes")
     block = bytes(block)
@@ -220,8 +221,11 @@ def parse_text_block(block: bytes, *, today: Optional[date] = None) -> IdentityR
         raise IdCardError(IdCardRefusal.MALFORMED_BLOCK, "not UCS-2 text") from None
     if any("\ud800" <= ch <= "\udfff" for text in raw.values() for ch in text):
         raise IdCardError(IdCardRefusal.MALFORMED_BLOCK, "not UCS-2 text")
-    f = {name: text.rstrip(PAD + "\x00") for name, text in raw.items()}
+    return {name: text.rstrip(PAD + "\x00") for name, text in raw.items()}
 
+
+def _checked_person(f: dict[str, str]) -> date:
+    """Check name, gender, nation, birth date and address; returns the birth date."""
     if not f["name"] or not _printable(f["name"]) or f["name"] != f["name"].strip():
         raise IdCardError(IdCardRefusal.BAD_NAME)
     if f["gender_code"] not in GENDER_CODES:
@@ -233,10 +237,13 @@ def parse_text_block(block: bytes, *, today: Optional[date] = None) -> IdentityR
         raise IdCardError(IdCardRefusal.BAD_BIRTH_DATE)
     if not f["address"] or not _printable(f["address"]):
         raise IdCardError(IdCardRefusal.BAD_ADDRESS)
+    return born
 
+
+def _checked_id_number(f: dict[str, str], born: date, today: date) -> tuple[str, str]:
+    """The ID number (normalised) and its mask, once it is valid and agrees with gender and birth date."""
     id_number = normalize_id_number(f["id_number"])
     masked = mask_id_number(id_number)
-    today = today or local_today()
     problems = id_number_problems(id_number, today=today)
     for problem in ("format", "region", "birth_date", "check_digit"):  # the most basic one is reported
         if problem in problems:
@@ -245,7 +252,11 @@ def parse_text_block(block: bytes, *, today: Optional[date] = None) -> IdentityR
         raise IdCardError(IdCardRefusal.GENDER_MISMATCH, masked_id_number=masked)
     if born.strftime("%Y%m%d") != id_number[6:14]:
         raise IdCardError(IdCardRefusal.BIRTH_DATE_MISMATCH, masked_id_number=masked)
+    return id_number, masked
 
+
+def _checked_validity(f: dict[str, str], born: date, today: date, masked: str) -> tuple[date, Optional[date]]:
+    """Issuer and validity period (valid_to None: no end); refused when malformed, not yet valid or expired."""
     if not f["issuer"] or not _printable(f["issuer"]):
         raise IdCardError(IdCardRefusal.BAD_ISSUER)
     valid_from = _yyyymmdd(f["valid_from"])
@@ -258,7 +269,16 @@ def parse_text_block(block: bytes, *, today: Optional[date] = None) -> IdentityR
         raise IdCardError(IdCardRefusal.NOT_YET_VALID, valid_from.isoformat(), masked_id_number=masked)
     if valid_to is not None and valid_to < today:
         raise IdCardError(IdCardRefusal.EXPIRED, valid_to.isoformat(), masked_id_number=masked)
+    return valid_from, valid_to
 
+
+def parse_text_block(block: bytes, *, today: Optional[date] = None) -> IdentityRecord:
+    """The identity on a resident ID card, or IdCardError. `today` (China Standard Time) decides expiry."""
+    f = _text_fields(block)
+    born = _checked_person(f)
+    today = today or local_today()
+    id_number, masked = _checked_id_number(f, born, today)
+    valid_from, valid_to = _checked_validity(f, born, today, masked)
     return IdentityRecord(name=f["name"], gender=GENDER_CODES[f["gender_code"]], nation_code=f["nation_code"],
                           birth_date=born, address=f["address"], id_number=id_number, issuer=f["issuer"],
                           valid_from=valid_from, valid_to=valid_to)

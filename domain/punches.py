@@ -120,17 +120,34 @@ def _engagements(session: Session, project_id: int, items: Sequence[PunchItem]) 
     return found
 
 
-def _executemany(connection, table, rows: list[dict]) -> None:
-    """The driver's own executemany over rows of one shape: each value through its column type's
-    bind processor (what SQLAlchemy would apply), without the per-row parameter building of Core.
-    The hot path of a terminal's batch (docs/performance.md)."""
+PUNCH_COLUMNS = ("dedupe_key", "project_id", "worker_id", "direction", "punched_at", "device_code", "match_score",
+                 "created_at", "device_id", "device_seq", "device_time", "skew_seconds", "skew_flagged", "channel",
+                 "photo_file_id", "photo_sha256")
+
+
+def _executemany(connection, table, names: Sequence[str], rows: list[tuple]) -> None:
+    """The driver's own executemany over tuples in `names` order, each value through its column
+    type's bind processor (what SQLAlchemy would apply), column by column with the values already
+    converted remembered (a batch's receipt time, a punch's device time twice): the hot path of a
+    terminal's batch (docs/performance.md)."""
     dialect = connection.dialect
-    names = list(rows[0])
-    processors = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    data = [list(r) for r in rows]
+    memos: dict[type, dict] = {}
+    for i, name in enumerate(names):
+        kind = table.c[name].type
+        process = kind.dialect_impl(dialect).bind_processor(dialect)
+        if process is None:
+            continue
+        memo = memos.setdefault(type(kind), {})
+        for row in data:
+            value = row[i]
+            converted = memo.get(value, memo)
+            if converted is memo:
+                converted = memo[value] = process(value)
+            row[i] = converted
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
-    connection.exec_driver_sql(sql, [tuple(p(r[n]) if p else r[n] for n, p in zip(names, processors))
-                                     for r in rows])
+    connection.exec_driver_sql(sql, [tuple(row) for row in data])
 
 
 class _Batch:
@@ -140,7 +157,7 @@ class _Batch:
                  blobs: Optional[BlobStore]):
         self.session, self.device, self.channel, self.blobs = session, device, channel, blobs
         self.received_at = device_instant(received_at)
-        self.punches: list[dict] = []
+        self.punches: list[tuple] = []
         self.quarantine: list[dict] = []
         self.results: list[ItemResult] = []
         self.taken: dict[int, _Seen] = {}
@@ -165,13 +182,10 @@ class _Batch:
     def stored(self, index: int, item: PunchItem, worker_id: int, at: datetime) -> None:
         skew = int((at - self.received_at).total_seconds())  # both naive UTC to the second: skew_seconds
         photo_id, photo_sha = self._photo(item)
-        self.punches.append({
-            "dedupe_key": dedupe_key(self.device.id, item.seq), "project_id": self.device.project_id,
-            "worker_id": worker_id, "direction": item.direction, "punched_at": at,
-            "device_code": self.device.serial, "match_score": item.match_score, "created_at": self.received_at,
-            "device_id": self.device.id, "device_seq": item.seq, "device_time": at, "skew_seconds": skew,
-            "skew_flagged": skew_flagged(skew), "channel": self.channel, "photo_file_id": photo_id,
-            "photo_sha256": photo_sha})
+        self.punches.append((  # PUNCH_COLUMNS
+            dedupe_key(self.device.id, item.seq), self.device.project_id, worker_id, item.direction, at,
+            self.device.serial, item.match_score, self.received_at, self.device.id, item.seq, at, skew,
+            skew_flagged(skew), self.channel.value, photo_id, photo_sha))
         self.results.append(ItemResult(index, item.seq, ItemOutcome.STORED))
 
     def _photo(self, item: PunchItem) -> tuple[Optional[int], Optional[str]]:
@@ -187,7 +201,7 @@ class _Batch:
     def write(self) -> None:
         connection = self.session.connection()
         if self.punches:
-            _executemany(connection, Punch.__table__, self.punches)
+            _executemany(connection, Punch.__table__, PUNCH_COLUMNS, self.punches)
         if self.quarantine:
             connection.execute(insert(PunchQuarantine.__table__), self.quarantine)
         self.device.last_contact_at = self.received_at

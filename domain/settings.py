@@ -49,6 +49,56 @@ def _secret(home: Path, env_name: str, filename: str, production: bool) -> str:
     return value
 
 
+def _hex_key(value, env_name: str) -> bytes:
+    """A key given as hex (from the environment or a key file) or already as bytes (an override)."""
+    try:
+        return bytes.fromhex(value) if isinstance(value, str) else value
+    except ValueError:
+        raise ConfigError(f"{env_name} must be hex (64 hex digits)") from None
+
+
+def _payload_keys(value) -> tuple:
+    """SHIMING_PAYLOAD_KEY: comma-separated AES-256 keys in hex (or an override's sequence of bytes)."""
+    try:
+        keys = tuple(bytes.fromhex(k.strip()) for k in value.split(",") if k.strip()) \
+            if isinstance(value, str) else tuple(value)
+    except ValueError:
+        raise ConfigError("SHIMING_PAYLOAD_KEY must be hex keys (64 hex digits), comma-separated") from None
+    if not keys or any(len(k) != 32 for k in keys):
+        raise ConfigError("SHIMING_PAYLOAD_KEY: each key must be 64 hex digits (AES-256)")
+    return keys
+
+
+def _retention_days(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError("SHIMING_AUDIT_RETENTION_DAYS must be a whole number of days") from None
+
+
+def _without_trailing_slash(url: str) -> str:
+    return url.rstrip("/")
+
+
+# the settings read straight from the environment: (variable, field, parser, default when unset)
+FROM_ENVIRONMENT = (
+    ("SHIMING_AUDIT_RETENTION_DAYS", "audit_retention_days", _retention_days, "180"),
+    ("SHIMING_TEMPORAL_ADDRESS", "temporal_address", str, "127.0.0.1:7233"),
+    ("SHIMING_TEMPORAL_NAMESPACE", "temporal_namespace", str, "default"),
+    ("SHIMING_TASK_QUEUE", "task_queue", str, "shiming"),
+    ("SHIMING_TEMPORAL_UI_URL", "temporal_ui_url", str, "http://127.0.0.1:8233"),
+    ("SHIMING_PUBLIC_URL", "public_url", str, "http://127.0.0.1:5000"),
+    ("SHIMING_HOLIDAYS", "holidays", str, ""),
+    ("SHIMING_EXTRA_WORKDAYS", "extra_workdays", str, ""),
+    ("SHIMING_NOTIFY_TRANSPORT", "notify_transport", str, "console"),
+    ("SHIMING_BANK_URL", "bank_url", str, "http://127.0.0.1:8700"),
+    ("SHIMING_BANK_EXCHANGE_DIR", "bank_exchange_dir", str, ""),
+    ("SHIMING_BANK_KEYS_FILE", "bank_keys_file", str, ""),
+    ("SHIMING_AGENT_URL", "agent_url", _without_trailing_slash, "http://127.0.0.1:18765"),
+    ("SHIMING_RATE_LIMIT_STORAGE_URI", "rate_limit_storage_uri", str, "memory://"),
+)
+
+
 @dataclass
 class Settings:
     env: str
@@ -75,11 +125,11 @@ class Settings:
     bank_exchange_dir: str = ""  # set: talk to the bank through an exchange folder pair instead of HTTP
     # the bank's public keys, provisioned out of band (docs/signing.md, "Bank keys"): never fetched
     bank_keys_file: str = ""
-    # the device agent on the user's own PC (devices/agent.py), which pages call from the browser
+    # the device agent on the user's own PC (devices/agent/), which pages call from the browser
     agent_url: str = "http://127.0.0.1:18765"
     # Temporal payload encryption (shiming/temporal.py): the first key encrypts, all decrypt (rotation)
     payload_keys: tuple = ()
-    audit_key: bytes = b""  # SEC-3: HMAC key of the audit hash chain (domain/audit.py)
+    audit_key: bytes = b""  # SEC-3: HMAC key of the audit hash chain (domain/audit/)
     audit_retention_days: int = 180  # SEC-3: audit rows are kept at least this long; never below 180
     # BEY-9 anti-fraud flags (domain/fraud_rules.py): a team's correction ratio above this per cent,
     # a face-match score below this per mille (read from the environment when not given)
@@ -107,54 +157,17 @@ class Settings:
         secret_key = overrides.pop("secret_key", None) or _secret(
             home, "SHIMING_SECRET_KEY", "secret_key", production
         )
-        pii_hex = overrides.pop("pii_key", None) or _secret(home, "SHIMING_PII_KEY", "pii_key", production)
-        try:
-            pii_key = bytes.fromhex(pii_hex) if isinstance(pii_hex, str) else pii_hex
-        except ValueError:
-            raise ConfigError("SHIMING_PII_KEY must be hex (64 hex digits)") from None
-        audit_hex = overrides.pop("audit_key", None) or _secret(home, "SHIMING_AUDIT_KEY", "audit_key", production)
-        try:
-            audit_key = bytes.fromhex(audit_hex) if isinstance(audit_hex, str) else audit_hex
-        except ValueError:
-            raise ConfigError("SHIMING_AUDIT_KEY must be hex (64 hex digits)") from None
+        pii_key = _hex_key(overrides.pop("pii_key", None) or _secret(home, "SHIMING_PII_KEY", "pii_key", production),
+                           "SHIMING_PII_KEY")
+        audit_key = _hex_key(overrides.pop("audit_key", None)
+                             or _secret(home, "SHIMING_AUDIT_KEY", "audit_key", production), "SHIMING_AUDIT_KEY")
         if len(audit_key) < 16:
             raise ConfigError("SHIMING_AUDIT_KEY is too short (64 hex digits expected)")
-        try:
-            retention = int(_env("SHIMING_AUDIT_RETENTION_DAYS", "180"))
-        except ValueError:
-            raise ConfigError("SHIMING_AUDIT_RETENTION_DAYS must be a whole number of days") from None
-        payload_hex = overrides.pop("payload_keys", None) or _secret(
-            home, "SHIMING_PAYLOAD_KEY", "payload_key", production)
-        try:
-            payload_keys = tuple(bytes.fromhex(k.strip()) for k in payload_hex.split(",") if k.strip()) \
-                if isinstance(payload_hex, str) else tuple(payload_hex)
-        except ValueError:
-            raise ConfigError("SHIMING_PAYLOAD_KEY must be hex keys (64 hex digits), comma-separated") from None
-        if not payload_keys or any(len(k) != 32 for k in payload_keys):
-            raise ConfigError("SHIMING_PAYLOAD_KEY: each key must be 64 hex digits (AES-256)")
-        values = dict(
-            env=env,
-            home=home,
-            database_url=database_url,
-            secret_key=secret_key,
-            pii_key=pii_key,
-            payload_keys=payload_keys,
-            audit_key=audit_key,
-            audit_retention_days=retention,
-            temporal_address=_env("SHIMING_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-            temporal_namespace=_env("SHIMING_TEMPORAL_NAMESPACE", "default"),
-            task_queue=_env("SHIMING_TASK_QUEUE", "shiming"),
-            temporal_ui_url=_env("SHIMING_TEMPORAL_UI_URL", "http://127.0.0.1:8233"),
-            public_url=_env("SHIMING_PUBLIC_URL", "http://127.0.0.1:5000"),
-            holidays=_env("SHIMING_HOLIDAYS", ""),
-            extra_workdays=_env("SHIMING_EXTRA_WORKDAYS", ""),
-            notify_transport=_env("SHIMING_NOTIFY_TRANSPORT", "console"),
-            bank_url=_env("SHIMING_BANK_URL", "http://127.0.0.1:8700"),
-            bank_exchange_dir=_env("SHIMING_BANK_EXCHANGE_DIR", ""),
-            bank_keys_file=_env("SHIMING_BANK_KEYS_FILE", ""),
-            agent_url=_env("SHIMING_AGENT_URL", "http://127.0.0.1:18765").rstrip("/"),
-            rate_limit_storage_uri=_env("SHIMING_RATE_LIMIT_STORAGE_URI", "memory://"),
-        )
+        values = {name: parse(_env(variable, default)) for variable, name, parse, default in FROM_ENVIRONMENT}
+        payload_keys = _payload_keys(overrides.pop("payload_keys", None) or _secret(
+            home, "SHIMING_PAYLOAD_KEY", "payload_key", production))
+        values.update(env=env, home=home, database_url=database_url, secret_key=secret_key, pii_key=pii_key,
+                      payload_keys=payload_keys, audit_key=audit_key)
         values.update(overrides)
         settings = cls(**values)
         if production and len(settings.secret_key) < 32:

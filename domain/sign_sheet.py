@@ -77,7 +77,16 @@ def build_sign_sheet(header: SheetHeader, lines: list[SheetLine], labels: SheetL
     document = Document()
     _page_setup(document)
     _fonts(document)
+    _heading(document, header, labels)
+    _line_table(document, lines, labels)
+    _page_numbers(document.sections[0].footer.paragraphs[0], labels.page)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
 
+
+def _heading(document, header: SheetHeader, labels: SheetLabels) -> None:
+    """The title, then project, month, company and teams, one labelled line each."""
     title = document.add_paragraph()
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
     run = title.add_run(labels.title)
@@ -90,6 +99,9 @@ def build_sign_sheet(header: SheetHeader, lines: list[SheetLine], labels: SheetL
         line.add_run(f"{label}：").bold = True
         line.add_run(value)
 
+
+def _line_table(document, lines: list[SheetLine], labels: SheetLabels) -> None:
+    """The table: a heading row repeated on every page, a row per line to sign in, the totals."""
     table = document.add_table(rows=1, cols=len(labels.columns))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -101,16 +113,7 @@ def build_sign_sheet(header: SheetHeader, lines: list[SheetLine], labels: SheetL
         cell.paragraphs[0].add_run(text).bold = True
         cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
     for item in lines:
-        row = table.add_row()
-        row.height, row.height_rule = SIGNATURE_ROW_HEIGHT, WD_ROW_HEIGHT_RULE.AT_LEAST
-        _keep_together(row)
-        name = item.name if not item.back_pay_month else \
-            f"{item.name}\n{labels.back_pay.format(month=item.back_pay_month)}"
-        values = (str(item.seq), name, item.masked_id, item.team, str(item.days), format_yuan(item.net_fen), "")
-        for index, (cell, text) in enumerate(zip(row.cells, values)):
-            cell.text = text
-            if index in (0, 4, 5):
-                cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT if index == 5 else WD_ALIGN_PARAGRAPH.CENTER
+        _line_row(table, item, labels)
     totals = table.add_row()
     _keep_together(totals)
     for column, width in zip(table.columns, COLUMN_WIDTHS):  # the grid: what LibreOffice lays out by
@@ -118,6 +121,25 @@ def build_sign_sheet(header: SheetHeader, lines: list[SheetLine], labels: SheetL
     for row in table.rows:  # before the merge: each cell its grid column's width (what Word lays out by)
         for cell, width in zip(row.cells, COLUMN_WIDTHS):
             cell.width = width
+    _totals(totals, lines, labels)
+
+
+def _line_row(table, item: SheetLine, labels: SheetLabels) -> None:
+    """One worker's row, tall enough to sign in, never split across pages."""
+    row = table.add_row()
+    row.height, row.height_rule = SIGNATURE_ROW_HEIGHT, WD_ROW_HEIGHT_RULE.AT_LEAST
+    _keep_together(row)
+    name = item.name if not item.back_pay_month else \
+        f"{item.name}\n{labels.back_pay.format(month=item.back_pay_month)}"
+    values = (str(item.seq), name, item.masked_id, item.team, str(item.days), format_yuan(item.net_fen), "")
+    for index, (cell, text) in enumerate(zip(row.cells, values)):
+        cell.text = text
+        if index in (0, 4, 5):
+            cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT if index == 5 else WD_ALIGN_PARAGRAPH.CENTER
+
+
+def _totals(totals, lines: list[SheetLine], labels: SheetLabels) -> None:
+    """The totals row: the label over the first four columns merged, the days and the net sum."""
     label = totals.cells[0].merge(totals.cells[3])
     for cell, text, align in ((label, labels.total.format(count=len(lines)), WD_ALIGN_PARAGRAPH.CENTER),
                               (totals.cells[4], str(sum(x.days for x in lines)), WD_ALIGN_PARAGRAPH.CENTER),
@@ -127,11 +149,6 @@ def build_sign_sheet(header: SheetHeader, lines: list[SheetLine], labels: SheetL
             extra._p.getparent().remove(extra._p)
         paragraph.add_run(text).bold = True
         paragraph.alignment = align
-
-    _page_numbers(document.sections[0].footer.paragraphs[0], labels.page)
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
 
 
 def _page_setup(document) -> None:

@@ -157,34 +157,13 @@ def parse_upload(session: Session, project_id: int, data: bytes, month: str | No
     form is checked: `verify-run` re-reads a table that was accepted under the rules of its day.
     """
     result = TableResult()
-    if month is not None and month > month_of(today or local_today()):
-        result.errors.append(TableRowError(0, "file", "future_month", month))
+    opened = _open_rows(data, month, today)
+    if isinstance(opened, TableRowError):
+        result.errors.append(opened)
         return result
-    refused = xlsx_refusal(data, MAX_BYTES)  # SEC-2: size, zip bomb, entry names, OOXML, before openpyxl
-    if refused:
-        result.errors.append(TableRowError(0, "file", "too_large" if is_size_refusal(refused) else "not_xlsx"))
-        return result
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # noqa: BLE001 - any unreadable upload is the same user error
-        result.errors.append(TableRowError(0, "file", "not_xlsx"))
-        return result
-    ws = wb.worksheets[0]
-    rows = ws.iter_rows(values_only=True)
-    header = [str(c).strip() if c is not None else "" for c in next(rows, ())]
-    if header[: len(HEADERS)] != HEADERS:
-        result.errors.append(TableRowError(1, "header", "bad_header"))
-        return result
-    has_back_pay = len(header) > BACK_PAY_COLUMN and header[BACK_PAY_COLUMN] == BACK_PAY_HEADER
+    rows, has_back_pay = opened
     attended = _Attendance(session, project_id) if month is not None else None
-
-    pw, worker = ProjectWorker.__table__, Worker.__table__  # plain rows: one per worker, thousands of them
-    engagements = {
-        pw_id: (worker_id, status, name)
-        for pw_id, worker_id, status, name in session.execute(
-            select(pw.c.id, pw.c.worker_id, pw.c.status, worker.c.name).join(worker, worker.c.id == pw.c.worker_id)
-            .where(pw.c.project_id == project_id))
-    }
+    engagements = _engagements(session, project_id)
     seen: set[tuple[int, str | None]] = set()
     declared_total = None
     total_row, last_row = 0, 1  # the totals row's number; the last non-empty row's
@@ -206,13 +185,47 @@ def parse_upload(session: Session, project_id: int, data: bytes, month: str | No
             result.errors.append(TableRowError(number, "file", "too_many_rows"))
             break
         _parse_row(number, row, engagements, seen, result, month, attended)
+    _check_total(result, declared_total, total_row, last_row)
+    return result
+
+
+def _open_rows(data: bytes, month: str | None, today: date | None) -> tuple | TableRowError:
+    """(the rows after the header, whether the back-pay column is there), or the file's refusal."""
+    if month is not None and month > month_of(today or local_today()):
+        return TableRowError(0, "file", "future_month", month)
+    refused = xlsx_refusal(data, MAX_BYTES)  # SEC-2: size, zip bomb, entry names, OOXML, before openpyxl
+    if refused:
+        return TableRowError(0, "file", "too_large" if is_size_refusal(refused) else "not_xlsx")
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable upload is the same user error
+        return TableRowError(0, "file", "not_xlsx")
+    rows = wb.worksheets[0].iter_rows(values_only=True)
+    header = [str(c).strip() if c is not None else "" for c in next(rows, ())]
+    if header[: len(HEADERS)] != HEADERS:
+        return TableRowError(1, "header", "bad_header")
+    return rows, len(header) > BACK_PAY_COLUMN and header[BACK_PAY_COLUMN] == BACK_PAY_HEADER
+
+
+def _engagements(session: Session, project_id: int) -> dict[int, tuple[int, str, str]]:
+    """The project's engagements: id → (worker id, status, worker's name)."""
+    pw, worker = ProjectWorker.__table__, Worker.__table__  # plain rows: one per worker, thousands of them
+    return {
+        pw_id: (worker_id, status, name)
+        for pw_id, worker_id, status, name in session.execute(
+            select(pw.c.id, pw.c.worker_id, pw.c.status, worker.c.name).join(worker, worker.c.id == pw.c.worker_id)
+            .where(pw.c.project_id == project_id))
+    }
+
+
+def _check_total(result: TableResult, declared_total: int | None, total_row: int, last_row: int) -> None:
+    """The totals row must be there and, when every row is good, agree with the lines' sum."""
     if declared_total is None and not total_row:  # where the totals row should have been: after the last row
         result.errors.append(TableRowError(last_row + 1, TOTAL_LABEL, "missing_total"))
     elif declared_total is not None and not result.errors and declared_total != result.total_fen:
         result.errors.append(TableRowError(total_row, TOTAL_LABEL, "total_mismatch", str(yuan_decimal(declared_total))))
     if not result.lines and not result.errors:
         result.errors.append(TableRowError(0, "file", "empty"))
-    return result
 
 
 class _Attendance:
@@ -259,8 +272,26 @@ def _parse_row(number: int, row: list, engagements: dict, seen: set, result: Tab
     worker_id, status, name = found
     if (str(row[2] or "").strip()) != name:
         err(2, "name_mismatch", str(row[2] or ""))
+    back_pay = _month_paid(row[BACK_PAY_COLUMN], worker_id, month, attended, err)
+    if (pw_id, back_pay) in seen:
+        err(1, "duplicate_worker", str(pw_id))
+    seen.add((pw_id, back_pay))
+    if status == "exited":
+        err(1, "not_on_project", str(pw_id))
+    days, hours_x10 = _days_and_hours(row, err)
+    amounts = _amounts(row, err)
+    if len(result.errors) > errors_before:
+        return
+    gross, net = amounts
+    result.lines.append(TableLine(seq=len(result.lines) + 1, project_worker_id=pw_id, worker_id=worker_id,
+                                  days=days, hours_x10=hours_x10, gross_fen=gross, net_fen=net,
+                                  remark=str(row[9] or "")[:200], back_pay_month=back_pay))
+    result.total_fen += net
+
+
+def _month_paid(raw, worker_id: int, month: str | None, attended: _Attendance | None, err) -> str | None:
+    """The row's back-pay month (None: it pays the run's month), checked against the worker's attendance."""
     back_pay = None
-    raw = row[BACK_PAY_COLUMN]
     if raw is not None and str(raw).strip() != "":
         back_pay = _month_cell(raw)
         if back_pay is None:
@@ -271,11 +302,11 @@ def _parse_row(number: int, row: list, engagements: dict, seen: set, result: Tab
             err(BACK_PAY_COLUMN, "no_attendance_in_back_pay_month", back_pay)
     elif attended is not None and worker_id not in attended.workers(month):
         err(4, "no_attendance", month)
-    if (pw_id, back_pay) in seen:
-        err(1, "duplicate_worker", str(pw_id))
-    seen.add((pw_id, back_pay))
-    if status == "exited":
-        err(1, "not_on_project", str(pw_id))
+    return back_pay
+
+
+def _days_and_hours(row: list, err) -> tuple[int, int]:
+    """Attendance days (0 to 31) and hours in tenths (at most 31 × 24 h); 0 where refused."""
     try:
         days = int(Decimal(str(row[4] if row[4] is not None else 0)))
         if not 0 <= days <= 31:
@@ -290,6 +321,11 @@ def _parse_row(number: int, row: list, engagements: dict, seen: set, result: Tab
     except (ValueError, InvalidOperation):
         err(5, "bad_hours", str(row[5]))
         hours_x10 = 0
+    return days, hours_x10
+
+
+def _amounts(row: list, err) -> list[int]:
+    """[gross, net] in fen (fewer when a cell is refused); a net above the gross is refused too."""
     amounts = []
     for col in (7, 8):
         try:
@@ -305,13 +341,7 @@ def _parse_row(number: int, row: list, engagements: dict, seen: set, result: Tab
             err(col, str(exc), str(row[col]))
     if len(amounts) == 2 and amounts[1] > amounts[0]:
         err(8, "net_above_gross", str(row[8]))
-    if len(result.errors) > errors_before:
-        return
-    gross, net = amounts
-    result.lines.append(TableLine(seq=len(result.lines) + 1, project_worker_id=pw_id, worker_id=worker_id,
-                                  days=days, hours_x10=hours_x10, gross_fen=gross, net_fen=net,
-                                  remark=str(row[9] or "")[:200], back_pay_month=back_pay))
-    result.total_fen += net
+    return amounts
 
 
 REPORT_SHEET = "错误报告"

@@ -87,7 +87,7 @@ def cmd_bank(args) -> int:
 
 
 def cmd_agent(args) -> int:
-    """The local device agent (devices/agent.py): `shiming agent pair`, then `shiming agent --origin …`."""
+    """The local device agent (devices/agent/): `shiming agent pair`, then `shiming agent --origin …`."""
     from pathlib import Path
 
     from devices import agent
@@ -163,11 +163,8 @@ def cmd_bench(args) -> int:
     return run_benchmark(args.name, args.rest)
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    parser = argparse.ArgumentParser(prog="shiming", description="shiming real-name and wage platform")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_run_commands(sub) -> None:
+    """migrate, seed, worker, web, dev: set the platform up and run its processes."""
     sub.add_parser("migrate", help="upgrade the database to the latest schema").set_defaults(func=cmd_migrate)
     sub.add_parser("seed", help="create demo data (idempotent)").set_defaults(func=cmd_seed)
     sub.add_parser("worker", help="run a Temporal worker").set_defaults(func=cmd_worker)
@@ -181,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ui-port", type=int, default=8233)
     p.add_argument("--bank-port", type=int, default=8700, help="the reference bank's port")
     p.set_defaults(func=cmd_dev)
+
+
+def _add_bank_command(sub) -> None:
+    """bank: the reference bank, a separate party with its own ledger and keys."""
     p = sub.add_parser("bank", help="run the reference bank (a separate party with its own ledger and keys)")
     p.add_argument("--home", default=os.environ.get("SHIMING_BANK_HOME") or "var-bank",
                    help="the bank's own data directory (database, ledger, key pairs; mode 0700): never inside "
@@ -198,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
                                       "(SHIMING_BANK_KEYS_FILE)")
     p.add_argument("--key-id", help="the key id in that file (default: the start of the signing key)")
     p.set_defaults(func=cmd_bank)
+
+
+def _add_agent_command(sub) -> None:
+    """agent: the local device agent of an enrolment / enterprise PC."""
     p = sub.add_parser("agent", help="run the local device agent of an enrolment / enterprise PC (loopback only)")
     p.add_argument("agent_command", nargs="?", choices=["run", "pair"], default="run",
                    help="pair: draw a new pairing code for the platform's page; run (default): serve")
@@ -214,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--card-reader-class", help="a vendor-SDK CardReader, package.module:ClassName, instead of "
                                                "PC/SC (default $SHIMING_AGENT_CARD_READER)")
     p.set_defaults(func=cmd_agent)
+
+
+def _add_check_commands(sub) -> None:
+    """verify-run, audit verify | prune, bench."""
     p = sub.add_parser("verify-run", help="check a wage run's signature chain and sums")
     p.add_argument("run", help="run id or workflow id (wage-run-<project>-<YYYY-MM>)")
     p.set_defaults(func=cmd_verify_run)
@@ -228,7 +237,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
-    args = parser.parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shiming", description="shiming real-name and wage platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_commands(sub)
+    _add_bank_command(sub)
+    _add_agent_command(sub)
+    _add_check_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ConfigError as exc:

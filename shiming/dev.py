@@ -51,23 +51,10 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1
-    ledger = bank_home / "ledger.json"
-    logins += seed_payroll_demo(services, ledger)
-    bank_public_keys = bank_home / "public-keys.json"
+    logins += seed_payroll_demo(services, bank_home / "ledger.json")
     pinned_keys = Path(settings.bank_keys_file) if settings.bank_keys_file else home / "bank-keys.json"
-    platform_key = public_hex(load_or_create_keys(home / "platform_keys").signing.public_key())
-
-    env = dict(os.environ)
-    env.update(
-        SHIMING_HOME=str(home),
-        SHIMING_DATABASE_URL=settings.database_url,
-        SHIMING_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
-        SHIMING_TEMPORAL_UI_URL=f"http://127.0.0.1:{ui_port}",
-        SHIMING_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
-        SHIMING_BANK_URL=f"http://127.0.0.1:{bank_port}",
-        SHIMING_BANK_KEYS_FILE=str(pinned_keys),
-        PYTHONUNBUFFERED="1",
-    )
+    bank_argv = _bank_argv(home, bank_home, bank_port, web_port)
+    env = _child_env(settings, pinned_keys, web_port, temporal_port, ui_port, bank_port)
     group = ProcessGroup()
     stopping = False
 
@@ -81,26 +68,12 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
         temporal = group.start("temporal", temporal_argv(temporal_port, ui_port, home / "temporal.db"), env,
                                home / "logs" / "temporal.log")
         wait_for(lambda: port_open(temporal_port), 60, "Temporal dev server", temporal)
-        os.close(os.open(bank_home / "bank.log", os.O_WRONLY | os.O_CREAT, 0o600))  # the bank's files: 0600
-        bank = group.start("bank", shiming_argv(
-            "bank", "--home", str(bank_home), "--port", str(bank_port), "--ledger", str(ledger),
-            "--platform-key", platform_key, "--callback-url", f"http://127.0.0.1:{web_port}/api/bank/statements",
-            "--keys-out", str(bank_public_keys)),
-            env, bank_home / "bank.log")
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{bank_port}/api/v1/health"), 60, "reference bank", bank)
-        if not settings.bank_keys_file:  # keys pinned by the operator are left alone
-            pin_bank_keys(bank_public_keys, pinned_keys)
+        _start_bank(group, bank_argv, env, bank_home, bank_port, None if settings.bank_keys_file else pinned_keys)
         group.start("worker", shiming_argv("worker"), env, None)
         web = group.start("web", shiming_argv("web", "--port", str(web_port)), env, home / "logs" / "web.log")
         wait_for(lambda: http_ok(f"http://127.0.0.1:{web_port}/login"), 60, "web app", web)
         print(_banner(web_port, ui_port, logins, bank_home, bank_port), flush=True)
-        while not stopping:
-            exited = group.first_exited()
-            if exited:
-                print(f"{exited[0]} exited with code {exited[1]}; stopping everything", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
-        return 0
+        return _supervise(group, lambda: stopping)
     except (TimeoutError, RuntimeError) as exc:
         print(f"start-up failed: {exc} (logs under {home / 'logs'})", file=sys.stderr)
         return 1
@@ -108,6 +81,55 @@ def run_dev(web_port: int = 5000, temporal_port: int = 7233, ui_port: int = 8233
         print("stopping…", flush=True)
         group.stop_all()
         print("all processes stopped", flush=True)
+
+
+def _bank_argv(home: Path, bank_home: Path, bank_port: int, web_port: int) -> list[str]:
+    """The reference bank's command line: its own home and ledger, the platform's public key, the
+    platform's statement callback, and where to write its public key file."""
+    platform_key = public_hex(load_or_create_keys(home / "platform_keys").signing.public_key())
+    return shiming_argv(
+        "bank", "--home", str(bank_home), "--port", str(bank_port), "--ledger", str(bank_home / "ledger.json"),
+        "--platform-key", platform_key, "--callback-url", f"http://127.0.0.1:{web_port}/api/bank/statements",
+        "--keys-out", str(bank_home / "public-keys.json"))
+
+
+def _child_env(settings: Settings, pinned_keys: Path, web_port: int, temporal_port: int, ui_port: int,
+               bank_port: int) -> dict[str, str]:
+    """The environment of every child process: this one's, with the loopback addresses and the pinned keys."""
+    env = dict(os.environ)
+    env.update(
+        SHIMING_HOME=str(settings.home),
+        SHIMING_DATABASE_URL=settings.database_url,
+        SHIMING_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
+        SHIMING_TEMPORAL_UI_URL=f"http://127.0.0.1:{ui_port}",
+        SHIMING_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
+        SHIMING_BANK_URL=f"http://127.0.0.1:{bank_port}",
+        SHIMING_BANK_KEYS_FILE=str(pinned_keys),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _start_bank(group: ProcessGroup, argv: list[str], env: dict[str, str], bank_home: Path, bank_port: int,
+                pin_to: Path | None) -> None:
+    """Start the reference bank and wait for it; then pin its public keys at `pin_to`, unless the
+    operator pinned them (None)."""
+    os.close(os.open(bank_home / "bank.log", os.O_WRONLY | os.O_CREAT, 0o600))  # the bank's files: 0600
+    bank = group.start("bank", argv, env, bank_home / "bank.log")
+    wait_for(lambda: http_ok(f"http://127.0.0.1:{bank_port}/api/v1/health"), 60, "reference bank", bank)
+    if pin_to is not None:  # keys pinned by the operator are left alone
+        pin_bank_keys(bank_home / "public-keys.json", pin_to)
+
+
+def _supervise(group: ProcessGroup, stopping) -> int:
+    """Until `stopping()` (Ctrl-C or SIGTERM): 0; as soon as a process exits on its own: 1."""
+    while not stopping():
+        exited = group.first_exited()
+        if exited:
+            print(f"{exited[0]} exited with code {exited[1]}; stopping everything", file=sys.stderr)
+            return 1
+        time.sleep(0.5)
+    return 0
 
 
 def _banner(web_port: int, ui_port: int, logins: list[tuple[str, str, str]], bank_home: Path,

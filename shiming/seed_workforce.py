@@ -87,23 +87,35 @@ def seed_workforce(services: Services, project_id: int, workers: int = 30, month
             wf.set_card(session, services.cipher, worker, bank_name, card)
             wf.enrol(session, project_id=project_id, worker=worker, team=team, company=companies[team.company_id],
                      trade=trade, daily_rate_fen=rate_fen, entry_date=entry)
-            for day in working_days:
-                if rng.random() < 0.05:  # an absent day now and then
-                    continue
-                for direction, clock, spread in (("in", IN_AT, (-15, 10)), ("out", OUT_AT, (-5, 40))):
-                    local = datetime.combine(day, clock) + timedelta(minutes=rng.randint(*spread),
-                                                                     seconds=rng.randrange(60))
-                    punches.append({
-                        "dedupe_key": f"seed:{project_id}:{worker.id}:{day.isoformat()}:{direction}",
-                        "project_id": project_id, "worker_id": worker.id, "direction": direction,
-                        "punched_at": _to_utc(local), "device_code": "seed", "created_at": utcnow(),
-                    })
-        existing = set(session.scalars(select(Punch.dedupe_key).where(
-            Punch.project_id == project_id, Punch.punched_at >= start, Punch.punched_at < end,
-            Punch.dedupe_key.like(f"seed:{project_id}:%"))))
-        missing = [p for p in punches if p["dedupe_key"] not in existing]
-        if missing:
-            session.execute(insert(Punch), missing)
+            punches += _month_of_punches(rng, project_id, worker.id, working_days)
+        _insert_new_punches(session, project_id, start, end, punches)
+
+
+def _month_of_punches(rng: random.Random, project_id: int, worker_id: int, working_days: list[date]) -> list[dict]:
+    """A worker's "in" and "out" punch rows for each working day, now and then a day absent."""
+    punches = []
+    for day in working_days:
+        if rng.random() < 0.05:  # an absent day now and then
+            continue
+        for direction, clock, spread in (("in", IN_AT, (-15, 10)), ("out", OUT_AT, (-5, 40))):
+            local = datetime.combine(day, clock) + timedelta(minutes=rng.randint(*spread),
+                                                             seconds=rng.randrange(60))
+            punches.append({
+                "dedupe_key": f"seed:{project_id}:{worker_id}:{day.isoformat()}:{direction}",
+                "project_id": project_id, "worker_id": worker_id, "direction": direction,
+                "punched_at": _to_utc(local), "device_code": "seed", "created_at": utcnow(),
+            })
+    return punches
+
+
+def _insert_new_punches(session, project_id: int, start: datetime, end: datetime, punches: list[dict]) -> None:
+    """Insert the punches the month does not have yet (by dedupe key): running again adds nothing."""
+    existing = set(session.scalars(select(Punch.dedupe_key).where(
+        Punch.project_id == project_id, Punch.punched_at >= start, Punch.punched_at < end,
+        Punch.dedupe_key.like(f"seed:{project_id}:%"))))
+    missing = [p for p in punches if p["dedupe_key"] not in existing]
+    if missing:
+        session.execute(insert(Punch), missing)
 
 
 def _to_utc(local: datetime) -> datetime:

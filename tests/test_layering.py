@@ -51,9 +51,10 @@ def _imports(path: Path) -> list[tuple[str, str]]:
             else:
                 target = node.module or ""
             for alias in node.names:
-                # `from . import audit` names a module: count it as one
+                # `from . import audit` names a module (or a package): count it as one
                 sub = f"{target}.{alias.name}"
-                is_module = not node.module and (ROOT / Path(*sub.split("."))).with_suffix(".py").exists()
+                where = ROOT / Path(*sub.split("."))
+                is_module = not node.module and (where.with_suffix(".py").exists() or (where / "__init__.py").exists())
                 found.append((sub, "") if is_module else (target, alias.name))
     return found
 

@@ -182,7 +182,7 @@ STEP_LABELS = {
     Step.CANCELLED: _lp("wage run step", "Cancelled"),
 }
 
-# why the bank did not pay a line (statement line codes, bank_connectors/wagefile.py)
+# why the bank did not pay a line (statement line codes, bank_connectors/wagefile/statement.py)
 BANK_FAILURES = {
     "CARD_CLOSED": _l("The payroll card is closed."),
     "CARD_UNKNOWN": _l("The bank does not know this payroll card."),

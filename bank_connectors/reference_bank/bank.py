@@ -1,10 +1,11 @@
 """The reference bank's behaviour, independent of HTTP: ledger, submissions, payments, statements.
 
 Three background threads do the asynchronous part: the payer (pays accepted batches line by line,
-then issues one signed statement per batch), the deliverer (POSTs statements to the platform's
-callback, or writes them to the exchange folder, retrying with capped exponential backoff until
-acknowledged) and, with an exchange folder, the watcher (`exchange_watcher.py`). Everything they
-need is in the database, so a restarted bank carries on where it stopped.
+then issues one signed statement per batch), the deliverer (`delivery.py`: POSTs statements to the
+platform's callback, or writes them to the exchange folder, retrying with capped exponential
+backoff until acknowledged) and, with an exchange folder, the watcher (`exchange_watcher.py`).
+Everything they need is in the database, so a restarted bank carries on where it stopped. The
+ledger's rows and its account and card checks are `ledger.py`.
 """
 from __future__ import annotations
 
@@ -14,11 +15,8 @@ import logging
 import os
 import queue
 import threading
-import unicodedata
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -26,22 +24,20 @@ from sqlalchemy import case, create_engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from domain.files import write_atomic
-
-from ..exchange import STATEMENT_SUFFIX
 from ..keys import load_or_create_keys
-from ..protocol import (BATCH_CONFLICT, CARD, CHECK_KINDS, CLOSED, WAGE_ACCOUNT, IDEMPOTENCY_CONFLICT, NAME_MISMATCH, NOT_FOUND, NOT_WAGE_ACCOUNT,
-                        PAYER_ACCOUNT_INVALID, AccountCheckResult, SubmitResult)
-from ..signing import ed25519_public_from_hex, public_hex
-from ..wagefile import (ACCOUNT_RE, CARD_CLOSED, CARD_RE, CARD_UNKNOWN, FAILED, PAID, Statement, StatementLine,
-                        WageFileError, decode_wage_file, open_envelope, parse_envelope, sign_statement)
+from ..protocol import (BATCH_CONFLICT, CARD, CHECK_KINDS, WAGE_ACCOUNT, IDEMPOTENCY_CONFLICT, PAYER_ACCOUNT_INVALID,
+                        AccountCheckResult, SubmitResult)
+from ..signing import ed25519_public_from_hex
+from ..wagefile import (CARD_CLOSED, CARD_UNKNOWN, FAILED, PAID, Statement, StatementLine, WageFileError,
+                        decode_wage_file, open_envelope, parse_envelope, sign_statement)
 from ..wagefile import NAME_MISMATCH as LINE_NAME_MISMATCH
+from . import ledger
+from .delivery import StatementDelivery
 from .models import Base, Batch, Card, LedgerAccount, Payment, PlatformKey, StatementRecord, utcnow
 
 log = logging.getLogger("shiming.bank")
 
 MAX_IDEMPOTENCY_KEY = 200
-CALLBACK_TIMEOUT = 5.0
 
 
 class SubmissionRefused(Exception):
@@ -65,35 +61,12 @@ class BankConfig:
     exchange_poll: float = 0.2
 
 
-def same_name(a: str, b: str) -> bool:
-    """Names compare after Unicode NFC normalisation and trimming; nothing else is forgiven."""
-    return unicodedata.normalize("NFC", a).strip() == unicodedata.normalize("NFC", b).strip()
-
-
 def statement_id_for(batch_id: str) -> str:
     return "ST-" + hashlib.sha256(batch_id.encode("utf-8")).hexdigest()[:32]
 
 
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_platform_key(text: str) -> str:
-    """A platform signing key given as 64 hex digits, or a file holding hex, `{"signing": hex}` or a PEM."""
-    text = text.strip()
-    candidate = text
-    path = Path(text)
-    if len(text) != 64 and path.exists():
-        data = path.read_bytes()
-        if b"BEGIN PUBLIC KEY" in data:
-            from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-            return public_hex(load_pem_public_key(data))
-        candidate = data.decode("utf-8").strip()
-        if candidate.startswith("{"):
-            candidate = json.loads(candidate).get("signing", "")
-    ed25519_public_from_hex(candidate)  # raises ValueError if it is not a key
-    return candidate.lower()
 
 
 def prepare_home(home: Path) -> None:
@@ -123,8 +96,8 @@ class ReferenceBank:
         self.keys = load_or_create_keys(config.home / "keys")
         self._pay_queue: queue.Queue[Optional[str]] = queue.Queue()
         self._decoded: dict[str, tuple[str, list]] = {}  # batch id -> (plaintext sha256, lines) from submit
-        self._wake_delivery = threading.Event()
         self._stop = threading.Event()
+        self.delivery = StatementDelivery(config, self.Session, self._stop)
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -136,7 +109,7 @@ class ReferenceBank:
             for batch_id in session.scalars(select(Batch.batch_id).where(Batch.status != "settled")
                                             .order_by(Batch.id)):
                 self._pay_queue.put(batch_id)
-        workers = [("bank-payer", self._pay_loop), ("bank-deliverer", self._delivery_loop)]
+        workers = [("bank-payer", self._pay_loop), ("bank-deliverer", self.delivery.run)]
         if self.config.exchange_dir is not None:
             watcher = ExchangeWatcher(self, self.config.exchange_dir)
             workers.append(("bank-exchange", lambda: watcher.run(self._stop, self.config.exchange_poll)))
@@ -148,7 +121,7 @@ class ReferenceBank:
     def stop(self) -> None:
         self._stop.set()
         self._pay_queue.put(None)
-        self._wake_delivery.set()
+        self.delivery.wake()
         for thread in self._threads:
             thread.join(timeout=5)
         self.engine.dispose()
@@ -156,28 +129,21 @@ class ReferenceBank:
     # --- ledger (test-double administration) -----------------------------------------------------
 
     def upsert_accounts(self, items: list[dict]) -> int:
-        rows = [_ledger_row(item, ("number", "name"), {"kind": ("wage", "ordinary"), "status": ("open", "closed")},
-                            ACCOUNT_RE) for item in _as_list(items)]
+        rows = ledger.account_rows(items)
         with self.Session.begin() as session:
             for row in rows:
                 session.merge(LedgerAccount(**row))
         return len(rows)
 
     def upsert_cards(self, items: list[dict]) -> int:
-        rows = [_ledger_row(item, ("number", "holder_name"), {"status": ("open", "closed")}, CARD_RE)
-                for item in _as_list(items)]
+        rows = ledger.card_rows(items)
         with self.Session.begin() as session:
             for row in rows:
                 session.merge(Card(**row))
         return len(rows)
 
     def add_platform_keys(self, items: list) -> int:
-        keys = []
-        for item in _as_list(items):
-            text, label = (item.get("signing"), item.get("label", "")) if isinstance(item, dict) else (item, "")
-            if not isinstance(text, str) or not isinstance(label, str):
-                raise ValueError("a platform key is a hex string or {\"signing\": hex, \"label\": …}")
-            keys.append((parse_platform_key(text), label[:100]))
+        keys = ledger.platform_keys(items)
         with self.Session.begin() as session:
             for signing, label in keys:
                 if session.get(PlatformKey, signing) is None:
@@ -201,33 +167,8 @@ class ReferenceBank:
             raise ValueError(f"kind must be one of {', '.join(CHECK_KINDS)}")
         with self.Session() as session:
             if kind == CARD:
-                return self._check_card(session, number, name)
-            return self._check_account(session, number, name)
-
-    @staticmethod
-    def _check_card(session, number: str, holder_name: str) -> AccountCheckResult:
-        """A personal card: exists, the holder's name, open. Whether it is a wage account is not asked."""
-        card = session.get(Card, number)
-        if card is None:
-            return AccountCheckResult(False, NOT_FOUND, "no card with this number")
-        if not same_name(card.holder_name, holder_name):
-            return AccountCheckResult(False, NAME_MISMATCH, "the card holder's name does not match")
-        if card.status != "open":
-            return AccountCheckResult(False, CLOSED, "the card is closed")
-        return AccountCheckResult(True)
-
-    @staticmethod
-    def _check_account(session, number: str, name: str) -> AccountCheckResult:
-        account = session.get(LedgerAccount, number)
-        if account is None:
-            return AccountCheckResult(False, NOT_FOUND, "no account with this number")
-        if not same_name(account.name, name):
-            return AccountCheckResult(False, NAME_MISMATCH, "the account name does not match")
-        if account.status != "open":
-            return AccountCheckResult(False, CLOSED, "the account is closed")
-        if account.kind != "wage":
-            return AccountCheckResult(False, NOT_WAGE_ACCOUNT, "not a wage special account")
-        return AccountCheckResult(True)
+                return ledger.check_card(session, number, name)
+            return ledger.check_account(session, number, name)
 
     # --- wage files ------------------------------------------------------------------------------
 
@@ -261,7 +202,7 @@ class ReferenceBank:
                     if session.scalar(select(Batch.id).where(Batch.idempotency_key == idempotency_key)):
                         raise SubmissionRefused(409, IDEMPOTENCY_CONFLICT,
                                                 "this idempotency key was used for another batch")
-                    payer = self._check_account(session, header.payer_account, header.payer_name)
+                    payer = ledger.check_account(session, header.payer_account, header.payer_name)
                     if not payer.ok:
                         raise SubmissionRefused(422, PAYER_ACCOUNT_INVALID, f"{payer.code}: {payer.reason}")
                     session.add(Batch(batch_id=batch_id, idempotency_key=idempotency_key,
@@ -355,7 +296,7 @@ class ReferenceBank:
                         status, code, reason = FAILED, CARD_UNKNOWN, "no card with this number"
                     elif card_status != "open":
                         status, code, reason = FAILED, CARD_CLOSED, "the card is closed"
-                    elif not same_name(holder, line.worker_name):
+                    elif not ledger.same_name(holder, line.worker_name):
                         status, code, reason = FAILED, LINE_NAME_MISMATCH, "the card holder's name differs"
                     else:
                         status, code, reason = PAID, "", ""
@@ -387,108 +328,10 @@ class ReferenceBank:
             batch.status = "settled"
             batch.settled_at = now
         log.info("batch %s settled: statement %s", batch_id, statement.statement_id)
-        self._wake_delivery.set()
-
-    # --- delivering statements -------------------------------------------------------------------
-
-    def _delivery_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                wait = self.deliver_due()
-            except Exception:  # noqa: BLE001 - keep delivering; the row is retried
-                log.exception("statement delivery failed")
-                wait = self.config.retry_cap
-            self._wake_delivery.wait(timeout=wait)
-            self._wake_delivery.clear()
-
-    def _deliverable(self):
-        channels = []
-        if self.config.callback_url:
-            channels.append("http")
-        if self.config.exchange_dir is not None:
-            channels.append("exchange")
-        return select(StatementRecord).where(StatementRecord.delivered_at.is_(None),
-                                             StatementRecord.channel.in_(channels))
-
-    def deliver_due(self) -> float:
-        """Deliver every statement that is due; returns the seconds until the next one is."""
-        now = utcnow()
-        with self.Session() as session:
-            due = session.scalars(self._deliverable().where(StatementRecord.next_attempt_at <= now)
-                                  .order_by(StatementRecord.next_attempt_at)).all()
-        for record in due:
-            if self._stop.is_set():
-                break
-            error = self._deliver(record)
-            with self.Session.begin() as session:
-                row = session.get(StatementRecord, record.statement_id)
-                row.attempts += 1
-                if error is None:
-                    row.delivered_at = utcnow()
-                    row.last_error = ""
-                else:
-                    delay = min(self.config.retry_cap, self.config.retry_base * 2 ** (row.attempts - 1))
-                    row.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                    row.last_error = error[:300]
-                    log.warning("statement %s not acknowledged (%s); retry in %.2fs",
-                                row.statement_id, error, delay)
-        with self.Session() as session:
-            upcoming = session.scalar(self._deliverable().order_by(StatementRecord.next_attempt_at).limit(1))
-        if upcoming is None:
-            return self.config.retry_cap
-        return max(0.05, min(self.config.retry_cap, (upcoming.next_attempt_at - utcnow()).total_seconds()))
-
-    def _deliver(self, record: StatementRecord) -> Optional[str]:
-        """None when the statement reached the platform, else what went wrong."""
-        if record.channel == "exchange":
-            incoming = Path(self.config.exchange_dir) / "incoming"
-            incoming.mkdir(parents=True, exist_ok=True)
-            write_atomic(incoming / (record.statement_id + STATEMENT_SUFFIX), record.body)
-            return None
-        req = urllib.request.Request(self.config.callback_url, data=record.body, method="POST", headers={
-            "Content-Type": "application/json", "Idempotency-Key": record.statement_id,
-            "X-Statement-Id": record.statement_id, "X-Batch-Id": record.batch_id})
-        try:
-            with urllib.request.urlopen(req, timeout=CALLBACK_TIMEOUT) as resp:
-                status = resp.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            exc.close()
-        except Exception as exc:  # noqa: BLE001 - unreachable, reset, timeout: all retried
-            return f"{type(exc).__name__}: {exc}"
-        return None if 200 <= status < 300 else f"HTTP {status}"
-
+        self.delivery.wake()
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def _as_list(items) -> list:
-    if not isinstance(items, list):
-        raise ValueError("expected a JSON list")
-    return items
-
-
-def _ledger_row(item, required: tuple[str, ...], choices: dict[str, tuple[str, ...]], number_re) -> dict:
-    if not isinstance(item, dict):
-        raise ValueError("each entry is a JSON object")
-    row = {}
-    for name in required:
-        value = item.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{name} is required")
-        row[name] = value.strip()
-    if not number_re.match(row["number"]):
-        raise ValueError(f"bad number {row['number']!r}")
-    for name, allowed in choices.items():
-        value = item.get(name, allowed[0])
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {', '.join(allowed)}")
-        row[name] = value
-    unknown = set(item) - set(required) - set(choices)
-    if unknown:
-        raise ValueError(f"unknown fields {sorted(unknown)}")
-    return row

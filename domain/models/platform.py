@@ -268,7 +268,7 @@ class AuditLog(Base):
     detail: Mapped[Optional[str]] = mapped_column(Text)
     remote_addr: Mapped[Optional[str]] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
-    # SEC-3 hash chain: row_hash = HMAC(key, prev_hash + canonical row); see domain/audit.py
+    # SEC-3 hash chain: row_hash = HMAC(key, prev_hash + canonical row); see domain/audit/
     prev_hash: Mapped[Optional[str]] = mapped_column(String(64))
     row_hash: Mapped[Optional[str]] = mapped_column(String(64))
 

@@ -11,6 +11,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import event, func, select, text
 
 from domain import roster
+from domain.roster import sheet as roster_sheet
 from domain import workforce as wf
 from domain.models import BankCard, Company, CompanyKind, Project, ProjectWorker, Team, Worker
 from domain.roster import COLUMNS, RowError, error_report_xlsx, import_roster, roster_template_xlsx
@@ -356,7 +357,7 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(shared_site, monkeypatch):
     data = xlsx(valid_rows(200))
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         unpacked = sum(m.file_size for m in z.infolist())
-    monkeypatch.setattr(roster, "MAX_UNPACKED_BYTES", unpacked - 1)
+    monkeypatch.setattr(roster_sheet, "MAX_UNPACKED_BYTES", unpacked - 1)
     assert run_import(svc, project_id, data).errors == [RowError(0, "", "file_too_large", "")]
 
 
@@ -377,8 +378,8 @@ def test_a_header_only_file_is_refused(shared_site):
 
 def test_more_rows_than_the_limit_are_refused(shared_site, monkeypatch):
     svc, project_id = shared_site
-    monkeypatch.setattr(roster, "MAX_ROWS", 5)
-    rows, errors = roster._read_rows(xlsx(valid_rows(5)))
+    monkeypatch.setattr(roster_sheet, "MAX_ROWS", 5)
+    rows, errors = roster_sheet.read_rows(xlsx(valid_rows(5)))
     assert (len(rows), errors) == (5, [])
     assert run_import(svc, project_id, xlsx(valid_rows(6))).errors == [RowError(0, "", "too_many_rows", "")]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
@@ -158,7 +159,7 @@ def test_set_security_password_then_unlock_gives_the_key_and_nothing_stored_reve
 
 
 def test_sealed_key_does_not_open_for_another_account_or_key():
-    private_key = signing.Ed25519PrivateKey.generate()
+    private_key = Ed25519PrivateKey.generate()
     public = signing.public_key_hex(private_key)
     sealed = signing.seal_private_key(private_key, PASSWORD, account_id=7)
 

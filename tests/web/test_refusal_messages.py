@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = {
     "registration": (("workflows/registration.py", "activities/registration.py"),
                      (("domain/registration.py", "apply_correction"),), (CORRECTION_REFUSALS,)),
-    "wage_run": (("workflows/wage_run.py", "activities/wage_run.py"), (), (PAYROLL_REFUSALS,)),
+    "wage_run": (("workflows/wage_run.py", "activities/wage_run.py", "activities/wage_file.py"), (),
+                 (PAYROLL_REFUSALS,)),
     "account_binding": (("workflows/account_binding.py", "activities/account_binding.py"), (),
                         (ACCEPT_REFUSALS, PAYROLL_REFUSALS)),
     "worker_exit": (("workflows/worker_exit.py", "activities/worker_exit.py"),

@@ -1,7 +1,7 @@
 """The auditor's pages (ACC-1 separation of duties, SEC-3): read the audit log, check its chain.
 
 Read-only: no route here changes anything, and audit rows cannot be changed through the ORM at all
-(domain/audit.py refuses updates and deletes).
+(domain/audit/writing.py refuses updates and deletes).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Words for the USB-key login and registration pages (ACC-3): the server's refusals and the
-device agent's error codes (devices/agent.py), translated here, shown by the page's script."""
+device agent's error codes (devices/agent/app.py), translated here, shown by the page's script."""
 from __future__ import annotations
 
 from flask import current_app

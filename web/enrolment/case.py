@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from domain import enrolment as enr
+from domain.labour_contract import DOCX
 from domain.models import Company, StoredFile, Team, Worker
 from domain.processes.enrolment import (
     ContractScanInput,
@@ -123,7 +124,7 @@ def contract(enrolment_id: int):
         if stored is None:
             abort(404)
         data = services().blobs.get(stored.sha256)
-    return send_bytes(data, _("Labour contract %(id)s.docx", id=enrolment_id), enr.DOCX)
+    return send_bytes(data, _("Labour contract %(id)s.docx", id=enrolment_id), DOCX)
 
 
 def _store_scan(field) -> Optional[int]:

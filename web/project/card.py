@@ -53,14 +53,7 @@ CARD_CHECK_OTHER = i18n.BANK_FAILURE_OTHER
 @rate_limit("card_binding")
 def card(pw_id: int):
     _only_project_account()
-    cipher = services().cipher
-    with services().Session() as db:
-        pw = _engagement(db, pw_id)
-        person = db.get(Worker, pw.worker_id)
-        current = wf.current_card(db, person.id)
-        context = {"pw_id": pw.id, "name": person.name,
-                   "current": mask_card_number(current.last4) if current else "",
-                   "current_bank": current.bank_name if current else ""}
+    context = _card_page(pw_id)
     form = CardForm()
 
     def again(status: int = 422):
@@ -80,7 +73,7 @@ def card(pw_id: int):
             return redirect(url_for("auth.login"))
         form.password.errors = [_("Wrong password.")]
         return again()
-    digest = wf.card_number_hash(cipher, card_number)
+    digest = wf.card_number_hash(services().cipher, card_number)
     with services().Session() as db:
         person = db.get(Worker, _engagement(db, pw_id).worker_id)
         code, worker_id, holder = _card_conflict(db, person, digest), person.id, person.name
@@ -89,24 +82,43 @@ def card(pw_id: int):
         # ever uses a card the bank would refuse. Nothing is written before its answer.
         code = _bank_card_check(worker_id, holder, card_number, digest)
     if code is None:
-        with services().Session.begin() as db:
-            pw = _engagement(db, pw_id)
-            person = db.get(Worker, pw.worker_id)
-            code = _card_conflict(db, person, digest)  # taken meanwhile by another worker?
-            if code is None:
-                old = wf.current_card(db, person.id)
-                old_masked = mask_card_number(old.last4) if old else ""
-                new = wf.set_card(db, cipher, person, form.bank_name.data, card_number)
-                account = db.get(Account, current_user.id)
-                audit.record(db, actor_id=account.id, actor_name=account.display_name, action="worker.card_replace",
-                             target_type="project_worker", target_id=pw.id, remote_addr=remote_addr(),
-                             detail={"old_card": old_masked, "new_card": mask_card_number(new.last4),
-                                     "bank_name": new.bank_name, "worker_id": person.id, "bank_check": "ok"})
+        code = _replace_card(pw_id, form.bank_name.data, card_number, digest)
     if code is not None:
         form.card_number.errors = [_card_message(code)]
         return again()
     flash(_("The payroll card was replaced."), "success")
     return _back(pw_id)
+
+
+def _card_page(pw_id: int) -> dict:
+    """The page's worker: name and current card, masked (a 404 outside the account's scope)."""
+    with services().Session() as db:
+        pw = _engagement(db, pw_id)
+        person = db.get(Worker, pw.worker_id)
+        current = wf.current_card(db, person.id)
+        return {"pw_id": pw.id, "name": person.name,
+                "current": mask_card_number(current.last4) if current else "",
+                "current_bank": current.bank_name if current else ""}
+
+
+def _replace_card(pw_id: int, bank_name: str, card_number: str, digest: str) -> Optional[str]:
+    """Store the checked card as the worker's current one, audited; a conflict code instead when
+    another worker took it meanwhile (nothing written)."""
+    with services().Session.begin() as db:
+        pw = _engagement(db, pw_id)
+        person = db.get(Worker, pw.worker_id)
+        code = _card_conflict(db, person, digest)  # taken meanwhile by another worker?
+        if code is not None:
+            return code
+        old = wf.current_card(db, person.id)
+        old_masked = mask_card_number(old.last4) if old else ""
+        new = wf.set_card(db, services().cipher, person, bank_name, card_number)
+        account = db.get(Account, current_user.id)
+        audit.record(db, actor_id=account.id, actor_name=account.display_name, action="worker.card_replace",
+                     target_type="project_worker", target_id=pw.id, remote_addr=remote_addr(),
+                     detail={"old_card": old_masked, "new_card": mask_card_number(new.last4),
+                             "bank_name": new.bank_name, "worker_id": person.id, "bank_check": "ok"})
+    return None
 
 
 def _card_conflict(db, person: Worker, digest: str) -> Optional[str]:
