@@ -3,6 +3,12 @@
 Punches are stored in naive UTC; days are local (China Standard Time) calendar days. A day
 counts when the worker punched at least once that local day; its hours are the time from the
 day's first to its last punch, whatever the direction recorded (devices mislabel directions).
+
+Approved punch corrections (补卡, domain/corrections.py) count as corrections, never as punches:
+a corrected time takes part in its day's first-to-last hours and makes the day count, and each row
+says apart how many approved corrections it holds (`corrections`) and how many of its days count
+only through one (`corrected_days`). This module is the one source of days and hours: the wage
+table's prefill and the attendance statistics both read `monthly_summary`.
 """
 from __future__ import annotations
 
@@ -12,11 +18,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Optional
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from .calendar import LOCAL_TZ
-from .models import ProjectWorker, Punch, Worker
+from .models import ProjectWorker, Punch, PunchCorrection, Worker
+from .processes.attendance_correction import CorrectionStatus
 
 _MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _SECONDS_PER_TENTH_HOUR = 360
@@ -28,6 +35,8 @@ class AttendanceRow:
     name: str
     days: int
     hours_x10: int  # tenths of an hour, the month's seconds rounded half up
+    corrections: int = 0  # approved corrections counted in the month (shown apart from punches)
+    corrected_days: int = 0  # days that count only through an approved correction
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
@@ -63,11 +72,80 @@ def monthly_summary(session: Session, project_id: int, month: str) -> list[Atten
         totals = _totals_in_sql(session, dialect, project_id, start, end)
     else:
         totals = _totals_in_python(session, project_id, start, end)
+    merged = _with_corrections(session, project_id, start, end, totals)
     return [
         AttendanceRow(worker_id=w, name=names[w], days=days,
-                      hours_x10=(seconds + _SECONDS_PER_TENTH_HOUR // 2) // _SECONDS_PER_TENTH_HOUR)
-        for w, days, seconds in sorted(totals) if w in names
+                      hours_x10=(seconds + _SECONDS_PER_TENTH_HOUR // 2) // _SECONDS_PER_TENTH_HOUR,
+                      corrections=corrections, corrected_days=corrected_days)
+        for w, (days, seconds, corrections, corrected_days) in sorted(merged.items()) if w in names
     ]
+
+
+def approved_corrections(session: Session, project_id: int, start: datetime, end: datetime,
+                         worker_ids=None) -> list[tuple[int, datetime]]:
+    """(worker id, corrected naive-UTC time) of the approved corrections in [start, end)."""
+    pc = PunchCorrection.__table__
+    q = select(pc.c.worker_id, pc.c.corrected_at).where(
+        pc.c.project_id == project_id, pc.c.status == CorrectionStatus.APPROVED,
+        pc.c.corrected_at >= start, pc.c.corrected_at < end)
+    if worker_ids is not None:
+        q = q.where(pc.c.worker_id.in_(worker_ids))
+    return [(w, at) for w, at in session.execute(q)]
+
+
+def local_clock(start: datetime, end: datetime):
+    """naive UTC -> naive local for the instants of [start, end): plain addition when the zone keeps one
+    UTC offset over it (always, for China Standard Time), else each instant converted."""
+    offset = _constant_offset(start, end)
+    return _to_local if offset is None else (lambda at: at + offset)
+
+
+def day_spans(rows, base: datetime, to_local=None) -> dict[tuple[int, int], tuple[int, int]]:
+    """(worker id, local day number since the local `base`) -> (first, last) local second of that day."""
+    to_local = to_local or _to_local
+    spans: dict[tuple[int, int], tuple[int, int]] = {}
+    for worker_id, at in rows:
+        offset = to_local(at) - base
+        key, second = (worker_id, offset.days), offset.seconds
+        first, last = spans.get(key, (second, second))
+        spans[key] = (min(first, second), max(last, second))
+    return spans
+
+
+def _with_corrections(session: Session, project_id: int, start: datetime, end: datetime,
+                      totals: list[tuple[int, int, int]]) -> dict[int, tuple[int, int, int, int]]:
+    """worker id -> (days, seconds, corrections, corrected days): the punches' totals with each
+    corrected day's span re-measured over its punches and its corrected times together."""
+    merged = {w: (days, seconds, 0, 0) for w, days, seconds in totals}
+    corrected = approved_corrections(session, project_id, start, end)
+    if not corrected:
+        return merged
+    clock = local_clock(start, end)
+    base = _to_local(start)
+    fixed = day_spans(corrected, base, clock)  # the corrected (worker, day)s: only their punches matter
+    punch = Punch.__table__
+    first_day = base.date()
+    days = [first_day + timedelta(days=n) for n in sorted({n for _w, n in fixed})]
+    on_days = or_(*(and_(punch.c.punched_at >= _local_midnight_utc(d),
+                         punch.c.punched_at < _local_midnight_utc(d + timedelta(days=1))) for d in days))
+    punched = [(w, at) for w, at in session.execute(select(punch.c.worker_id, punch.c.punched_at).where(
+        punch.c.project_id == project_id, on_days, punch.c.worker_id.in_(sorted({w for w, _day in fixed}))))
+        if (w, (clock(at) - base).days) in fixed]
+    by_punch = day_spans(punched, base, clock)
+    by_both = day_spans([*punched, *corrected], base, clock)
+    for worker_id, day in fixed:
+        first, last = by_both[(worker_id, day)]
+        before = by_punch.get((worker_id, day))
+        days, seconds, count, only = merged.get(worker_id, (0, 0, 0, 0))
+        if before is None:
+            days, only = days + 1, only + 1
+        else:
+            seconds -= before[1] - before[0]
+        merged[worker_id] = (days, seconds + last - first, count, only)
+    for worker_id, _at in corrected:
+        days, seconds, count, only = merged[worker_id]
+        merged[worker_id] = (days, seconds, count + 1, only)
+    return merged
 
 
 # Whole seconds since 1970 of the naive-UTC `punched_at`, fractions cut off as Python's

@@ -37,6 +37,7 @@ from .models import (
     Project,
     ProjectWorker,
     Punch,
+    PunchCorrection,
     PunchQuarantine,
     RegistrationApplication,
     Role,
@@ -144,7 +145,8 @@ def _criteria(scope: Scope) -> list:
         return [only(m, false()) for m in (Project, RegistrationApplication, HumanTask, Company, Team, Worker,
                                            ProjectWorker, BankCard, Punch, WageAccount, WageRun, WageLine,
                                            SiteAccessRevocation, Enrolment, SafetyTraining, SiteAccessGrant,
-                                           FaceTemplate, AttendanceDevice, PunchQuarantine, DeviceCommand)]
+                                           FaceTemplate, AttendanceDevice, PunchQuarantine, DeviceCommand,
+                                           PunchCorrection)]
     projects = _project_ids(scope)
     engagements = select(ProjectWorker.worker_id).where(ProjectWorker.project_id.in_(projects))
     if scope.kind == COMPANY:
@@ -165,6 +167,7 @@ def _criteria(scope: Scope) -> list:
         only(SiteAccessGrant, SiteAccessGrant.project_id.in_(projects)),
         only(SafetyTraining, SafetyTraining.project_id.in_(projects) & SafetyTraining.worker_id.in_(engagements)),
         only(FaceTemplate, FaceTemplate.worker_id.in_(engagements)),
+        only(PunchCorrection, PunchCorrection.project_id.in_(projects) & PunchCorrection.worker_id.in_(engagements)),
     ]
     if scope.kind == COMPANY:
         crit += [

@@ -22,6 +22,16 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def _whole(name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(_env(name, str(default)))
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low} to {high}")
+    return value
+
+
 def _secret(home: Path, env_name: str, filename: str, production: bool) -> str:
     value = _env(env_name)
     if value:
@@ -121,6 +131,11 @@ class Settings:
     payload_keys: tuple = ()
     audit_key: bytes = b""  # SEC-3: HMAC key of the audit hash chain (domain/audit/)
     audit_retention_days: int = 180  # SEC-3: audit rows are kept at least this long; never below 180
+    # BEY-9 anti-fraud flags (domain/fraud_rules.py): a team's correction ratio above this per cent,
+    # a face-match score below this per mille (read from the environment when not given)
+    fraud_correction_ratio_pct: int = field(
+        default_factory=lambda: _whole("SHIMING_FRAUD_CORRECTION_RATIO_PCT", 10, 0, 100))
+    fraud_low_match_score: int = field(default_factory=lambda: _whole("SHIMING_FRAUD_LOW_MATCH_SCORE", 700, 0, 1000))
     extra: dict = field(default_factory=dict)
 
     @property

@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 
 
 from activities.account_binding import AccountBindingActivities
+from activities.attendance_correction import CorrectionActivities
 from activities.enrolment import EnrolmentActivities
 from activities.refusal import is_business_refusal
 from activities.registration import RegistrationActivities
@@ -27,6 +28,7 @@ from bank_connectors.wagefile import StatementError
 from domain import notify
 from domain.services import Services
 from workflows.account_binding import WageAccountBindingWorkflow
+from workflows.attendance_correction import AttendanceCorrectionWorkflow
 from workflows.enrolment import EnrolmentWorkflow
 from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import WageRunWorkflow
@@ -36,7 +38,7 @@ from workflows.worker_exit import WorkerExitWorkflow
 log = logging.getLogger("shiming.worker")
 
 WORKFLOWS = [ProjectRegistrationWorkflow, WageRunWorkflow, WorkerExitWorkflow, WageAccountBindingWorkflow,
-             EnrolmentWorkflow]
+             EnrolmentWorkflow, AttendanceCorrectionWorkflow]
 
 
 def platform_keys(services: Services):
@@ -115,7 +117,7 @@ def all_activities(services: Services) -> list:
     return (RegistrationActivities(services).all() + wage_run.all()
             + WorkerExitActivities(services).all()
             + AccountBindingActivities(services, wage_run.connector).all()
-            + EnrolmentActivities(services).all())
+            + EnrolmentActivities(services).all() + CorrectionActivities(services).all())
 
 
 class OneLineRefusals(logging.Filter):

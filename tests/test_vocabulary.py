@@ -9,14 +9,15 @@ import ast
 import re
 from pathlib import Path
 
-from domain.processes import account_binding, registration, wage_run, worker_exit
+from domain.processes import account_binding, attendance_correction, registration, wage_run, worker_exit
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("domain", "web", "activities", "workflows", "bank_connectors", "devices", "shiming")
 VOCABULARY = {member.value for enum in (
     registration.RegistrationStatus, registration.Decision, account_binding.AccountStatus,
     account_binding.UnboundReason, account_binding.BindingStatus, worker_exit.EngagementStatus,
-    worker_exit.ExitState, wage_run.Step, wage_run.WageRunStatus, wage_run.WageLineStatus, wage_run.BatchStatus)
+    worker_exit.ExitState, wage_run.Step, wage_run.WageRunStatus, wage_run.WageLineStatus, wage_run.BatchStatus,
+    attendance_correction.CorrectionStatus, attendance_correction.CorrectionDecision)
     for member in enum}
 SUBJECTS = ("status", "state", "outcome", "decision")
 # (file, value) known exceptions, each with its reason

@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from domain.processes.account_binding import Refusal as BindingRefusal
 from domain.processes.attendance import DeviceRefusal, IngestRefusal, ItemError
+from domain.processes.attendance_correction import CorrectionRefusal
 from domain.processes.enrolment import Refusal as EnrolmentRefusal
 from domain.processes.registration import Refusal as RegistrationRefusal
 from domain.processes.wage_run import Refusal as WageRunRefusal
@@ -44,6 +45,26 @@ REFUSALS = {
     "Cancelling": _l("This process is being cancelled: no further step is possible."),
     RegistrationRefusal.UNKNOWN_ACTOR: _l("Your account is not known to the process. Please log in again."),
     RegistrationRefusal.UNKNOWN_APPLICATION: _l("The process does not know this application."),
+}
+
+# punch corrections (补卡): the request's facts (domain/corrections.py) and the approval's process
+# (web/attendance/corrections.py)
+PUNCH_CORRECTION_REFUSALS = {
+    CorrectionRefusal.NOT_PENDING: _l("This correction has already been decided."),
+    CorrectionRefusal.BUSY: _l("Another decision on this correction is in progress. Please try again in a moment."),
+    CorrectionRefusal.OWN_REQUEST: _l("You requested this correction: another person of the project must approve or refuse it."),
+    CorrectionRefusal.BAD_DECISION: _l("Unknown decision."),
+    CorrectionRefusal.REASON_REQUIRED: _l("A reason is required."),
+    CorrectionRefusal.NOT_APPROVER: _l("Only a project account of this project can approve or refuse a correction."),
+    CorrectionRefusal.UNKNOWN_CORRECTION: _l("This correction does not exist."),
+    CorrectionRefusal.NOT_REQUESTER: _l("Only the project's staff, or the worker's own company, can request a correction."),
+    CorrectionRefusal.UNKNOWN_WORKER: _l("This worker is not on the project."),
+    CorrectionRefusal.BAD_DAY: _l("The day must be a day of the worker's engagement, and not in the future."),
+    CorrectionRefusal.FUTURE_TIME: _l("The corrected time is in the future."),
+    CorrectionRefusal.BAD_DIRECTION: _l("Choose in or out."),
+    CorrectionRefusal.BAD_TIME: _l("Enter the time as HH:MM."),
+    CorrectionRefusal.REASON_TOO_LONG: _l("The reason is too long (at most 300 characters)."),
+    CorrectionRefusal.DUPLICATE: _l("A correction of this worker, day and direction is already waiting or approved."),
 }
 
 # the wage run: opening a month (domain/wage_run.py open_run), then its process (web/payroll/)

@@ -60,6 +60,7 @@ from .attendance import (
     DeviceRequestNonce,
 )
 from .zkteco import DeviceCommand
+from .correction import PunchCorrection
 from ..processes.account_binding import AccountStatus
 from ..processes.enrolment import EnrolmentState
 from ..processes.registration import RegistrationStatus
@@ -100,6 +101,7 @@ __all__ = [
     "SiteAccessRevocation",
     "BankCard",
     "Punch",
+    "PunchCorrection",
     "SigningKey",
     "SecurityPasswordState",
     "WageAccount",

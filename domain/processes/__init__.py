@@ -12,6 +12,7 @@ no Temporal client or activity.
 - `account_binding` — WageAccountBindingWorkflow (PAY-2)
 - `enrolment` — EnrolmentWorkflow (ENR-1, ENR-4…7)
 - `wage_run` — WageRunWorkflow (PAY-3…7)
+- `attendance_correction` — AttendanceCorrectionWorkflow (补卡, issue 11 point 5)
 - `attendance` — devices and their punches (ATT-1…4; no workflow: the signed API and ingest)
 - `zkteco` — the ZKTeco PUSH protocol of off-the-shelf terminals (ATT-6; no workflow)
 """

@@ -18,6 +18,7 @@ LOGGED_IN = "any logged-in account"
 BUREAU = set(Role.BUREAU)
 PAYROLL = {Role.PAYROLL_SPECIALIST}
 MANAGERS = {Role.ADMIN, Role.SECURITY_ADMIN, Role.ENTERPRISE, Role.PROJECT}
+ATTENDANCE = {Role.PROJECT, Role.PAYROLL_SPECIALIST, Role.COMPANY, Role.ENTERPRISE, *Role.BUREAU}
 
 # rule → who may reach it. A new rule without an entry fails test_every_rule_has_an_access_entry.
 ACCESS = {
@@ -46,6 +47,16 @@ ACCESS = {
     "/attendance/projects/<int:project_id>/devices": {Role.PROJECT},
     "/attendance/devices/<int:device_id>/revoke": {Role.PROJECT},
     "/attendance/quarantine/<int:quarantine_id>/resolve": {Role.PROJECT},
+    # attendance statistics, corrections and flags (web/attendance/): the project's readers
+    "/attendance/project/<int:project_id>/statistics": ATTENDANCE,
+    "/attendance/project/<int:project_id>/statistics/<day>": ATTENDANCE,
+    "/attendance/project/<int:project_id>/statistics/report.<any(xlsx, docx):kind>": ATTENDANCE,
+    "/attendance/project/<int:project_id>/photos/<day>": ATTENDANCE,
+    "/attendance/photo/<int:punch_id>": ATTENDANCE,
+    "/attendance/project/<int:project_id>/corrections": ATTENDANCE,
+    "/attendance/correction/<int:correction_id>/<any(approve, refuse):decision>": ATTENDANCE,
+    "/attendance/project/<int:project_id>/flags": ATTENDANCE,
+    "/attendance/flags": ATTENDANCE,
     "/bureau/inbox": BUREAU,
     "/bureau/task/<int:task_id>": BUREAU,
     "/bureau/task/<int:task_id>/scan": BUREAU,
@@ -133,7 +144,8 @@ def fill(rule: str, case: dict) -> str:
               "code": "en", "action": "claim", "change": "disable", "run_id": case.get("run_id", 1), "version": 1,
               "line_id": case.get("line_id", 1), "account_id": case.get("account_id", 1),
               "pw_id": case.get("pw_id", 1), "project_id": case.get("project_id", 1),
-              "enrolment_id": case.get("enrolment_id", 1), "device_id": 1, "quarantine_id": 1}
+              "enrolment_id": case.get("enrolment_id", 1), "device_id": 1, "quarantine_id": 1, "day": "2026-10-09",
+              "kind": "xlsx", "punch_id": 1, "correction_id": 1, "decision": "approve"}
     return re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",
                   lambda m: str(values[m.group(1) or m.group(2)]), rule)
 
@@ -205,6 +217,7 @@ OBJECT_KINDS = (
     ("/accounts/<int:account_id>", "account"),
     ("/enrolment/new/<int:project_id>", "project"),
     ("/enrolment/<int:enrolment_id>", "enrolment"),
+    ("/attendance/project/<int:project_id>", "project"),
 )
 # these must answer 200 for an object inside the scope (the others may lack a sub-object: a 404
 # there is fine as long as it is not a scope refusal, which the audit row tells apart)
@@ -281,7 +294,7 @@ def world(services, bridge):
         ids = {u: db.scalar(select(Account.id).where(Account.username == u))
                for u in ("reviewer2", "enterprise", "project", "secadmin", "pm_in")}
     base = {"token": inside_task["token"], "workflow_id": inside_task["workflow_id"], "code": "en",
-            "action": "claim", "change": "disable", "version": 1}
+            "action": "claim", "change": "disable", "version": 1, "day": "2026-10-09", "kind": "xlsx"}
     # the account a role manages (inside) and one it does not (outside)
     managed = {Role.ADMIN: (ids["reviewer2"], b_account_id),  # the administrator manages enterprise accounts (ACC-6)
                Role.SECURITY_ADMIN: (ids["reviewer2"], ids["secadmin"]),

@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import select
 
-from domain.models import AuditLog
+from domain.models import Account, AuditLog, Role
 from tests.helpers.access import (  # noqa: F401 - fixtures: case, world
     ACCESS, DETAIL_PAGES, DEVICE, LOGGED_IN, PUBLIC, USER_OF_ROLE, allowed, case, fill, is_login_redirect, object_kind,
     rules,
@@ -109,6 +109,13 @@ def _out_of_scope_rows(services) -> int:
         return len(db.scalars(select(AuditLog.id).where(AuditLog.action == "access.out_of_scope")).all())
 
 
+def _enable(services, username: str) -> None:
+    with services.Session.begin() as db:
+        account = db.scalar(select(Account).where(Account.username == username))
+        account.is_active = account.can_login = True
+        account.must_change_password, account.locked_until = False, None
+
+
 def test_every_object_route_answers_404_outside_the_scope_and_audits_it(app, services, world):
     problems = []
     checked = 0
@@ -121,6 +128,8 @@ def test_every_object_route_answers_404_outside_the_scope_and_audits_it(app, ser
             username = USER_OF_ROLE[role]
             for where in ("in", "out"):
                 client = app.test_client()
+                if role == Role.COMPANY:  # the project role's /accounts/<id>/… (earlier rules) disabled it, reset it
+                    _enable(services, username)
                 enter_session(client, services, username)
                 url = re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",
                              lambda m: str(world(role, where, kind)[m.group(1) or m.group(2)]), rule.rule)

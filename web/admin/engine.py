@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.account_binding import WageAccountBindingWorkflow
+from workflows.attendance_correction import AttendanceCorrectionWorkflow
 from workflows.enrolment import EnrolmentWorkflow
 from workflows.registration import ProjectRegistrationWorkflow
 from workflows.wage_run import WageRunWorkflow
@@ -34,6 +35,7 @@ STATUS_QUERIES = {
     "WorkerExitWorkflow": WorkerExitWorkflow.status,
     "WageAccountBindingWorkflow": WageAccountBindingWorkflow.status,
     "EnrolmentWorkflow": EnrolmentWorkflow.status,
+    "AttendanceCorrectionWorkflow": AttendanceCorrectionWorkflow.status,
 }
 
 

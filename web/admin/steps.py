@@ -18,6 +18,7 @@ from domain import enrolment as enr
 from domain.models import Enrolment, HumanTask, ProjectWorker, RegistrationApplication, TaskStatus, WageRun
 from domain.wage_run import maker_checker_required, money_in_flight
 from domain.processes.account_binding import BindingStatus
+from domain.processes.attendance_correction import CorrectionStatus
 from domain.processes.enrolment import EnrolmentState, EnrolmentStatusView, Waiting as EnrolmentWaiting
 from domain.processes.enrolment import waiting_for_documents
 from domain.processes.registration import (
@@ -129,12 +130,19 @@ def _enrolment(view, names: dict[int, str]) -> tuple[str, str]:
     return label(ENROLMENT_STEPS, view.state), str(waiting) if waiting is not None else ""
 
 
+def _correction(view, names: dict[int, str]) -> tuple[str, str]:
+    if view.status == CorrectionStatus.PENDING:
+        return str(_l("Waiting for approval")), _("another project account of the project: approve or refuse")
+    return "", ""
+
+
 DESCRIBE: dict[str, Callable[[Any, dict[int, str]], tuple[str, str]]] = {
     "ProjectRegistrationWorkflow": _registration,
     "WageRunWorkflow": _wage_run,
     "WorkerExitWorkflow": _worker_exit,
     "WageAccountBindingWorkflow": _binding,
     "EnrolmentWorkflow": _enrolment,
+    "AttendanceCorrectionWorkflow": _correction,
 }
 
 

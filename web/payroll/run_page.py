@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from domain.attendance import monthly_summary
 from domain.models import Account, AuditLog, BankBatch, BankCard, Project, WageLine, Worker
 from domain.money import format_yuan
 from domain.rules import mask_card_number
@@ -105,6 +106,7 @@ def run(run_id: int):
             table_problems=problems_of(services().blobs.get(report.sha256)) if report else [],
             statement_problems=_statement_problems(db, run.workflow_id),
             needs_new_card=_needs_new_card(db, run.id),
+            attendance=monthly_summary(db, run.project_id, run.month),  # what the prefill reads
         )
     view = _query_status(context["run"].workflow_id)
     batch = getattr(view, "batch", None) if view is not None else None
