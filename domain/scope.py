@@ -136,57 +136,68 @@ def _device_commands(projects):
     return with_loader_criteria(DeviceCommand, DeviceCommand.device_id.in_(devices), include_aliases=True)
 
 
+def _only(model, clause):
+    """The loader criterion that filters `model` by `clause` (its aliases too)."""
+    return with_loader_criteria(model, clause, include_aliases=True)
+
+
+# every model the scoping rule filters; a scope of NONE sees none of them
+_SCOPED_MODELS = (Project, RegistrationApplication, HumanTask, Company, Team, Worker, ProjectWorker, BankCard, Punch,
+                  WageAccount, WageRun, WageLine, SiteAccessRevocation, Enrolment, SafetyTraining, SiteAccessGrant,
+                  FaceTemplate, AttendanceDevice, PunchQuarantine, DeviceCommand, PunchCorrection)
+
+
 def _criteria(scope: Scope) -> list:
     """Plain criteria per model (no lambdas: each scope's values become bound parameters)."""
-    def only(model, clause):
-        return with_loader_criteria(model, clause, include_aliases=True)
-
     if scope.kind == NONE:
-        return [only(m, false()) for m in (Project, RegistrationApplication, HumanTask, Company, Team, Worker,
-                                           ProjectWorker, BankCard, Punch, WageAccount, WageRun, WageLine,
-                                           SiteAccessRevocation, Enrolment, SafetyTraining, SiteAccessGrant,
-                                           FaceTemplate, AttendanceDevice, PunchQuarantine, DeviceCommand,
-                                           PunchCorrection)]
+        return [_only(m, false()) for m in _SCOPED_MODELS]
     projects = _project_ids(scope)
     engagements = select(ProjectWorker.worker_id).where(ProjectWorker.project_id.in_(projects))
     if scope.kind == COMPANY:
         engagements = engagements.where(ProjectWorker.company_id == scope.company_id)
     runs = select(WageRun.id).where(WageRun.project_id.in_(projects))
     crit = [
-        only(Project, Project.id.in_(projects)),
-        only(Team, Team.project_id.in_(projects)),
-        only(Punch, Punch.project_id.in_(projects)),
-        only(AttendanceDevice, AttendanceDevice.project_id.in_(projects)),
-        only(PunchQuarantine, PunchQuarantine.project_id.in_(projects)),
+        _only(Project, Project.id.in_(projects)),
+        _only(Team, Team.project_id.in_(projects)),
+        _only(Punch, Punch.project_id.in_(projects)),
+        _only(AttendanceDevice, AttendanceDevice.project_id.in_(projects)),
+        _only(PunchQuarantine, PunchQuarantine.project_id.in_(projects)),
         _device_commands(projects),
-        only(WageAccount, WageAccount.project_id.in_(projects)),
-        only(WageRun, WageRun.project_id.in_(projects)),
-        only(SiteAccessRevocation, SiteAccessRevocation.project_id.in_(projects)),
-        only(Worker, Worker.id.in_(engagements)),
-        only(BankCard, BankCard.worker_id.in_(engagements)),
-        only(SiteAccessGrant, SiteAccessGrant.project_id.in_(projects)),
-        only(SafetyTraining, SafetyTraining.project_id.in_(projects) & SafetyTraining.worker_id.in_(engagements)),
-        only(FaceTemplate, FaceTemplate.worker_id.in_(engagements)),
-        only(PunchCorrection, PunchCorrection.project_id.in_(projects) & PunchCorrection.worker_id.in_(engagements)),
+        _only(WageAccount, WageAccount.project_id.in_(projects)),
+        _only(WageRun, WageRun.project_id.in_(projects)),
+        _only(SiteAccessRevocation, SiteAccessRevocation.project_id.in_(projects)),
+        _only(Worker, Worker.id.in_(engagements)),
+        _only(BankCard, BankCard.worker_id.in_(engagements)),
+        _only(SiteAccessGrant, SiteAccessGrant.project_id.in_(projects)),
+        _only(SafetyTraining, SafetyTraining.project_id.in_(projects) & SafetyTraining.worker_id.in_(engagements)),
+        _only(FaceTemplate, FaceTemplate.worker_id.in_(engagements)),
+        _only(PunchCorrection, PunchCorrection.project_id.in_(projects) & PunchCorrection.worker_id.in_(engagements)),
     ]
+    crit += _engagement_criteria(scope, projects, engagements, runs)
+    return crit
+
+
+def _engagement_criteria(scope: Scope, projects, engagements, runs) -> list:
+    """Companies, engagements, wage lines and enrolments: a company sees its own; registration
+    cases and tasks by district."""
     if scope.kind == COMPANY:
-        crit += [
-            only(Company, Company.id == scope.company_id),
-            only(ProjectWorker, ProjectWorker.project_id.in_(projects) & (ProjectWorker.company_id == scope.company_id)),
-            only(WageLine, WageLine.run_id.in_(runs) & WageLine.worker_id.in_(engagements)),
-            only(Enrolment, Enrolment.project_id.in_(projects) & (Enrolment.company_id == scope.company_id)),
+        crit = [
+            _only(Company, Company.id == scope.company_id),
+            _only(ProjectWorker, ProjectWorker.project_id.in_(projects) & (ProjectWorker.company_id == scope.company_id)),
+            _only(WageLine, WageLine.run_id.in_(runs) & WageLine.worker_id.in_(engagements)),
+            _only(Enrolment, Enrolment.project_id.in_(projects) & (Enrolment.company_id == scope.company_id)),
         ]
     else:
-        crit += [only(Company, Company.project_id.in_(projects)),
-                 only(ProjectWorker, ProjectWorker.project_id.in_(projects)),
-                 only(WageLine, WageLine.run_id.in_(runs)),
-                 only(Enrolment, Enrolment.project_id.in_(projects))]
+        crit = [_only(Company, Company.project_id.in_(projects)),
+                _only(ProjectWorker, ProjectWorker.project_id.in_(projects)),
+                _only(WageLine, WageLine.run_id.in_(runs)),
+                _only(Enrolment, Enrolment.project_id.in_(projects))]
     if scope.kind == DISTRICT:
-        crit += [only(RegistrationApplication, RegistrationApplication.district_id == scope.district_id),
-                 only(HumanTask, HumanTask.district_id == scope.district_id)]
+        crit += [_only(RegistrationApplication, RegistrationApplication.district_id == scope.district_id),
+                 _only(HumanTask, HumanTask.district_id == scope.district_id)]
     else:  # an applicant reaches their application by its own token on the public pages, unscoped
-        crit += [only(RegistrationApplication, RegistrationApplication.project_id.in_(projects)),
-                 only(HumanTask, false())]
+        crit += [_only(RegistrationApplication, RegistrationApplication.project_id.in_(projects)),
+                 _only(HumanTask, false())]
     return crit
 
 

@@ -2,7 +2,7 @@
 mixed into the device punches
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-03
 """
 from alembic import op

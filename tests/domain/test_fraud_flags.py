@@ -152,7 +152,7 @@ def test_thresholds_come_from_the_environment_and_a_bad_one_is_refused(tmp_path,
     import pytest
 
     from domain.settings import ConfigError
-    from tests.conftest import make_settings
+    from tests.helpers.services import make_settings
 
     assert fraud.thresholds_of(make_settings(tmp_path)) == Thresholds(10, 700)
     monkeypatch.setenv("SHIMING_FRAUD_CORRECTION_RATIO_PCT", "25")

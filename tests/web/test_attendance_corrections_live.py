@@ -13,12 +13,12 @@ from sqlalchemy import select
 
 from domain.models import PunchCorrection
 from domain.processes.attendance_correction import CorrectionRefusal, CorrectionStatus
-from tests.conftest import make_services
+from tests.helpers.services import make_services
 from tests.helpers.attendance_site import MONTH, build_site
 from tests.helpers.stack import TEST_PAYLOAD_KEY
 from tests.helpers.waiting import poll
-from tests.web.conftest import enter_session
-from tests.web.live import LiveEngine
+from tests.helpers.web_app import enter_session
+from tests.helpers.live import LiveEngine
 from web import create_app
 from web.refusals import PUNCH_CORRECTION_REFUSALS, REFUSALS
 

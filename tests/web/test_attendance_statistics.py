@@ -14,7 +14,7 @@ from domain import registration as reg
 from domain.models import RegistrationApplication
 from tests.helpers.attendance_site import MONTH, add_punch, build_site
 from tests.helpers.factories import create_application
-from tests.web.conftest import enter_session
+from tests.helpers.web_app import enter_session
 
 PHOTO = b"\xff\xd8\xff\xe0 watermarked: 2026-10-09 07:30 project device worker \xff\xd9"
 
@@ -96,7 +96,7 @@ def test_flags_page_lists_and_counts_each_kind(client, services):
 
 
 def test_wage_run_page_shows_days_and_hours_per_worker(client, services):
-    from tests.web.conftest import create_payroll_specialist
+    from tests.helpers.wage_scenario import create_payroll_specialist
     from domain.models import Account, WageAccount
     from domain.wage_run import open_run
     site = build_site(services)

@@ -30,7 +30,7 @@ from domain.processes.attendance_correction import (
     CorrectionStatus,
 )
 from shiming.temporal import data_converter
-from tests.conftest import make_settings
+from tests.helpers.services import make_settings
 from tests.helpers.attendance_site import MONTH, build_site
 from tests.helpers.stack import TEST_PAYLOAD_KEY
 from tests.helpers.workflow_env import wait_for

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from shiming.temporal import data_converter
-from tests.conftest import make_settings
+from tests.helpers.services import make_settings
 from tests.helpers.stack import TEST_PAYLOAD_KEY
 from workflows.attendance_correction import AttendanceCorrectionWorkflow
 
