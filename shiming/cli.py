@@ -1,4 +1,4 @@
-"""`shiming` command line: dev | worker | web | bank | agent | migrate | seed | verify-run | audit | bench."""
+"""`shiming` command line: dev | worker | web | bank | agent | terminal | migrate | seed | verify-run | audit | bench."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ import sys
 
 from domain.services import Services
 from domain.settings import ConfigError, Settings
+from shiming import terminal
 
 
 def _services() -> Services:
