@@ -294,7 +294,8 @@ def world(services, bridge):
         ids = {u: db.scalar(select(Account.id).where(Account.username == u))
                for u in ("reviewer2", "enterprise", "project", "secadmin", "pm_in")}
     base = {"token": inside_task["token"], "workflow_id": inside_task["workflow_id"], "code": "en",
-            "action": "claim", "change": "disable", "version": 1, "day": "2026-10-09", "kind": "xlsx"}
+            "action": "claim", "change": "disable", "version": 1, "day": "2026-10-09", "kind": "xlsx",
+            "punch_id": 1, "correction_id": 1, "decision": "approve"}
     # the account a role manages (inside) and one it does not (outside)
     managed = {Role.ADMIN: (ids["reviewer2"], b_account_id),  # the administrator manages enterprise accounts (ACC-6)
                Role.SECURITY_ADMIN: (ids["reviewer2"], ids["secadmin"]),
