@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -60,6 +61,9 @@ def cmd_web(args) -> int:
     from shiming.webapp import build_web_app
 
     app = build_web_app(_services())
+    # what start-up built lives as long as the process: kept out of every garbage collection, so a
+    # collection walks only what requests make (a terminal's 500-punch batch is many small objects)
+    gc.freeze()
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     return 0
 
