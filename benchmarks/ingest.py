@@ -52,6 +52,7 @@ from shiming.seed_workforce import seed_workforce
 PUNCHES_PATH = f"{API_PREFIX}/punches"
 KEYS = {"SHIMING_SECRET_KEY": "bench-" + "x" * 40, "SHIMING_PII_KEY": "44" * 32, "SHIMING_AUDIT_KEY": "55" * 32}
 CHINA = timezone(timedelta(hours=8))
+BUSY_RESENDS = 5
 
 
 class LoopbackDevice:
@@ -84,7 +85,15 @@ class LoopbackDevice:
         raise AssertionError("unreachable")
 
     def post_punches(self, items: list[dict]) -> tuple[int, dict]:
-        return self.request("POST", PUNCHES_PATH, json.dumps({"punches": items}).encode())
+        """POST one batch; a `busy` answer (503: nothing stored) is sent again after its Retry-After,
+        as a terminal does."""
+        body = json.dumps({"punches": items}).encode()
+        for _ in range(BUSY_RESENDS):
+            status, answer = self.request("POST", PUNCHES_PATH, body)
+            if status != 503:
+                break
+            time.sleep(1)
+        return status, answer
 
     def close(self) -> None:
         if self._conn is not None:

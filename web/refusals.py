@@ -181,6 +181,8 @@ INGEST_REFUSALS = {
     IngestRefusal.SOURCE_NOT_ALLOWED: _l("This device may not connect from this address."),
     IngestRefusal.MALFORMED_BATCH: _l("The body must be a JSON object with a non-empty list \"punches\"."),
     IngestRefusal.BATCH_TOO_LARGE: _l("The batch is too large: send at most %(items)s punches per request."),
+    IngestRefusal.BUSY: _l("The platform is busy with other devices' batches: nothing of this batch was stored; "
+                           "send it again in a moment."),
 }
 ITEM_ERRORS = {
     ItemError.NOT_AN_OBJECT: _l("The punch is not a JSON object."),

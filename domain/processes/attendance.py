@@ -114,6 +114,7 @@ class IngestRefusal(StrEnum):
     SOURCE_NOT_ALLOWED = "source_not_allowed"
     MALFORMED_BATCH = "malformed_batch"
     BATCH_TOO_LARGE = "batch_too_large"
+    BUSY = "busy"  # concurrent batches kept colliding in the database: nothing stored, send it again
 
 
 class ItemError(StrEnum):

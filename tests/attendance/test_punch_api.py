@@ -261,3 +261,34 @@ def test_the_platforms_terminal_names_its_channel_in_the_signed_body(services, s
         assert _refusal(client.post(att.PUNCHES_PATH, data=body, headers=signed)) == (
             400, IngestRefusal.MALFORMED_BATCH)
     assert len(device_punches(services)) == 1
+
+
+def test_a_batch_that_keeps_meeting_a_locked_database_is_answered_busy_and_stores_nothing(services, site, secret,
+                                                                                       client):
+    """Another writer holds SQLite's write lock through every attempt: the device gets a 503 with
+    the `busy` code in words and Retry-After (never the HTML error page), nothing is stored, and the
+    same batch sent again once the lock is gone is stored whole."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    @event.listens_for(services.engine, "connect")
+    def _short_busy_timeout(dbapi_conn, _record):  # after the platform's own pragmas: wait 20 ms, not 30 s
+        dbapi_conn.execute("PRAGMA busy_timeout=20")
+
+    services.engine.dispose()
+    batch = [att.item(seq, site.worker_ids[seq % 4], att.now_local() - timedelta(minutes=seq)) for seq in range(1, 6)]
+    before = count(services, Punch)
+    holder = sqlite3.connect(services.engine.url.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        response = att.post_punches(client, SERIAL, secret, batch)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    answer = response.get_json()
+    assert answer["code"] == IngestRefusal.BUSY and "稍后重新发送" in answer["message"]
+    assert count(services, Punch) == before
+    again = att.post_punches(client, SERIAL, secret, batch).get_json()
+    assert again["stored"] == 5 and count(services, Punch) == before + 5

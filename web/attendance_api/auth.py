@@ -44,7 +44,7 @@ STATUS = {
     IngestRefusal.MISSING_HEADERS: 401, IngestRefusal.BAD_SIGNATURE: 401, IngestRefusal.STALE_TIMESTAMP: 401,
     IngestRefusal.BAD_NONCE: 400, IngestRefusal.REPLAYED_REQUEST: 401, IngestRefusal.UNKNOWN_DEVICE: 401,
     IngestRefusal.REVOKED_DEVICE: 403, IngestRefusal.WRONG_PROTOCOL: 403, IngestRefusal.SOURCE_NOT_ALLOWED: 403,
-    IngestRefusal.MALFORMED_BATCH: 400, IngestRefusal.BATCH_TOO_LARGE: 413,
+    IngestRefusal.MALFORMED_BATCH: 400, IngestRefusal.BATCH_TOO_LARGE: 413, IngestRefusal.BUSY: 503,
 }
 NONCE_KEEP = timedelta(seconds=3 * SIGNATURE_WINDOW_SECONDS)  # a timestamp accepted now is stale by then
 
@@ -91,8 +91,12 @@ def authenticate(db: Session, cipher: PiiCipher, body: bytes, now: datetime) -> 
         raise Refused(IngestRefusal.REVOKED_DEVICE, device.serial)
     if not source_allowed(device.allowed_sources, request.remote_addr or ""):
         raise Refused(IngestRefusal.SOURCE_NOT_ALLOWED, f"{device.serial} from {request.remote_addr}")
-    db.execute(delete(DeviceRequestNonce).where(DeviceRequestNonce.device_id == device.id,
-                                                DeviceRequestNonce.seen_at < now - NONCE_KEEP))
+    # the device's expired nonces, found by a plain read and deleted by primary key: a range delete
+    # would lock the gaps other devices insert their nonces into (InnoDB deadlocks under load)
+    expired = db.scalars(select(DeviceRequestNonce.id).where(DeviceRequestNonce.device_id == device.id,
+                                                             DeviceRequestNonce.seen_at < now - NONCE_KEEP)).all()
+    if expired:
+        db.execute(delete(DeviceRequestNonce).where(DeviceRequestNonce.id.in_(expired)))
     if db.scalar(select(DeviceRequestNonce.id).where(DeviceRequestNonce.device_id == device.id,
                                                      DeviceRequestNonce.nonce == nonce)) is not None:
         raise Refused(IngestRefusal.REPLAYED_REQUEST, device.serial)

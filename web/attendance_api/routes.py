@@ -10,6 +10,8 @@ sequence numbers. Whole-request refusals answer JSON {"code", "message"} with 40
 from __future__ import annotations
 
 import json
+import random
+import time
 import logging
 from pathlib import Path
 
@@ -40,7 +42,8 @@ bp = Blueprint("attendance_api", __name__, url_prefix=API_PREFIX)
 bp.add_url_rule("/templates", view_func=templates.templates, methods=["GET"])  # the terminal's sync (templates.py)
 log = logging.getLogger("shiming.web.attendance_api")
 
-ATTEMPTS = 5
+ATTEMPTS = 8
+BACKOFF_CAP_S = 0.25  # the longest pause between two attempts (jittered: colliding batches drift apart)
 MYSQL_RETRYABLE = (1205, 1213)  # lock wait timeout, deadlock: InnoDB rolled the transaction back
 
 
@@ -62,7 +65,10 @@ def _refused(exc: Refused):
     log.info("device request refused %s: %s", exc.code, exc.detail)
     message = str(INGEST_REFUSALS[exc.code]) % {"items": MAX_BATCH_ITEMS} \
         if exc.code == IngestRefusal.BATCH_TOO_LARGE else str(INGEST_REFUSALS[exc.code])
-    return jsonify(code=str(exc.code), message=message), exc.status
+    response = jsonify(code=str(exc.code), message=message)
+    if exc.code == IngestRefusal.BUSY:
+        response.headers["Retry-After"] = "1"
+    return response, exc.status
 
 
 def _batch(body: bytes) -> tuple[list, PunchChannel]:
@@ -113,9 +119,14 @@ def punches():
                     result = ingest(db, device, items, channel=channel, received_at=now, blobs=svc.blobs)
                 break  # committed: only now is the batch acknowledged
             except (IntegrityError, OperationalError) as exc:
-                if attempt == ATTEMPTS - 1 or not _transient(exc):
+                if not _transient(exc):
                     raise
+                if attempt == ATTEMPTS - 1:
+                    log.warning("device batch met concurrent transactions %d times; the device is asked to resend",
+                                ATTEMPTS)
+                    raise Refused(IngestRefusal.BUSY, type(exc).__name__) from exc
                 log.info("device batch met a concurrent transaction (%s); running it again", type(exc).__name__)
+                time.sleep(random.uniform(0, min(BACKOFF_CAP_S, 0.01 * 2 ** attempt)))
     except Refused as exc:
         return _refused(exc)
     return jsonify(_answer(result)), 200
