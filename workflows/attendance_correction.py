@@ -82,10 +82,10 @@ class AttendanceCorrectionWorkflow:
 
     @decide.validator
     def _validate_decide(self, inp: CorrectionDecideInput) -> None:
-        if self._status != CorrectionStatus.PENDING or self._task_id is None:
+        if self._status != CorrectionStatus.PENDING:
             refuse("the correction is not waiting for a decision", CorrectionRefusal.NOT_PENDING)
-        if self._busy:
-            refuse("another decision on this correction is in progress", CorrectionRefusal.BUSY)
+        if self._busy or self._task_id is None:  # a decision in progress, or its inbox row still being opened
+            refuse("the correction is busy; try again in a moment", CorrectionRefusal.BUSY)
         if inp.actor_id == self._requester_id:
             refuse("the requester cannot decide their own correction", CorrectionRefusal.OWN_REQUEST)
         if inp.decision not in CorrectionDecision.ALL:

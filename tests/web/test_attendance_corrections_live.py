@@ -60,20 +60,24 @@ def _correction(services, day: str) -> PunchCorrection:
         return db.scalar(select(PunchCorrection).where(PunchCorrection.day == date.fromisoformat(day)))
 
 
-def _task_open(services, correction_id):
-    from domain.models import HumanTask
-    with services.Session() as db:
-        return db.scalar(select(HumanTask.id).where(HumanTask.workflow_id == f"punch-correction-{correction_id}"))
+def _task_open(engine, correction_id):
+    """The process holds its inbox row's id: it waits for a decision (the row itself is committed by
+    the activity a moment before the process learns its id)."""
+    from workflows.attendance_correction import AttendanceCorrectionWorkflow
+
+    view = engine.run(lambda c: c.get_workflow_handle(f"punch-correction-{correction_id}").query(
+        AttendanceCorrectionWorkflow.status))
+    return view.task_id
 
 
-def test_correction_requested_refused_in_words_then_approved_by_another(app, services):
+def test_correction_requested_refused_in_words_then_approved_by_another(app, services, engine):
     site = build_site(services)
     client = app.test_client()
     enter_session(client, services, "project")
     page = _request(client, site, "2026-10-20", "08:00").get_data(as_text=True)
     first = _correction(services, "2026-10-20")
     assert first is not None and first.status == CorrectionStatus.PENDING and first.requested_by == site.requester_id
-    poll(lambda: _task_open(services, first.id), "the approval's inbox row")
+    poll(lambda: _task_open(engine, first.id), "the approval's inbox row")
 
     # the requester approves their own: the process refuses, the page says why (not the generic words)
     page = client.post(f"/attendance/correction/{first.id}/approve", data={}, follow_redirects=True).get_data(as_text=True)
@@ -93,7 +97,7 @@ def test_correction_requested_refused_in_words_then_approved_by_another(app, ser
     # a second request, approved by the other account, counts apart in the month's statistics
     _request(client, site, "2026-10-21", "08:00")
     second = _correction(services, "2026-10-21")
-    poll(lambda: _task_open(services, second.id), "the approval's inbox row")
+    poll(lambda: _task_open(engine, second.id), "the approval's inbox row")
     other.post(f"/attendance/correction/{second.id}/approve", data={}, follow_redirects=True)
     assert _correction(services, "2026-10-21").status == CorrectionStatus.APPROVED
     stats = client.get(f"/attendance/project/{site.project_id}/statistics?month={MONTH}").get_data(as_text=True)
