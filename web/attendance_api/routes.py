@@ -10,13 +10,10 @@ sequence numbers. Whole-request refusals answer JSON {"code", "message"} with 40
 from __future__ import annotations
 
 import json
-import random
-import time
 import logging
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from domain.attendance_devices import first_seq, sequence_gaps
 from domain.models import utcnow
@@ -33,6 +30,7 @@ from domain.processes.attendance import (
 from domain.punches import ingest
 
 from ..core import services
+from ..device_retry import StillColliding, run_retrying
 from ..refusals import INGEST_REFUSALS, ITEM_ERRORS
 from . import templates
 from .auth import Refused, authenticate
@@ -42,21 +40,6 @@ bp = Blueprint("attendance_api", __name__, url_prefix=API_PREFIX)
 bp.add_url_rule("/templates", view_func=templates.templates, methods=["GET"])  # the terminal's sync (templates.py)
 log = logging.getLogger("shiming.web.attendance_api")
 
-ATTEMPTS = 8
-BACKOFF_CAP_S = 0.25  # the longest pause between two attempts (jittered: colliding batches drift apart)
-MYSQL_RETRYABLE = (1205, 1213)  # lock wait timeout, deadlock: InnoDB rolled the transaction back
-
-
-def _transient(exc: Exception) -> bool:
-    """A failure that running the request again from the start resolves: a unique constraint met by
-    a concurrent insert of the same (device, seq) or nonce, SQLite's busy snapshot, an InnoDB deadlock."""
-    if isinstance(exc, IntegrityError):
-        return True
-    if isinstance(exc, OperationalError):
-        orig = getattr(exc, "orig", None)
-        code = orig.args[0] if orig is not None and orig.args else None
-        return "database is locked" in str(orig) or code in MYSQL_RETRYABLE
-    return False
 API_CHANNELS = (PunchChannel.API.value, PunchChannel.TERMINAL.value)
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "attendance-api.yaml"
 
@@ -105,28 +88,24 @@ def _body() -> bytes:
     return request.get_data(cache=False)
 
 
+def _commit_batch(svc, body: bytes):
+    """One signed batch in one transaction: authenticated, judged, written, committed."""
+    with svc.Session.begin() as db:
+        now = utcnow()
+        device = authenticate(db, svc.cipher, body, now)
+        items, channel = _batch(body)
+        return ingest(db, device, items, channel=channel, received_at=now, blobs=svc.blobs)
+
+
 @bp.post("/punches")
 def punches():
     svc = services()
     try:
         body = _body()
-        for attempt in range(ATTEMPTS):
-            try:
-                with svc.Session.begin() as db:
-                    now = utcnow()
-                    device = authenticate(db, svc.cipher, body, now)
-                    items, channel = _batch(body)
-                    result = ingest(db, device, items, channel=channel, received_at=now, blobs=svc.blobs)
-                break  # committed: only now is the batch acknowledged
-            except (IntegrityError, OperationalError) as exc:
-                if not _transient(exc):
-                    raise
-                if attempt == ATTEMPTS - 1:
-                    log.warning("device batch met concurrent transactions %d times; the device is asked to resend",
-                                ATTEMPTS)
-                    raise Refused(IngestRefusal.BUSY, type(exc).__name__) from exc
-                log.info("device batch met a concurrent transaction (%s); running it again", type(exc).__name__)
-                time.sleep(random.uniform(0, min(BACKOFF_CAP_S, 0.01 * 2 ** attempt)))
+        try:
+            result = run_retrying(lambda: _commit_batch(svc, body), "device batch")  # committed: only now acknowledged
+        except StillColliding as exc:
+            raise Refused(IngestRefusal.BUSY, "concurrent transactions") from exc
     except Refused as exc:
         return _refused(exc)
     return jsonify(_answer(result)), 200

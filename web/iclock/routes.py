@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from domain import zkteco as facts
 from domain.models import utcnow
 from domain.processes import zkteco as zk
 
-from ..attendance_api.routes import ATTEMPTS, _transient
+from ..device_retry import StillColliding, run_retrying
 
 bp = Blueprint("iclock", __name__, url_prefix=zk.ICLOCK_PREFIX)
 log = logging.getLogger("shiming.web.iclock")
@@ -66,18 +65,13 @@ def _handshake() -> Response:
 
 
 def _retrying(work) -> Response:
-    """Run `work` (one transaction) again when it met a concurrent one — a unique constraint, SQLite's
-    busy snapshot, an InnoDB deadlock — as the signed API does; should that keep failing, the device
-    is told to come again later (503), and it does."""
-    for attempt in range(ATTEMPTS):
-        try:
-            return work()
-        except (IntegrityError, OperationalError) as exc:
-            if not _transient(exc):
-                raise
-            log.info("iclock %s met a concurrent transaction (%s), attempt %d", request.path, type(exc).__name__,
-                     attempt + 1)
-    return _text("RETRY", 503)
+    """Run `work` (one transaction) again when it met a concurrent one, as the signed API does
+    (web/device_retry.py); should that keep failing, the device is told to come again later (503),
+    and it does."""
+    try:
+        return run_retrying(work, f"iclock {request.path}")
+    except StillColliding:
+        return _text("RETRY", 503)
 
 
 @bp.post("/cdata")
